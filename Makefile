@@ -1,0 +1,26 @@
+# The two commands: `make run` starts the engine locally, `make test` runs the tests.
+# Both build their own virtual environment first; nothing else needs to be installed.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint install
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(BIN)/.installed
+
+run: install
+	$(BIN)/mastery-run
+
+lint: install
+	$(BIN)/ruff check shared functions tests
+	$(BIN)/ruff format --check shared functions tests
+	$(BIN)/mypy
+
+test: install lint
+	$(BIN)/pytest --cov --cov-report=term -q

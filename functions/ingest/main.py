@@ -1,0 +1,15 @@
+"""The ingest function: functions-framework (ASGI mode) entry point, target `ingest`."""
+
+import functions_framework.aio
+from starlette.requests import Request
+from starlette.responses import Response
+
+from mastery.api import ingest as api
+from mastery.bootstrap import OnFirstRequest
+
+_function = OnFirstRequest(api.create)
+
+
+@functions_framework.aio.http
+async def ingest(request: Request) -> Response:
+    return await _function(request)

@@ -1,0 +1,15 @@
+"""The predict function: functions-framework (ASGI mode) entry point, target `predict`."""
+
+import functions_framework.aio
+from starlette.requests import Request
+from starlette.responses import Response
+
+from mastery.api import predict as api
+from mastery.bootstrap import OnFirstRequest
+
+_function = OnFirstRequest(api.create)
+
+
+@functions_framework.aio.http
+async def predict(request: Request) -> Response:
+    return await _function(request)

@@ -1,0 +1,15 @@
+"""The query function: functions-framework (ASGI mode) entry point, target `query`."""
+
+import functions_framework.aio
+from starlette.requests import Request
+from starlette.responses import Response
+
+from mastery.api import query as api
+from mastery.bootstrap import OnFirstRequest
+
+_function = OnFirstRequest(api.create)
+
+
+@functions_framework.aio.http
+async def query(request: Request) -> Response:
+    return await _function(request)

@@ -1,0 +1,115 @@
+"""The state store and the output bindings through the Dapr sidecar (gRPC API).
+
+`DaprClient()` waits for the sidecar (up to `DAPR_HEALTH_TIMEOUT`), so the composition root
+builds it at startup and passes it in; nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import grpc
+from dapr.clients.exceptions import DaprGrpcError
+from dapr.clients.grpc._request import TransactionalStateOperation, TransactionOperationType
+from dapr.clients.grpc._state import Concurrency, StateOptions
+
+from mastery.errors import ConflictError, SinkUnavailableError, StateUnavailableError
+from mastery.ports import Versioned
+
+# Dapr's state.redis answers a failed ETag match with ABORTED (gRPC) / 409 (HTTP); a write
+# "only if absent" is first-write concurrency without an ETag.
+_CONFLICT_CODES = {grpc.StatusCode.ABORTED, grpc.StatusCode.FAILED_PRECONDITION}
+
+
+def _is_conflict(exc: DaprGrpcError) -> bool:
+    return exc.code() in _CONFLICT_CODES  # type: ignore[no-untyped-call]
+
+
+class DaprStateStore:
+    """`StateStore` on the sidecar's state API (component `state.redis`, `keyPrefix: none`)."""
+
+    def __init__(self, client: Any, store_name: str) -> None:
+        self._client = client
+        self._store = store_name
+
+    async def read(self, key: str) -> Versioned | None:
+        try:
+            response = await self._client.get_state(self._store, key)
+        except DaprGrpcError as exc:
+            raise StateUnavailableError("state store unavailable") from exc
+        if not response.data:
+            return None
+        return Versioned(bytes(response.data), response.etag)
+
+    async def read_many(self, keys: Sequence[str]) -> list[Versioned | None]:
+        if not keys:
+            return []
+        try:
+            response = await self._client.get_bulk_state(self._store, list(keys), parallelism=4)
+        except DaprGrpcError as exc:
+            raise StateUnavailableError("state store unavailable") from exc
+        found = {item.key: item for item in response.items if item.data}
+        return [
+            Versioned(bytes(found[key].data), found[key].etag) if key in found else None
+            for key in keys
+        ]
+
+    async def write(self, key: str, data: bytes, *, etag: str | None, ttl_seconds: int) -> str:
+        try:
+            await self._client.save_state(
+                self._store,
+                key,
+                data,
+                etag=etag,
+                options=StateOptions(concurrency=Concurrency.first_write),
+                state_metadata={"ttlInSeconds": str(max(1, ttl_seconds))},
+            )
+        except DaprGrpcError as exc:
+            if _is_conflict(exc):
+                raise ConflictError(key) from exc
+            raise StateUnavailableError("state store unavailable") from exc
+        # The save answer carries no ETag; the next read returns the new one.
+        return ""
+
+    async def delete(self, keys: Sequence[str]) -> int:
+        if not keys:
+            return 0
+        operations = [
+            TransactionalStateOperation(key=key, operation_type=TransactionOperationType.delete)
+            for key in keys
+        ]
+        try:
+            await self._client.execute_state_transaction(self._store, operations)
+        except DaprGrpcError as exc:
+            raise StateUnavailableError("state store unavailable") from exc
+        return len(keys)
+
+    async def ping(self) -> bool:
+        try:
+            await self._client.get_state(self._store, "readiness-probe")
+        except DaprGrpcError:
+            return False
+        return True
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+
+class DaprBindingSink:
+    """`EventSink` on a Kafka output binding: operation `create`, key from `partitionKey`."""
+
+    def __init__(self, client: Any, binding_name: str) -> None:
+        self._client = client
+        self._binding = binding_name
+
+    async def publish(self, key: str, value: bytes) -> None:
+        try:
+            await self._client.invoke_binding(
+                self._binding, "create", value, binding_metadata={"partitionKey": key}
+            )
+        except DaprGrpcError as exc:
+            raise SinkUnavailableError(f"output binding {self._binding} unavailable") from exc
+
+    async def aclose(self) -> None:
+        return None

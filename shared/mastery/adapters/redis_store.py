@@ -1,0 +1,103 @@
+"""The state store on Redis directly, in the Dapr `state.redis` layout.
+
+Each key is a hash `{data, version}`; the ETag is the version. Compare-and-set and the TTL are
+one Lua script, so a write is atomic on a single server and on a cluster (one key, one slot).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from redis import asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import RedisError
+
+from mastery.errors import ConflictError, StateUnavailableError
+from mastery.ports import Versioned
+
+# ARGV: expected version ("" = key must be absent), data, ttl seconds. Returns the new version,
+# or -1 when the expectation does not hold.
+_WRITE = """
+local current = redis.call('HGET', KEYS[1], 'version')
+if ARGV[1] == '' then
+  if current then return -1 end
+elseif current ~= ARGV[1] then
+  return -1
+end
+local version = redis.call('HINCRBY', KEYS[1], 'version', 1)
+redis.call('HSET', KEYS[1], 'data', ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return version
+"""
+
+TIMEOUT_SECONDS = 2.0
+
+
+def connect(url: str, *, cluster: bool) -> Any:
+    """A redis-py asyncio client (cluster-aware on request); connects lazily, no I/O here."""
+    options: dict[str, Any] = {
+        "socket_timeout": TIMEOUT_SECONDS,
+        "socket_connect_timeout": TIMEOUT_SECONDS,
+    }
+    if cluster:
+        return RedisCluster.from_url(url, **options)
+    return aioredis.Redis.from_url(url, health_check_interval=30, **options)
+
+
+class RedisStateStore:
+    """`StateStore` on a redis-py asyncio client (single server or cluster)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._write = client.register_script(_WRITE)
+
+    async def read(self, key: str) -> Versioned | None:
+        try:
+            data, version = await self._client.hmget(key, ["data", "version"])
+        except RedisError as exc:
+            raise StateUnavailableError("state store unavailable") from exc
+        if data is None or version is None:
+            return None
+        return Versioned(data, version.decode())
+
+    async def read_many(self, keys: Sequence[str]) -> list[Versioned | None]:
+        if not keys:
+            return []
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.hmget(key, ["data", "version"])
+                rows = await pipe.execute()
+        except RedisError as exc:
+            raise StateUnavailableError("state store unavailable") from exc
+        return [
+            None if data is None or version is None else Versioned(data, version.decode())
+            for data, version in rows
+        ]
+
+    async def write(self, key: str, data: bytes, *, etag: str | None, ttl_seconds: int) -> str:
+        try:
+            version = await self._write(keys=[key], args=[etag or "", data, max(1, ttl_seconds)])
+        except RedisError as exc:
+            raise StateUnavailableError("state store unavailable") from exc
+        if int(version) < 0:
+            raise ConflictError(key)
+        return str(version)
+
+    async def delete(self, keys: Sequence[str]) -> int:
+        if not keys:
+            return 0
+        try:
+            return int(await self._client.delete(*keys))
+        except RedisError as exc:
+            raise StateUnavailableError("state store unavailable") from exc
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._client.ping())
+        except RedisError:
+            return False
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

@@ -1,0 +1,1 @@
+"""The HTTP APIs of the functions: routes, access rules and response views."""

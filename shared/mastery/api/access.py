@@ -1,0 +1,34 @@
+"""Who may read what: students themselves, teachers of their classes, admins everything.
+
+Roles and class ids come only from the verified token, never from the request.
+"""
+
+from __future__ import annotations
+
+from mastery.domain.record import StudentRecord
+from mastery.errors import ForbiddenError
+from mastery.http.auth import Principal
+
+
+def authorize_student(principal: Principal, student_id: str, record: StudentRecord | None) -> None:
+    """Allow reading `student_id`'s data, or raise ForbiddenError."""
+    if principal.role == "admin":
+        return
+    if principal.role == "student" and principal.subject == student_id:
+        return
+    if (
+        principal.role == "teacher"
+        and record is not None
+        and record.enrolled_classes() & principal.classes
+    ):
+        return
+    raise ForbiddenError("not allowed to read this student")
+
+
+def authorize_class(principal: Principal, class_id: str) -> None:
+    """Allow reading a class, or raise ForbiddenError."""
+    if principal.role == "admin":
+        return
+    if principal.role == "teacher" and class_id in principal.classes:
+        return
+    raise ForbiddenError("not allowed to read this class")

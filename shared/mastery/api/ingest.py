@@ -1,0 +1,75 @@
+"""The ingest function's HTTP side: the Dapr Kafka input binding target (DESIGN §4).
+
+daprd POSTs each record's raw value to `/learning-events` with the Kafka metadata in `__*`
+headers. 200 is the only ack: poison is dead-lettered and acked; a transient fault answers
+503 (via the problem mapping) so the binding retries the same record.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from starlette.responses import JSONResponse, Response
+
+from mastery.bootstrap import Core, build_core, http_function, open_sinks
+from mastery.http.function import HttpFunction
+from mastery.http.problems import ProblemError
+from mastery.http.routing import Call, Route
+from mastery.ports import EventSink
+from mastery.services.ingest import IngestDeps, KafkaMetadata, handle_record
+
+BINDING_PATH = "/learning-events"
+
+
+def kafka_metadata(call: Call) -> KafkaMetadata:
+    """The record's origin, from the headers the Dapr Kafka binding adds."""
+    headers = call.request.headers
+    return KafkaMetadata(
+        topic=headers.get("__topic"),
+        partition=headers.get("__partition"),
+        offset=headers.get("__offset"),
+        key=headers.get("__key"),
+        timestamp=headers.get("__timestamp"),
+    )
+
+
+def ingest_routes(deps: IngestDeps, api_token: str | None) -> list[Route]:
+    """The binding routes, checking `dapr-api-token` when `APP_API_TOKEN` is set."""
+
+    def check_token(call: Call) -> None:
+        if api_token is None:
+            return
+        sent = call.request.headers.get("dapr-api-token", "")
+        if not hmac.compare_digest(sent.encode(), api_token.encode()):
+            raise ProblemError(401, "Unauthorized", "missing or wrong dapr-api-token")
+
+    async def receive(call: Call) -> Response:
+        check_token(call)
+        outcome = await handle_record(call.body, kafka_metadata(call), deps)
+        return JSONResponse({"outcome": outcome.value})
+
+    async def probe(call: Call) -> Response:
+        check_token(call)
+        return Response(status_code=200)
+
+    return [
+        Route("POST", BINDING_PATH, receive, auth=False, tags=("binding",),
+              summary="Apply one Kafka record delivered by the Dapr input binding"),
+        Route("OPTIONS", BINDING_PATH, probe, auth=False, tags=("binding",),
+              summary="Dapr's binding probe: 200 subscribes the app to the binding"),
+    ]  # fmt: skip
+
+
+async def create(core: Core | None = None, dead_letters: EventSink | None = None) -> HttpFunction:
+    """The ingest function in Dapr HTTP-binding mode."""
+    core = core or build_core()
+    if dead_letters is None:
+        dead_letters, _ = await open_sinks(core.settings)
+    deps = IngestDeps(
+        store=core.store,
+        dead_letters=dead_letters,
+        clock=core.clock,
+        curriculum=core.curriculum,
+        retention_days=core.settings.retention_days,
+    )
+    return http_function("ingest", ingest_routes(deps, core.settings.app_api_token), core)

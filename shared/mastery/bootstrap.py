@@ -1,0 +1,135 @@
+"""The composition root: build each adapter once from the settings, and hand fakes to tests.
+
+HTTP functions have no lifespan hooks under functions-framework, so the function is built on
+its first request (`OnFirstRequest`); importing a module never connects to anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from mastery.config import Settings
+from mastery.domain.curriculum import CURRICULUM, Curriculum
+from mastery.domain.mastery import MasteryRules
+from mastery.errors import DependencyUnavailableError
+from mastery.http.auth import JwtVerifier
+from mastery.http.function import HttpFunction
+from mastery.http.problems import problem_for, problem_response
+from mastery.http.routing import Route
+from mastery.ports import Clock, EventSink, StateStore
+
+log = logging.getLogger(__name__)
+
+
+def utc_now() -> datetime:
+    """The system clock, in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Core:
+    """What every function shares: settings, the state store, the clock and the rules."""
+
+    settings: Settings
+    store: StateStore
+    clock: Clock = utc_now
+    curriculum: Curriculum = CURRICULUM
+    rules: MasteryRules = field(default_factory=MasteryRules)
+
+
+def _dapr_client() -> Any:
+    # Imported here: the Dapr SDK and grpc are only needed with a sidecar, and DaprClient()
+    # waits for the sidecar, so it must never run at import time.
+    from dapr.aio.clients import DaprClient
+
+    return DaprClient()
+
+
+def open_store(settings: Settings) -> StateStore:
+    """The state store the settings name (no I/O until first use, except Dapr's wait)."""
+    if settings.state_backend == "dapr":
+        from mastery.adapters.dapr import DaprStateStore
+
+        return DaprStateStore(_dapr_client(), settings.dapr_state_store)
+    from mastery.adapters.redis_store import RedisStateStore, connect
+
+    return RedisStateStore(connect(settings.redis_url, cluster=settings.redis_cluster))
+
+
+async def open_sinks(settings: Settings) -> tuple[EventSink, EventSink]:
+    """The dead-letter and alert sinks: Dapr output bindings, or a native Kafka producer."""
+    if settings.sink_backend == "dapr":
+        from mastery.adapters.dapr import DaprBindingSink
+
+        client = _dapr_client()
+        return (
+            DaprBindingSink(client, settings.dapr_dead_letter_binding),
+            DaprBindingSink(client, settings.dapr_alert_binding),
+        )
+    from aiokafka import AIOKafkaProducer
+
+    from mastery.adapters.kafka_sink import KafkaSink
+
+    # acks=all without idempotence: Tansu does not implement InitProducerId; a retried send may
+    # duplicate a dead letter or an alert, which their consumers dedupe by the record's content.
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.brokers, acks="all")
+    await producer.start()
+    return (
+        KafkaSink(producer, settings.kafka.dead_letter_topic, owner=True),
+        KafkaSink(producer, settings.kafka.alert_topic),
+    )
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class OnFirstRequest:
+    """An ASGI-function handler built once, on the first request, by an async factory."""
+
+    def __init__(self, factory: Callable[[], Awaitable[Handler]]) -> None:
+        self._factory = factory
+        self._handler: Handler | None = None
+        self._lock = asyncio.Lock()
+
+    async def __call__(self, request: Request) -> Response:
+        if self._handler is None:
+            async with self._lock:
+                if self._handler is None:
+                    try:
+                        self._handler = await self._factory()
+                    except Exception:
+                        # Not ready (a dependency is down at startup, or a setting is wrong):
+                        # answer 503 and try again on the next request; the log says why.
+                        log.exception("function could not start")
+                        unavailable = DependencyUnavailableError("function not started")
+                        return problem_response(problem_for(unavailable), request.url.path)
+        return await self._handler(request)
+
+
+def build_core(settings: Settings | None = None) -> Core:
+    """The shared core from the settings (the environment by default), logging configured."""
+    from mastery.observability import configure_logging
+
+    settings = settings or Settings.from_env()
+    configure_logging(settings.function or "mastery", settings.log_level)
+    return Core(settings=settings, store=open_store(settings))
+
+
+def http_function(name: str, routes: list[Route], core: Core) -> HttpFunction:
+    """An HTTP function: its routes plus health, readiness, metrics and OpenAPI."""
+
+    async def readiness() -> dict[str, bool]:
+        return {"state_store": await core.store.ping()}
+
+    verifier = JwtVerifier(core.settings.jwt) if any(r.auth for r in routes) else None
+    return HttpFunction(
+        name, routes, settings=core.settings, readiness=readiness, verifier=verifier
+    )

@@ -1,0 +1,134 @@
+"""Settings of every function, read from the environment in one place (docs/CONTRACTS.md)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+StateBackend = Literal["redis", "dapr"]
+SinkBackend = Literal["kafka", "dapr"]
+IngestMode = Literal["http", "grpc", "kafka"]
+
+
+class ConfigError(ValueError):
+    """A setting is missing or has a value the engine cannot use."""
+
+
+def _flag(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class JwtSettings:
+    """How bearer tokens are verified."""
+
+    algorithms: tuple[str, ...] = ("HS256",)
+    secret: str | None = None
+    public_key: str | None = None
+    jwks_url: str | None = None
+    issuer: str | None = None
+    audience: str | None = None
+    leeway_seconds: int = 30
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    """Where the learning events, dead letters and alerts live."""
+
+    brokers: str = "127.0.0.1:9092"
+    topic: str = "learning.events"
+    dead_letter_topic: str = "learning.events.dlq"
+    alert_topic: str = "struggle.alerts"
+    consumer_group: str = "mastery-ingest"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a function needs to build its adapters."""
+
+    function: str = ""
+    log_level: str = "INFO"
+    state_backend: StateBackend = "redis"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_cluster: bool = False
+    dapr_state_store: str = "mastery-state"
+    sink_backend: SinkBackend = "kafka"
+    dapr_dead_letter_binding: str = "dead-letters"
+    dapr_alert_binding: str = "struggle-alerts"
+    kafka: KafkaSettings = field(default_factory=KafkaSettings)
+    ingest_mode: IngestMode = "http"
+    app_api_token: str | None = None
+    jwt: JwtSettings = field(default_factory=JwtSettings)
+    retention_days: int = 90
+    gdpr_self_erasure: bool = False
+    max_body_bytes: int = 65536
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read the settings from `env` (the process environment by default)."""
+        env = os.environ if env is None else env
+
+        def get(name: str) -> str | None:
+            value = env.get(name, "").strip()
+            return value or None
+
+        defaults = cls()
+        kafka_defaults = KafkaSettings()
+        jwt_defaults = JwtSettings()
+        try:
+            return cls(
+                function=get("FUNCTION_TARGET") or "",
+                log_level=(get("LOG_LEVEL") or defaults.log_level).upper(),
+                state_backend=_choice(  # type: ignore[arg-type]
+                    "STATE_BACKEND", get("STATE_BACKEND") or "redis", ("redis", "dapr")
+                ),
+                redis_url=get("REDIS_URL") or defaults.redis_url,
+                redis_cluster=_flag(get("REDIS_CLUSTER") or "false"),
+                dapr_state_store=get("DAPR_STATE_STORE") or defaults.dapr_state_store,
+                sink_backend=_choice(  # type: ignore[arg-type]
+                    "SINK_BACKEND", get("SINK_BACKEND") or "kafka", ("kafka", "dapr")
+                ),
+                dapr_dead_letter_binding=get("DAPR_DEAD_LETTER_BINDING")
+                or defaults.dapr_dead_letter_binding,
+                dapr_alert_binding=get("DAPR_ALERT_BINDING") or defaults.dapr_alert_binding,
+                kafka=KafkaSettings(
+                    brokers=get("KAFKA_BROKERS") or kafka_defaults.brokers,
+                    topic=get("KAFKA_TOPIC") or kafka_defaults.topic,
+                    dead_letter_topic=get("KAFKA_DEAD_LETTER_TOPIC")
+                    or kafka_defaults.dead_letter_topic,
+                    alert_topic=get("KAFKA_ALERT_TOPIC") or kafka_defaults.alert_topic,
+                    consumer_group=get("KAFKA_CONSUMER_GROUP") or kafka_defaults.consumer_group,
+                ),
+                ingest_mode=_choice(  # type: ignore[arg-type]
+                    "INGEST_MODE", get("INGEST_MODE") or "http", ("http", "grpc", "kafka")
+                ),
+                app_api_token=get("APP_API_TOKEN"),
+                jwt=JwtSettings(
+                    algorithms=tuple(
+                        a.strip()
+                        for a in (get("JWT_ALGORITHMS") or "HS256").split(",")
+                        if a.strip()
+                    ),
+                    secret=get("JWT_SECRET"),
+                    public_key=get("JWT_PUBLIC_KEY"),
+                    jwks_url=get("JWT_JWKS_URL"),
+                    issuer=get("JWT_ISSUER"),
+                    audience=get("JWT_AUDIENCE"),
+                    leeway_seconds=int(get("JWT_LEEWAY_SECONDS") or jwt_defaults.leeway_seconds),
+                ),
+                retention_days=int(get("RETENTION_DAYS") or defaults.retention_days),
+                gdpr_self_erasure=_flag(get("GDPR_SELF_ERASURE") or "false"),
+                max_body_bytes=int(get("MAX_BODY_BYTES") or defaults.max_body_bytes),
+            )
+        except ValueError as exc:
+            if isinstance(exc, ConfigError):
+                raise
+            raise ConfigError(f"a numeric setting is not a number: {exc}") from exc

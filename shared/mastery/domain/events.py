@@ -1,0 +1,190 @@
+"""Learning events: the two accepted wire shapes, validated into one model (DESIGN §2)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+
+from mastery.domain.curriculum import Curriculum
+from mastery.errors import PoisonEventError
+
+Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$")]
+MAX_AGE = timedelta(days=90)
+MAX_SKEW = timedelta(minutes=5)
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class ExerciseStarted(_Data):
+    exercise_id: Identifier
+
+
+class ExerciseCompleted(_Data):
+    exercise_id: Identifier
+    difficulty: Literal["easy", "medium", "hard"]
+    passed: bool
+    score: Annotated[float, Field(ge=0, le=1)] | None = None
+    duration_s: Annotated[float, Field(ge=0)] | None = None
+    hints_used: Annotated[int, Field(ge=0)] | None = None
+
+
+class QuizCompleted(_Data):
+    quiz_id: Identifier
+    correct: Annotated[int, Field(ge=0)]
+    total: Annotated[int, Field(ge=1)]
+
+    @model_validator(mode="after")
+    def _correct_within_total(self) -> QuizCompleted:
+        if self.correct > self.total:
+            raise ValueError("correct must not exceed total")
+        return self
+
+
+class CodeExecuted(_Data):
+    ok: bool
+    error_type: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+    exercise_id: Identifier | None = None
+
+    @model_validator(mode="after")
+    def _error_type_when_failed(self) -> CodeExecuted:
+        if not self.ok and self.error_type is None:
+            raise ValueError("error_type is required when ok is false")
+        return self
+
+
+class CodeReviewed(_Data):
+    submission_id: Identifier
+    quality: Annotated[float, Field(ge=0, le=100)]
+
+
+class HelpRequested(_Data):
+    text: Annotated[str, StringConstraints(min_length=1, max_length=4000)]
+
+
+class ClassRoster(_Data):
+    class_id: Identifier
+
+
+EventData = (
+    ExerciseStarted
+    | ExerciseCompleted
+    | QuizCompleted
+    | CodeExecuted
+    | CodeReviewed
+    | HelpRequested
+    | ClassRoster
+)
+
+DATA_MODELS: dict[str, type[EventData]] = {
+    "exercise.started": ExerciseStarted,
+    "exercise.completed": ExerciseCompleted,
+    "quiz.completed": QuizCompleted,
+    "code.executed": CodeExecuted,
+    "code.reviewed": CodeReviewed,
+    "help.requested": HelpRequested,
+    "class.enrolled": ClassRoster,
+    "class.unenrolled": ClassRoster,
+}
+ROSTER_TYPES = frozenset({"class.enrolled", "class.unenrolled"})
+
+
+class LearningEvent(BaseModel):
+    """One validated learning event; `topic` is None only for roster events."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: Identifier
+    type: str
+    student_id: Identifier
+    topic: str | None
+    occurred_at: datetime
+    data: EventData
+
+
+class _Envelope(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: Identifier
+    type: str
+    student_id: Identifier
+    topic: str | None = None
+    occurred_at: datetime
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+def _from_cloudevent(doc: dict[str, Any]) -> dict[str, Any]:
+    data = doc.get("data")
+    if not isinstance(data, dict):
+        raise PoisonEventError("cloudevent data must be a JSON object")
+    return {
+        "id": doc.get("id"),
+        "type": doc.get("type"),
+        "student_id": doc.get("subject"),
+        "topic": data.get("topic"),
+        "occurred_at": doc.get("time"),
+        "data": data,
+    }
+
+
+def _describe(exc: ValidationError, prefix: str = "") -> str:
+    parts = []
+    for error in exc.errors(include_url=False, include_input=False)[:5]:
+        where = prefix + ".".join(str(p) for p in error["loc"]) or "event"
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)
+
+
+def parse_event(raw: bytes | str, now: datetime, curriculum: Curriculum) -> LearningEvent:
+    """Validate one Kafka record value; raise PoisonEventError saying what is wrong."""
+    try:
+        doc = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PoisonEventError("not valid JSON") from exc
+    if not isinstance(doc, dict):
+        raise PoisonEventError("event must be a JSON object")
+    if "specversion" in doc:
+        doc = _from_cloudevent(doc)
+    try:
+        envelope = _Envelope.model_validate(doc)
+    except ValidationError as exc:
+        raise PoisonEventError(_describe(exc)) from exc
+    model = DATA_MODELS.get(envelope.type)
+    if model is None:
+        raise PoisonEventError(f"unknown event type {envelope.type!r}")
+    occurred = envelope.occurred_at
+    if occurred.tzinfo is None or occurred.utcoffset() is None:
+        raise PoisonEventError("occurred_at must carry a time zone")
+    if occurred < now - MAX_AGE:
+        raise PoisonEventError("occurred_at is more than 90 days in the past")
+    if occurred > now + MAX_SKEW:
+        raise PoisonEventError("occurred_at is more than 5 minutes in the future")
+    topic = envelope.topic
+    if envelope.type not in ROSTER_TYPES:
+        if topic is None:
+            raise PoisonEventError("topic is required")
+        if topic not in curriculum:
+            raise PoisonEventError(f"unknown topic {topic!r}")
+    try:
+        data = model.model_validate(envelope.data)
+    except ValidationError as exc:
+        raise PoisonEventError(_describe(exc, "data.")) from exc
+    return LearningEvent(
+        id=envelope.id,
+        type=envelope.type,
+        student_id=envelope.student_id,
+        topic=topic if envelope.type not in ROSTER_TYPES else None,
+        occurred_at=occurred,
+        data=data,
+    )

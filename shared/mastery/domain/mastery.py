@@ -1,0 +1,209 @@
+"""Mastery from evidence: the four components, the weighted score, levels, modules, overall.
+
+The rules are DESIGN §1; the normalisation of each component is ours and lives in
+`MasteryRules` so it can be configured and is documented in one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Literal
+
+from mastery.domain.curriculum import Curriculum
+from mastery.domain.record import Observation, StudentRecord, TopicEvidence
+
+Level = Literal["Beginner", "Learning", "Proficient", "Mastered"]
+LEVEL_COLOURS: dict[Level, str] = {
+    "Beginner": "red",
+    "Learning": "yellow",
+    "Proficient": "green",
+    "Mastered": "blue",
+}
+
+
+@dataclass(frozen=True)
+class MasteryRules:
+    """Weights and normalisation constants (DESIGN §1)."""
+
+    weights: tuple[float, float, float, float] = (0.40, 0.30, 0.20, 0.10)
+    difficulty_weight: dict[str, float] = field(
+        default_factory=lambda: {"easy": 0.8, "medium": 1.0, "hard": 1.2}
+    )
+    newest_weight: float = 0.65
+    streak_days_for_full: int = 7
+    idle_day_decay: float = 0.9
+
+
+@dataclass(frozen=True)
+class Components:
+    completion: float
+    quiz: float
+    quality: float
+    consistency: float
+
+
+@dataclass(frozen=True)
+class TopicMastery:
+    topic: str
+    score: float
+    """0–100, unrounded; `display_score` is what users see."""
+    components: Components
+    evidence: TopicEvidence | None
+
+    @property
+    def display_score(self) -> int:
+        return round_score(self.score)
+
+    @property
+    def level(self) -> Level:
+        return level_for(self.score)
+
+
+@dataclass(frozen=True)
+class ModuleMastery:
+    module: str
+    score: float
+    topics: tuple[TopicMastery, ...]
+
+
+@dataclass(frozen=True)
+class StudentMastery:
+    student_id: str
+    as_of: date
+    overall: float
+    modules: tuple[ModuleMastery, ...]
+
+    def topic(self, topic_id: str) -> TopicMastery:
+        """The mastery of one topic."""
+        for module in self.modules:
+            for topic in module.topics:
+                if topic.topic == topic_id:
+                    return topic
+        raise KeyError(topic_id)
+
+
+def round_score(score: float) -> int:
+    """Round half up (never banker's rounding: 40.5 is Learning)."""
+    return int(score + 0.5)
+
+
+def level_for(score: float) -> Level:
+    """The level band of a 0–100 score, on the score rounded to an integer."""
+    rounded = round_score(score)
+    if rounded <= 40:
+        return "Beginner"
+    if rounded <= 70:
+        return "Learning"
+    if rounded <= 90:
+        return "Proficient"
+    return "Mastered"
+
+
+def decaying_average(observations: list[Observation], newest_weight: float) -> float:
+    """Exponentially weighted average in time order: the newest weighs `newest_weight`."""
+    average = 0.0
+    for index, (_, value, _) in enumerate(observations):
+        average = value if index == 0 else newest_weight * value + (1 - newest_weight) * average
+    return average
+
+
+def consistency(active_days: list[int], as_of: date, rules: MasteryRules) -> float:
+    """Current streak / 7 (capped at 1), times 0.9 for every idle day since the last activity."""
+    days = [d for d in active_days if d <= as_of.toordinal()]
+    if not days:
+        return 0.0
+    last = days[-1]
+    streak = 1
+    for previous in reversed(days[:-1]):
+        if previous != last - streak:
+            break
+        streak += 1
+    idle = as_of.toordinal() - last
+    return float(min(1.0, streak / rules.streak_days_for_full) * rules.idle_day_decay**idle)
+
+
+def topic_mastery(
+    topic_id: str,
+    evidence: TopicEvidence | None,
+    target_exercises: int,
+    streak: float,
+    rules: MasteryRules,
+) -> TopicMastery:
+    """Score one topic; a topic with no evidence scores 0."""
+    if evidence is None:
+        return TopicMastery(topic_id, 0.0, Components(0.0, 0.0, 0.0, 0.0), None)
+    done = sum(rules.difficulty_weight[difficulty] for difficulty, _ in evidence.passed.values())
+    components = Components(
+        completion=min(1.0, done / target_exercises),
+        quiz=decaying_average(evidence.quizzes, rules.newest_weight),
+        quality=decaying_average(evidence.reviews, rules.newest_weight),
+        consistency=streak,
+    )
+    w_completion, w_quiz, w_quality, w_consistency = rules.weights
+    score = 100 * (
+        w_completion * components.completion
+        + w_quiz * components.quiz
+        + w_quality * components.quality
+        + w_consistency * components.consistency
+    )
+    return TopicMastery(topic_id, score, components, evidence)
+
+
+def student_mastery(
+    record: StudentRecord, curriculum: Curriculum, as_of: date, rules: MasteryRules
+) -> StudentMastery:
+    """Every topic, module and the overall score of one student as of a local calendar day."""
+    streak = consistency(record.active_days, as_of, rules)
+    modules = []
+    for module in curriculum.modules:
+        topics = tuple(
+            topic_mastery(
+                topic_id,
+                record.topics.get(topic_id),
+                curriculum.topic(topic_id).target_exercises,
+                streak,
+                rules,
+            )
+            for topic_id in module.topics
+        )
+        modules.append(ModuleMastery(module.id, sum(t.score for t in topics) / len(topics), topics))
+    overall = sum(m.score for m in modules) / len(modules)
+    return StudentMastery(record.student_id, as_of, overall, tuple(modules))
+
+
+def evidence_until(evidence: TopicEvidence, until: int) -> TopicEvidence | None:
+    """The part of `evidence` that had happened by epoch `until` (None if nothing had)."""
+    passed = {k: v for k, v in evidence.passed.items() if v[1] <= until}
+    quizzes = [o for o in evidence.quizzes if o[0] <= until]
+    reviews = [o for o in evidence.reviews if o[0] <= until]
+    if not (passed or quizzes or reviews):
+        return None
+    return TopicEvidence(passed=passed, quizzes=quizzes, reviews=reviews)
+
+
+def history(
+    record: StudentRecord,
+    curriculum: Curriculum,
+    today: date,
+    days: int,
+    rules: MasteryRules,
+) -> list[StudentMastery]:
+    """Mastery at the end of each of the last `days` local days, oldest first."""
+    offset = timezone(timedelta(minutes=record.utc_offset_minutes))
+    points = []
+    for back in range(days - 1, -1, -1):
+        day = today - timedelta(days=back)
+        end = int(datetime.combine(day, time.max, offset).timestamp())
+        past = record.model_copy(
+            update={
+                "topics": {
+                    topic_id: cut
+                    for topic_id, evidence in record.topics.items()
+                    if (cut := evidence_until(evidence, end)) is not None
+                },
+                "active_days": [d for d in record.active_days if d <= day.toordinal()],
+            }
+        )
+        points.append(student_mastery(past, curriculum, day, rules))
+    return points

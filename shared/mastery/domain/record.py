@@ -1,0 +1,148 @@
+"""A student's stored evidence, and how one event changes it.
+
+The record keeps the evidence itself (passed exercises, timed scores, active days), not running
+totals, so every derived number is a function of the *set* of events: duplicates are ignored by
+id and late or shuffled deliveries end in the same record as an ordered one.
+"""
+
+from __future__ import annotations
+
+import bisect
+from datetime import UTC, date, datetime, timedelta, timezone
+
+from pydantic import BaseModel, Field
+
+from mastery.domain.events import (
+    ClassRoster,
+    CodeExecuted,
+    CodeReviewed,
+    ExerciseCompleted,
+    ExerciseStarted,
+    HelpRequested,
+    LearningEvent,
+    QuizCompleted,
+)
+
+RETENTION = timedelta(days=90)
+
+# A timed observation: (epoch seconds, value, event id); the id breaks ties deterministically.
+Observation = tuple[int, float, str]
+
+
+class TopicEvidence(BaseModel):
+    """What one student has shown in one topic."""
+
+    passed: dict[str, tuple[str, int]] = Field(default_factory=dict)
+    """exercise id -> (difficulty, epoch of the first pass)."""
+    quizzes: list[Observation] = Field(default_factory=list)
+    reviews: list[Observation] = Field(default_factory=list)
+    """code-review quality scaled to 0–1."""
+    attempts: int = 0
+    runs: int = 0
+    failed_runs: int = 0
+    help_requests: int = 0
+    last_activity: int = 0
+
+
+class ClassMembership(BaseModel):
+    """The newest roster event for one class decides membership."""
+
+    enrolled: bool
+    at: int
+    event_id: str
+
+
+class StudentRecord(BaseModel):
+    """Everything the engine holds about one student."""
+
+    student_id: str
+    last_event_at: int = 0
+    utc_offset_minutes: int = 0
+    """Offset of the newest event: the student's own calendar days."""
+    seen: dict[str, int] = Field(default_factory=dict)
+    """event id -> epoch of occurrence; the dedupe set, pruned after the retention window."""
+    active_days: list[int] = Field(default_factory=list)
+    """Sorted local-calendar day ordinals with any activity."""
+    classes: dict[str, ClassMembership] = Field(default_factory=dict)
+    topics: dict[str, TopicEvidence] = Field(default_factory=dict)
+
+    def enrolled_classes(self) -> frozenset[str]:
+        """Classes the student is in now."""
+        return frozenset(c for c, m in self.classes.items() if m.enrolled)
+
+    def local_day(self, at: datetime) -> date:
+        """The calendar day of `at` in the student's time zone."""
+        offset = timezone(timedelta(minutes=self.utc_offset_minutes))
+        return at.astimezone(offset).date()
+
+
+def _epoch(at: datetime) -> int:
+    return int(at.timestamp())
+
+
+def _insert(observations: list[Observation], item: Observation) -> None:
+    bisect.insort(observations, item)
+
+
+def apply_event(record: StudentRecord, event: LearningEvent) -> bool:
+    """Apply `event` to `record` in place; False (and no change) when it was already applied."""
+    if event.id in record.seen:
+        return False
+    at = _epoch(event.occurred_at)
+    record.seen[event.id] = at
+    if at >= record.last_event_at:
+        record.last_event_at = at
+        offset = event.occurred_at.utcoffset() or timedelta()
+        record.utc_offset_minutes = int(offset.total_seconds() // 60)
+    _apply_data(record, event, at)
+    _prune(record)
+    return True
+
+
+def _apply_data(record: StudentRecord, event: LearningEvent, at: int) -> None:
+    data = event.data
+    if isinstance(data, ClassRoster):
+        current = record.classes.get(data.class_id)
+        if current is None or (current.at, current.event_id) < (at, event.id):
+            record.classes[data.class_id] = ClassMembership(
+                enrolled=event.type == "class.enrolled", at=at, event_id=event.id
+            )
+        return
+    assert event.topic is not None  # parse_event guarantees a topic for every other type
+    day = event.occurred_at.date().toordinal()
+    index = bisect.bisect_left(record.active_days, day)
+    if index == len(record.active_days) or record.active_days[index] != day:
+        record.active_days.insert(index, day)
+    evidence = record.topics.setdefault(event.topic, TopicEvidence())
+    evidence.last_activity = max(evidence.last_activity, at)
+    if isinstance(data, ExerciseCompleted):
+        evidence.attempts += 1
+        first = evidence.passed.get(data.exercise_id)
+        if data.passed and (first is None or at < first[1]):
+            evidence.passed[data.exercise_id] = (data.difficulty, at)
+    elif isinstance(data, QuizCompleted):
+        _insert(evidence.quizzes, (at, data.correct / data.total, event.id))
+    elif isinstance(data, CodeReviewed):
+        _insert(evidence.reviews, (at, data.quality / 100, event.id))
+    elif isinstance(data, CodeExecuted):
+        evidence.runs += 1
+        evidence.failed_runs += 0 if data.ok else 1
+    elif isinstance(data, HelpRequested):
+        evidence.help_requests += 1
+    elif isinstance(data, ExerciseStarted):
+        pass  # counts as activity; the stuck trigger reads it from the struggle evidence
+
+
+def _prune(record: StudentRecord) -> None:
+    """Forget evidence older than the retention window before the newest event."""
+    horizon = record.last_event_at - int(RETENTION.total_seconds())
+    stale = [event_id for event_id, at in record.seen.items() if at < horizon]
+    for event_id in stale:
+        del record.seen[event_id]
+    if not stale:
+        return
+    first_day = datetime.fromtimestamp(horizon, UTC).date().toordinal()
+    record.active_days = [d for d in record.active_days if d >= first_day]
+    for evidence in record.topics.values():
+        evidence.quizzes = [o for o in evidence.quizzes if o[0] >= horizon]
+        evidence.reviews = [o for o in evidence.reviews if o[0] >= horizon]

@@ -1,0 +1,230 @@
+"""Bearer JWT authentication: who is calling, never what they may do (route handlers decide).
+
+Claims we read: `sub` (the subject id), `role` (one string: student, teacher or admin; a `roles`
+list is not read), and `classes` (a list of class ids, used for teachers). `exp` is required.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, get_args
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+from mastery.config import ConfigError, JwtSettings
+from mastery.errors import DependencyUnavailableError
+from mastery.http.problems import ProblemError
+
+__all__ = ["JwtVerifier", "Principal", "Role", "mint_token"]
+
+Role = Literal["student", "teacher", "admin"]
+_ROLES = frozenset(get_args(Role))
+_MAX_TOKEN_CHARS = 8192
+_MIN_SECRET_BYTES = 32
+_JWKS_KEY_TTL_SECONDS = 300.0
+_VERIFIED_CACHE_SIZE = 1024
+_VERIFIED_TTL_SECONDS = 300.0
+
+# Each key family accepts only its own algorithms: this is what stops algorithm confusion.
+_FAMILIES: dict[str, frozenset[str]] = {
+    "hmac": frozenset({"HS256", "HS384", "HS512"}),
+    "rsa": frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}),
+    "ec": frozenset({"ES256", "ES384", "ES512"}),
+    "okp": frozenset({"EdDSA"}),
+}
+_ASYMMETRIC = _FAMILIES["rsa"] | _FAMILIES["ec"] | _FAMILIES["okp"]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated caller."""
+
+    subject: str
+    role: Role
+    classes: frozenset[str] = frozenset()
+
+
+def _unauthorized(detail: str, *, invalid: bool = True) -> ProblemError:
+    # RFC 6750 §3: no error code when the request carried no credentials at all.
+    challenge = 'Bearer error="invalid_token"' if invalid else "Bearer"
+    return ProblemError(
+        401,
+        "Unauthorized",
+        detail,
+        headers={"WWW-Authenticate": challenge},
+        problem_type="unauthorized",
+    )
+
+
+def _public_key_family(pem: str) -> tuple[str, Any]:
+    try:
+        # Environment variables often carry PEM newlines escaped as "\n".
+        key = load_pem_public_key(pem.replace("\\n", "\n").encode())
+    except ValueError as exc:
+        raise ConfigError("JWT_PUBLIC_KEY is not a PEM public key") from exc
+    if isinstance(key, rsa.RSAPublicKey):
+        return "rsa", key
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return "ec", key
+    if isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
+        return "okp", key
+    raise ConfigError("JWT_PUBLIC_KEY has an unsupported key type")
+
+
+def _key_source(settings: JwtSettings) -> tuple[frozenset[str], Any, jwt.PyJWKClient | None]:
+    """The algorithms the one configured key admits, the key, and the JWKS client if any."""
+    sources = [settings.secret, settings.public_key, settings.jwks_url]
+    if sum(source is not None for source in sources) != 1:
+        raise ConfigError("set exactly one of JWT_SECRET, JWT_PUBLIC_KEY, JWT_JWKS_URL")
+    if settings.secret is not None:
+        if "-----BEGIN" in settings.secret:
+            raise ConfigError("JWT_SECRET holds a PEM key; set JWT_PUBLIC_KEY instead")
+        if len(settings.secret.encode()) < _MIN_SECRET_BYTES:
+            raise ConfigError(f"JWT_SECRET must be at least {_MIN_SECRET_BYTES} bytes (RFC 7518)")
+        return _FAMILIES["hmac"], settings.secret, None
+    if settings.public_key is not None:
+        family, key = _public_key_family(settings.public_key)
+        return _FAMILIES[family], key, None
+    try:
+        client = jwt.PyJWKClient(str(settings.jwks_url), cache_keys=False, timeout=5)
+    except jwt.PyJWKClientError as exc:
+        raise ConfigError("JWT_JWKS_URL must be an http(s) URL") from exc
+    return _ASYMMETRIC, None, client
+
+
+class JwtVerifier:
+    """Verifies bearer tokens against one configured key source and an algorithm allow-list."""
+
+    def __init__(self, settings: JwtSettings) -> None:
+        algorithms = frozenset(settings.algorithms)
+        if not algorithms:
+            raise ConfigError("JWT_ALGORITHMS is empty")
+        allowed, self._key, self._jwks = _key_source(settings)
+        if not algorithms <= allowed:
+            raise ConfigError(
+                f"JWT_ALGORITHMS {sorted(algorithms - allowed)} do not match the configured key"
+            )
+        self._algorithms = sorted(algorithms)
+        self._issuer = settings.issuer
+        self._audience = settings.audience
+        self._leeway = settings.leeway_seconds
+        required = ["exp", "sub"]
+        required += ["iss"] if settings.issuer else []
+        required += ["aud"] if settings.audience else []
+        # Without a configured audience PyJWT would reject every token that names one.
+        self._options: Any = {"require": required, "verify_aud": settings.audience is not None}
+        self._jwks_cache: dict[str, tuple[Any, float]] = {}
+        self._verified: dict[str, tuple[Principal, float]] = {}
+
+    async def authenticate(self, authorization: str | None) -> Principal:
+        """The principal of an `Authorization: Bearer <token>` header value; 401 otherwise."""
+        if not authorization:
+            raise _unauthorized("A bearer token is required.", invalid=False)
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise _unauthorized("A bearer token is required.", invalid=False)
+        return await self.verify(token.strip())
+
+    async def verify(self, token: str) -> Principal:
+        """Verify signature, algorithm and claims of `token`; raise ProblemError 401 if any fail."""
+        cached = self._verified.get(token)
+        if cached is not None:
+            if time.time() < cached[1]:
+                return cached[0]
+            self._verified.pop(token, None)
+        if len(token) > _MAX_TOKEN_CHARS:
+            raise _unauthorized("The token is not valid.")
+        key = self._key if self._jwks is None else await self._jwks_key(token)
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=self._algorithms,
+                options=self._options,
+                audience=self._audience,
+                issuer=self._issuer,
+                leeway=self._leeway,
+            )
+        except jwt.ExpiredSignatureError:
+            raise _unauthorized("The token has expired.") from None
+        except jwt.PyJWTError:
+            raise _unauthorized("The token is not valid.") from None
+        principal = _principal(claims)
+        self._remember(token, principal, float(claims["exp"]))
+        return principal
+
+    def _remember(self, token: str, principal: Principal, exp: float) -> None:
+        # Clients reuse one token for many requests, and signature checks dominate the hot path:
+        # an identical token string needs no second check until it expires (bounded, FIFO).
+        if len(self._verified) >= _VERIFIED_CACHE_SIZE:
+            self._verified.pop(next(iter(self._verified)))
+        valid_until = min(exp + self._leeway, time.time() + _VERIFIED_TTL_SECONDS)
+        self._verified[token] = (principal, valid_until)
+
+    async def _jwks_key(self, token: str) -> Any:
+        assert self._jwks is not None
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise _unauthorized("The token is not valid.") from None
+        kid = header.get("kid")
+        if not isinstance(kid, str) or header.get("alg") not in self._algorithms:
+            raise _unauthorized("The token is not valid.")
+        cached = self._jwks_cache.get(kid)
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
+        try:
+            # PyJWKClient fetches with urllib, which blocks: keep it off the event loop.
+            jwk = await asyncio.to_thread(self._jwks.get_signing_key, kid)
+        except jwt.PyJWKClientConnectionError as exc:
+            raise DependencyUnavailableError("JWKS endpoint unreachable") from exc
+        except jwt.PyJWTError:
+            raise _unauthorized("The token is not valid.") from None
+        if jwk.key_type == "oct":
+            raise _unauthorized("The token is not valid.")
+        self._jwks_cache[kid] = (jwk.key, time.monotonic() + _JWKS_KEY_TTL_SECONDS)
+        return jwk.key
+
+
+def _principal(claims: dict[str, Any]) -> Principal:
+    subject, role, classes = claims.get("sub"), claims.get("role"), claims.get("classes", [])
+    if not isinstance(subject, str) or not subject:
+        raise _unauthorized("The token has no subject.")
+    if not isinstance(role, str) or role not in _ROLES:
+        raise _unauthorized("The token has no known role.")
+    if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+        raise _unauthorized("The token's classes claim is not a list of class ids.")
+    return Principal(subject=subject, role=role, classes=frozenset(classes))  # type: ignore[arg-type]
+
+
+def mint_token(
+    secret: str,
+    subject: str,
+    role: Role,
+    classes: Iterable[str] = (),
+    ttl: timedelta = timedelta(hours=12),
+    *,
+    issuer: str | None = None,
+    audience: str | Sequence[str] | None = None,
+    now: datetime | None = None,
+) -> str:
+    """An HS256 token for demos and tests."""
+    issued = now or datetime.now(UTC)
+    claims: dict[str, Any] = {
+        "sub": subject,
+        "role": role,
+        "classes": sorted(classes),
+        "iat": issued,
+        "exp": issued + ttl,
+    }
+    if issuer is not None:
+        claims["iss"] = issuer
+    if audience is not None:
+        claims["aud"] = audience if isinstance(audience, str) else list(audience)
+    return jwt.encode(claims, secret, algorithm="HS256")

@@ -1,0 +1,252 @@
+"""HttpFunction: routing, auth, limits, errors, logs and metrics in front of a function's routes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from importlib import metadata
+from time import perf_counter
+from typing import Any
+from urllib.parse import parse_qsl
+
+import pydantic_core
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, ValidationError
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.types import Message, Receive
+
+from mastery.config import ConfigError, Settings
+from mastery.http.auth import JwtVerifier
+from mastery.http.headers import correlation_id_from, secure
+from mastery.http.openapi import OPERATIONS_TAG, build_openapi
+from mastery.http.problems import ProblemError, problem_for, problem_response, validation_problem
+from mastery.http.routing import Call, Route, RouteMatch, Router
+from mastery.observability import (
+    HTTP_REQUEST_DURATION_SECONDS,
+    HTTP_REQUESTS_TOTAL,
+    reset_correlation_id,
+    set_correlation_id,
+)
+
+__all__ = ["HttpFunction", "Readiness"]
+
+Readiness = Callable[[], Awaitable[dict[str, bool]]]
+_UNMATCHED = "<unmatched>"
+_READINESS_TIMEOUT_SECONDS = 2.0
+_JSON = "application/json"
+_logger = logging.getLogger(__name__)
+_access_logger = logging.getLogger("mastery.access")
+
+
+class HttpFunction:
+    """The ASGI-mode function body: `return await function(request)` from the entry point."""
+
+    def __init__(
+        self,
+        name: str,
+        routes: Sequence[Route],
+        *,
+        settings: Settings,
+        readiness: Readiness,
+        verifier: JwtVerifier | None,
+    ) -> None:
+        if verifier is None and any(route.auth for route in routes):
+            raise ConfigError(f"{name} has authenticated routes but no JWT verifier")
+        self.name = name
+        self._readiness = readiness
+        self._verifier = verifier
+        self._max_body = settings.max_body_bytes
+        self._router = Router([*routes, *self._operational_routes()])
+        self._openapi: bytes | None = None
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._histograms: dict[str, Any] = {}
+
+    def _operational_routes(self) -> list[Route]:
+        ops = (OPERATIONS_TAG,)
+        return [
+            Route("GET", "/healthz", self._healthz, summary="Liveness", auth=False, tags=ops),
+            Route("GET", "/readyz", self._readyz, summary="Readiness", auth=False, tags=ops),
+            Route("GET", "/metrics", self._metrics, summary="Prometheus", auth=False, tags=ops),
+            Route("GET", "/openapi.json", self._openapi_json, summary="API", auth=False, tags=ops),
+        ]
+
+    async def __call__(self, request: Request) -> Response:
+        started = perf_counter()
+        scope = request.scope
+        method: str = scope["method"]
+        path: str = scope["path"]
+        headers: dict[bytes, bytes] = dict(scope["headers"])
+        correlation_id = correlation_id_from(headers)
+        token = set_correlation_id(correlation_id)
+        route, authenticated = _UNMATCHED, False
+        try:
+            try:
+                match = self._router.match(method, path)
+                route, authenticated = match.route.path_template, match.route.auth
+                response = await self._dispatch(request, match, headers, correlation_id)
+            except Exception as exc:
+                response = problem_response(problem_for(exc), path)
+            secure(response, correlation_id, authenticated=authenticated)
+            self._observe(method, route, response.status_code, perf_counter() - started)
+            return response
+        except Exception:
+            # Our own error path failed: functions-framework must still never see an exception.
+            _logger.exception("error while answering an error")
+            return secure(Response(status_code=500), correlation_id, authenticated=True)
+        finally:
+            reset_correlation_id(token)
+
+    async def _dispatch(
+        self, request: Request, match: RouteMatch, headers: dict[bytes, bytes], cid: str
+    ) -> Response:
+        route = match.route
+        declared = _content_length(headers)
+        if declared is not None and declared > self._max_body:
+            raise _too_large()
+        principal = None
+        if route.auth:
+            assert self._verifier is not None  # checked in __init__
+            authorization = headers.get(b"authorization")
+            principal = await self._verifier.authenticate(
+                None if authorization is None else authorization.decode("latin-1")
+            )
+        body = b""
+        if declared or b"transfer-encoding" in headers:
+            body = await self._read_body(request)
+            request = Request(request.scope, _replay(body, request.receive))
+        query = None
+        if route.query_params is not None:
+            query = _validate_query(route.query_params, request, match.sequence_params)
+        payload = None
+        if route.request_model is not None:
+            try:
+                payload = route.request_model.model_validate_json(body)
+            except ValidationError as exc:
+                raise validation_problem(exc, "body") from None
+        call = Call(request, principal, match.path_params, query, cid, body, payload)
+        result = await route.endpoint(call)
+        if isinstance(result, Response):
+            return result
+        if isinstance(result, BaseModel):
+            content = result.model_dump_json(by_alias=True).encode()
+        else:
+            content = pydantic_core.to_json(result)
+        return Response(content, status_code=route.status_code, media_type=_JSON)
+
+    async def _read_body(self, request: Request) -> bytes:
+        # Content-Length can be absent (chunked) or wrong: count what actually arrives.
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > self._max_body:
+                    raise _too_large()
+                chunks.append(chunk)
+        except ClientDisconnect:
+            raise ProblemError(400, "Bad request", "The request body was cut short.") from None
+        return b"".join(chunks)
+
+    def _observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        key = (route, method, status)
+        counter = self._counters.get(key)
+        if counter is None:
+            counter = HTTP_REQUESTS_TOTAL.labels(self.name, route, method, str(status))
+            self._counters[key] = counter
+        counter.inc()
+        histogram = self._histograms.get(route)
+        if histogram is None:
+            histogram = self._histograms[route] = HTTP_REQUEST_DURATION_SECONDS.labels(
+                self.name, route
+            )
+        histogram.observe(seconds)
+        if _access_logger.isEnabledFor(logging.INFO):
+            # The route template, not the raw path: paths carry student ids (personal data).
+            _access_logger.info(
+                "%s %s %d",
+                method,
+                route,
+                status,
+                extra={
+                    "function": self.name,
+                    "method": method,
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(seconds * 1000, 3),
+                },
+            )
+
+    async def _healthz(self, call: Call) -> dict[str, Any]:
+        return {"status": "ok"}
+
+    async def _readyz(self, call: Call) -> Response:
+        try:
+            async with asyncio.timeout(_READINESS_TIMEOUT_SECONDS):
+                checks = await self._readiness()
+            ready = all(checks.values())
+        except Exception:
+            _logger.warning("readiness check failed", exc_info=True)
+            checks, ready = {}, False
+        body = pydantic_core.to_json({"ready": ready, "checks": checks})
+        return Response(body, status_code=200 if ready else 503, media_type=_JSON)
+
+    async def _metrics(self, call: Call) -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    async def _openapi_json(self, call: Call) -> Response:
+        if self._openapi is None:
+            document = build_openapi(f"{self.name} function", _version(), self._router.routes)
+            self._openapi = pydantic_core.to_json(document)
+        return Response(self._openapi, media_type=_JSON)
+
+
+def _content_length(headers: dict[bytes, bytes]) -> int | None:
+    raw = headers.get(b"content-length")
+    if raw is None:
+        return None
+    if not raw.isdigit():
+        raise ProblemError(400, "Bad request", "Content-Length is not a number.")
+    return int(raw)
+
+
+def _too_large() -> ProblemError:
+    return ProblemError(
+        413, "Content too large", "The request body exceeds the limit.", problem_type="too-large"
+    )
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    # The endpoint reads the body we already buffered; later receives (disconnect) pass through.
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
+
+
+def _validate_query(
+    model: type[BaseModel], request: Request, sequences: frozenset[str]
+) -> BaseModel:
+    pairs = parse_qsl(request.scope["query_string"].decode("latin-1"), keep_blank_values=True)
+    grouped: dict[str, list[str]] = {}
+    for key, value in pairs:
+        grouped.setdefault(key, []).append(value)
+    data = {k: v if k in sequences or len(v) > 1 else v[0] for k, v in grouped.items()}
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_problem(exc, "query") from None
+
+
+def _version() -> str:
+    try:
+        return metadata.version("learnflow-mastery-engine")
+    except metadata.PackageNotFoundError:
+        return "0.0.0"

@@ -1,0 +1,61 @@
+"""Build an HttpFunction on its first request: functions-framework has no startup hook."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from mastery.http.function import HttpFunction
+from mastery.http.headers import correlation_id_from, secure
+from mastery.http.problems import ProblemError, problem_response
+from mastery.observability import reset_correlation_id, set_correlation_id
+
+__all__ = ["LazyFunction"]
+
+_logger = logging.getLogger(__name__)
+
+
+class LazyFunction:
+    """Calls `factory` once, on the first request, and serves every request with its result.
+
+    Construct it at module level in `functions/<name>/main.py` (doing so performs no I/O). If the
+    factory fails, the request gets a 503 problem and the next request tries again.
+    """
+
+    def __init__(self, factory: Callable[[], Awaitable[HttpFunction]]) -> None:
+        self._factory = factory
+        self._function: HttpFunction | None = None
+        self._lock = asyncio.Lock()
+
+    async def __call__(self, request: Request) -> Response:
+        function = self._function
+        if function is None:
+            async with self._lock:
+                if self._function is None:
+                    return await self._build(request)
+                function = self._function
+        return await function(request)
+
+    async def _build(self, request: Request) -> Response:
+        correlation_id = correlation_id_from(dict(request.scope["headers"]))
+        token = set_correlation_id(correlation_id)
+        try:
+            self._function = function = await self._factory()
+        except Exception:
+            _logger.exception("could not build the function")
+            problem = ProblemError(
+                503,
+                "Service unavailable",
+                "The function is starting; retry later.",
+                headers={"Retry-After": "5"},
+                problem_type="starting",
+            )
+            response = problem_response(problem, request.scope["path"])
+            return secure(response, correlation_id, authenticated=True)
+        finally:
+            reset_correlation_id(token)
+        return await function(request)

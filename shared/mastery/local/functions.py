@@ -1,0 +1,96 @@
+"""Start the five functions as real functions-framework (ASGI) servers on loopback ports."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+FUNCTIONS = ("ingest", "query", "predict", "recommend", "gdpr")
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@dataclass(frozen=True)
+class RunningFunction:
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def _command() -> list[str]:
+    executable = Path(sys.executable).with_name("functions-framework")
+    return [str(executable), "--asgi", "--host", "127.0.0.1"]
+
+
+def start_function(name: str, port: int, env: Mapping[str, str]) -> RunningFunction:
+    """Start one function the way its container does (FUNCTION_TARGET picks it)."""
+    process_env = {
+        **os.environ,
+        **env,
+        "FUNCTION_TARGET": name,
+        "FUNCTION_SOURCE": str(ROOT / "functions" / name / "main.py"),
+        "PORT": str(port),
+    }
+    process = subprocess.Popen(  # noqa: S603 - our own executable and arguments
+        _command(), env=process_env, cwd=ROOT, start_new_session=True
+    )
+    return RunningFunction(name, port, process)
+
+
+def wait_healthy(functions: list[RunningFunction], timeout: float = 30.0) -> None:
+    """Wait until every function answers /healthz; raise if one exits or times out."""
+    deadline = time.monotonic() + timeout
+    pending = list(functions)
+    while pending:
+        function = pending[0]
+        if function.process.poll() is not None:
+            raise RuntimeError(f"{function.name} exited with {function.process.returncode}")
+        try:
+            if httpx.get(f"{function.url}/healthz", timeout=1.0).status_code == 200:
+                pending.pop(0)
+                continue
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{function.name} did not become healthy in {timeout:.0f} s")
+        time.sleep(0.1)
+
+
+def stop_all(functions: list[RunningFunction], timeout: float = 10.0) -> None:
+    """SIGTERM every function, then SIGKILL the ones still running after `timeout`."""
+    for function in functions:
+        if function.process.poll() is None:
+            function.process.terminate()
+    deadline = time.monotonic() + timeout
+    for function in functions:
+        try:
+            function.process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            function.process.kill()
+            function.process.wait()
+
+
+@contextmanager
+def running_functions(
+    ports: Mapping[str, int], env: Mapping[str, str]
+) -> Iterator[dict[str, RunningFunction]]:
+    """Every named function serving on its port until the block ends."""
+    started: list[RunningFunction] = []
+    try:
+        for name, port in ports.items():
+            started.append(start_function(name, port, env))
+        wait_healthy(started)
+        yield {f.name: f for f in started}
+    finally:
+        stop_all(started)

@@ -1,0 +1,69 @@
+"""What the core needs from the outside world, as narrow protocols (adapters implement them)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Versioned:
+    """A stored value and its ETag (the Dapr state.redis `version`)."""
+
+    data: bytes
+    etag: str
+
+
+class StateStore(Protocol):
+    """Key/value state in the Dapr `state.redis` layout, with optimistic concurrency.
+
+    Infrastructure failures raise `StateUnavailableError`; a lost compare-and-set raises
+    `ConflictError`.
+    """
+
+    async def read(self, key: str) -> Versioned | None:
+        """The value and ETag of `key`, or None."""
+        ...
+
+    async def read_many(self, keys: Sequence[str]) -> list[Versioned | None]:
+        """`read` for many keys in one round trip, in order."""
+        ...
+
+    async def write(self, key: str, data: bytes, *, etag: str | None, ttl_seconds: int) -> str:
+        """Store `data` if the current ETag is `etag` (None: only if the key is absent).
+
+        Returns the new ETag; the key expires after `ttl_seconds`.
+        """
+        ...
+
+    async def delete(self, keys: Sequence[str]) -> int:
+        """Delete keys (all in one hash slot), atomically; the number that existed."""
+        ...
+
+    async def ping(self) -> bool:
+        """True when the store answers."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        ...
+
+
+class EventSink(Protocol):
+    """A Kafka topic we publish to (dead letters, struggle alerts)."""
+
+    async def publish(self, key: str, value: bytes) -> None:
+        """Publish one record; raises `SinkUnavailableError` when it cannot."""
+        ...
+
+    async def aclose(self) -> None:
+        """Flush and release connections."""
+        ...
+
+
+class Clock(Protocol):
+    """Wall-clock time; tests pass a controllable one."""
+
+    def __call__(self) -> datetime: ...

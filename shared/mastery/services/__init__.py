@@ -1,0 +1,1 @@
+"""The service layer: use cases that combine the domain with the ports."""

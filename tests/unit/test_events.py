@@ -1,0 +1,100 @@
+"""Both wire shapes parse to the same event; every kind of poison is named."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from mastery.domain.curriculum import CURRICULUM
+from mastery.domain.events import ClassRoster, QuizCompleted, parse_event
+from mastery.errors import PoisonEventError
+from tests.factories import event, raw
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+AT = NOW - timedelta(hours=1)
+TOPIC = "data_structures.lists"
+
+
+def test_envelope_and_cloudevent_mean_the_same_event() -> None:
+    envelope = event("quiz.completed", "s1", TOPIC, AT, "e1", quiz_id="q1", correct=3, total=4)
+    cloudevent = {
+        "specversion": "1.0",
+        "id": "e1",
+        "source": "learnflow/quiz",
+        "type": "quiz.completed",
+        "subject": "s1",
+        "time": AT.isoformat(),
+        "datacontenttype": "application/json",
+        "data": {"topic": TOPIC, "quiz_id": "q1", "correct": 3, "total": 4},
+    }
+    first = parse_event(raw(envelope), NOW, CURRICULUM)
+    second = parse_event(raw(cloudevent), NOW, CURRICULUM)
+    assert first == second
+    assert first.data == QuizCompleted(quiz_id="q1", correct=3, total=4)
+
+
+def test_roster_events_need_no_topic() -> None:
+    parsed = parse_event(
+        raw(event("class.enrolled", "s1", None, AT, class_id="c1")), NOW, CURRICULUM
+    )
+    assert parsed.topic is None
+    assert parsed.data == ClassRoster(class_id="c1")
+
+
+def _poison(document: object) -> str:
+    value = document if isinstance(document, bytes) else json.dumps(document).encode()
+    with pytest.raises(PoisonEventError) as caught:
+        parse_event(value, NOW, CURRICULUM)
+    return caught.value.reason
+
+
+def good(**changes: object) -> dict[str, object]:
+    document = event("quiz.completed", "s1", TOPIC, AT, quiz_id="q1", correct=1, total=2)
+    document.update(changes)
+    return document
+
+
+@pytest.mark.parametrize(
+    ("document", "reason"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b"\xff\xfe", "not valid JSON"),
+        ([1, 2], "event must be a JSON object"),
+        (good(type="quiz.failed"), "unknown event type 'quiz.failed'"),
+        (good(student_id=None), "student_id"),
+        (good(student_id="has space"), "student_id"),
+        (good(occurred_at="2026-11-20T11:00:00"), "occurred_at must carry a time zone"),
+        (good(occurred_at=(NOW - timedelta(days=91)).isoformat()), "more than 90 days in the past"),
+        (
+            good(occurred_at=(NOW + timedelta(minutes=6)).isoformat()),
+            "more than 5 minutes in the future",
+        ),
+        (good(topic="python.generators"), "unknown topic 'python.generators'"),
+        (good(topic=None), "topic is required"),
+        (good(data={"quiz_id": "q1", "correct": 3, "total": 2}), "correct must not exceed total"),
+        (good(data={"quiz_id": "q1", "total": 2}), "data.correct"),
+        (good(type="code.executed", data={"ok": False}), "error_type is required"),
+        (
+            good(
+                type="exercise.completed",
+                data={"exercise_id": "e", "difficulty": "epic", "passed": True},
+            ),
+            "data.difficulty",
+        ),
+        (
+            {"specversion": "1.0", "id": "x", "type": "quiz.completed", "data": "text"},
+            "cloudevent data",
+        ),
+    ],
+)
+def test_poison_events_are_rejected_with_a_reason(document: object, reason: str) -> None:
+    assert reason in _poison(document)
+
+
+def test_the_window_edges_are_accepted() -> None:
+    edge_past = good(occurred_at=(NOW - timedelta(days=90) + timedelta(seconds=1)).isoformat())
+    edge_future = good(occurred_at=(NOW + timedelta(minutes=5)).isoformat())
+    parse_event(raw(edge_past), NOW, CURRICULUM)
+    parse_event(raw(edge_future), NOW, CURRICULUM)
