@@ -5,9 +5,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mastery.api import recommend as api
-from mastery.bootstrap import OnFirstRequest
+from mastery.http import LazyFunction
 
-_function = OnFirstRequest(api.create)
+_function = LazyFunction(api.create)
 
 
 @functions_framework.aio.http

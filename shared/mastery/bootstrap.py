@@ -1,32 +1,22 @@
 """The composition root: build each adapter once from the settings, and hand fakes to tests.
 
-HTTP functions have no lifespan hooks under functions-framework, so the function is built on
-its first request (`OnFirstRequest`); importing a module never connects to anything.
+HTTP functions have no lifespan hooks under functions-framework, so each entry point builds its
+function on the first request (`mastery.http.LazyFunction`); importing never connects anything.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import Response
-
 from mastery.config import Settings
 from mastery.domain.curriculum import CURRICULUM, Curriculum
 from mastery.domain.mastery import MasteryRules
-from mastery.errors import DependencyUnavailableError
 from mastery.http.auth import JwtVerifier
 from mastery.http.function import HttpFunction
-from mastery.http.problems import problem_for, problem_response
 from mastery.http.routing import Route
 from mastery.ports import Clock, EventSink, StateStore
-
-log = logging.getLogger(__name__)
 
 
 def utc_now() -> datetime:
@@ -86,32 +76,6 @@ async def open_sinks(settings: Settings) -> tuple[EventSink, EventSink]:
         KafkaSink(producer, settings.kafka.dead_letter_topic, owner=True),
         KafkaSink(producer, settings.kafka.alert_topic),
     )
-
-
-Handler = Callable[[Request], Awaitable[Response]]
-
-
-class OnFirstRequest:
-    """An ASGI-function handler built once, on the first request, by an async factory."""
-
-    def __init__(self, factory: Callable[[], Awaitable[Handler]]) -> None:
-        self._factory = factory
-        self._handler: Handler | None = None
-        self._lock = asyncio.Lock()
-
-    async def __call__(self, request: Request) -> Response:
-        if self._handler is None:
-            async with self._lock:
-                if self._handler is None:
-                    try:
-                        self._handler = await self._factory()
-                    except Exception:
-                        # Not ready (a dependency is down at startup, or a setting is wrong):
-                        # answer 503 and try again on the next request; the log says why.
-                        log.exception("function could not start")
-                        unavailable = DependencyUnavailableError("function not started")
-                        return problem_response(problem_for(unavailable), request.url.path)
-        return await self._handler(request)
 
 
 def build_core(settings: Settings | None = None) -> Core:

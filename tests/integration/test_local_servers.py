@@ -53,6 +53,7 @@ async def test_restarted_broker_keeps_its_port_but_loses_its_topics() -> None:
     with KafkaBroker(env={}) as broker:
         port = broker.port
         await broker.acreate_topics(["before.restart"], partitions=1)
+        assert "before.restart" in await _topics(broker.brokers)
         broker.stop()
         broker.start()
         assert broker.port == port

@@ -120,8 +120,11 @@ def test_state_is_stored_as_a_short_json_list() -> None:
     assert LearnerState.from_list(json.loads(text)) == state
 
 
-@pytest.mark.parametrize("stored", [[0.5, 1.0], [1.5, 0.0, 1], [0.5, math.inf, 1], [0.2, 0, -1]])
-def test_malformed_stored_states_are_rejected(stored: list[float]) -> None:
+@pytest.mark.parametrize(
+    "stored",
+    [[0.5, 1.0], [1.5, 0.0, 1], [0.5, math.inf, 1], [0.2, 0, -1], ["x", 0, 1], [None, 0, 1]],
+)
+def test_malformed_stored_states_are_rejected(stored: list[object]) -> None:
     with pytest.raises(LearnerParamsError):
         LearnerState.from_list(stored)
 
@@ -148,6 +151,8 @@ def test_params_round_trip_through_json_and_fall_back_to_the_default() -> None:
         '{"default": {"p_learn": 1.5}}',
         '{"default": {"p_lean": 0.1}}',
         '{"default": {"p_guess": 0.6, "p_slip": 0.5}}',
+        '{"default": {"p_learn": "fast"}}',
+        '{"default": [0.1]}',
     ],
 )
 def test_malformed_params_are_rejected(text: str) -> None:

@@ -67,10 +67,16 @@ class TopicParams:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TopicParams:
         """Parameters from a mapping; missing keys take the defaults, unknown keys are errors."""
+        if not isinstance(data, Mapping):
+            raise LearnerParamsError("topic parameters must be an object")
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
             raise LearnerParamsError(f"unknown learner parameters: {sorted(unknown)}")
-        return cls(**{key: float(value) for key, value in data.items()})
+        try:
+            values = {key: float(value) for key, value in data.items()}
+        except (TypeError, ValueError) as exc:
+            raise LearnerParamsError("learner parameters must be numbers") from exc
+        return cls(**values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +153,10 @@ class LearnerState(NamedTuple):
         items = list(values)
         if len(items) != 3:
             raise LearnerParamsError("a learner state is [p_known, last_at, answers]")
-        p_known, last_at, answers = float(items[0]), float(items[1]), int(items[2])
+        try:
+            p_known, last_at, answers = float(items[0]), float(items[1]), int(items[2])
+        except (TypeError, ValueError) as exc:
+            raise LearnerParamsError(f"malformed learner state {items!r}") from exc
         if not 0.0 <= p_known <= 1.0 or answers < 0 or not math.isfinite(last_at):
             raise LearnerParamsError(f"malformed learner state {items!r}")
         return cls(p_known, last_at, answers)

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 from pydantic import BaseModel, Field
 
+from mastery.domain.alerts import Alert
 from mastery.domain.events import (
     ClassRoster,
     CodeExecuted,
@@ -65,6 +66,8 @@ class StudentRecord(BaseModel):
     """Sorted local-calendar day ordinals with any activity."""
     classes: dict[str, ClassMembership] = Field(default_factory=dict)
     topics: dict[str, TopicEvidence] = Field(default_factory=dict)
+    alerts: list[Alert] = Field(default_factory=list)
+    """Struggle alerts, newest last (derived from the evidence by the struggle detector)."""
 
     def enrolled_classes(self) -> frozenset[str]:
         """Classes the student is in now."""

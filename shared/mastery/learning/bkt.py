@@ -14,6 +14,7 @@ from mastery.domain.learner import ModelParams, TopicParams
 from mastery.learning.answers import AnswerLog, FloatArray, IntArray
 from mastery.learning.layout import TimeMajor, time_major
 
+_EPS = 1e-12
 _NAMES = ("p_init", "p_learn", "p_guess", "p_slip", "p_forget")
 # Keep fitted guess and slip below 0.5 so "known" keeps meaning "answers correctly";
 # without it EM can land on the mirrored solution.
@@ -82,7 +83,10 @@ def forward(
     layout: TimeMajor, correct: FloatArray, skill: IntArray, params: SkillParams
 ) -> ForwardPass:
     """Filter every sequence; `correct` and `skill` are in time-major order."""
-    like_known, like_unknown = _emissions(correct, params.p_guess[skill], params.p_slip[skill])
+    # The same clipping as learner.update, so a params file with a 0 or 1 stays finite.
+    guess = np.clip(params.p_guess[skill], _EPS, 1.0 - _EPS)
+    slip = np.clip(params.p_slip[skill], _EPS, 1.0 - _EPS)
+    like_known, like_unknown = _emissions(correct, guess, slip)
     learn, forget = params.p_learn[skill], params.p_forget[skill]
     n = correct.shape[0]
     prior, filtered, likelihood = np.empty(n), np.empty(n), np.empty(n)

@@ -16,7 +16,9 @@ def add_log_arguments(parser: argparse.ArgumentParser) -> None:
         help="the CSV's names for student_id,skill_id,correct,order "
         "(ASSISTments 2009: user_id,skill_id,correct,order_id)",
     )
-    parser.add_argument("--encoding", default="utf-8", help="ASSISTments 2009 needs latin-1")
+    parser.add_argument(
+        "--encoding", default="utf-8", help="of the CSV; latin-1 reads any file whose ids are ASCII"
+    )
 
 
 def columns(value: str) -> tuple[str, ...]:

@@ -1,0 +1,36 @@
+"""Struggle alerts: what a teacher sees when a student is stuck (DESIGN §1, issue 4)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Trigger = Literal[
+    "repeated_error",  # the same error type 3+ times in a topic since the last success
+    "stuck_on_exercise",  # started, not passed, for more than 10 minutes
+    "low_quiz_score",  # a quiz score under 50%
+    "asked_for_help",  # "I don't understand", "I'm stuck" and close variants
+    "failed_runs_streak",  # 5+ failed code executions in a row
+]
+
+
+class Alert(BaseModel):
+    """One struggle alert, stored in the student's record."""
+
+    id: str
+    """Stable: derived from student, topic, trigger and the first evidence event."""
+    student_id: str
+    topic: str
+    trigger: Trigger
+    evidence: list[str] = Field(default_factory=list)
+    """Ids of the events that raised it."""
+    raised_at: int
+    """Epoch seconds of the event that completed the evidence (event time, not arrival)."""
+    acknowledged_at: int | None = None
+    acknowledged_by: str | None = None
+
+    @property
+    def open(self) -> bool:
+        """Not yet acknowledged by a teacher."""
+        return self.acknowledged_at is None
