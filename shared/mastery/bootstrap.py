@@ -43,27 +43,53 @@ def _dapr_client() -> Any:
     return DaprClient()
 
 
-def open_store(settings: Settings) -> StateStore:
-    """The state store the settings name (no I/O until first use, except Dapr's wait)."""
+def open_store(settings: Settings, *, cached: bool = False) -> StateStore:
+    """The state store the settings name, behind a circuit breaker (and the L1 read cache).
+
+    No I/O until first use, except Dapr's wait for its sidecar.
+    """
+    from mastery.adapters.breaker import CircuitBreaker
+    from mastery.adapters.guarded import GuardedStateStore
+
+    inner: StateStore
     if settings.state_backend == "dapr":
         from mastery.adapters.dapr import DaprStateStore
 
-        return DaprStateStore(_dapr_client(), settings.dapr_state_store)
-    from mastery.adapters.redis_store import RedisStateStore, connect
+        inner = DaprStateStore(_dapr_client(), settings.dapr_state_store)
+    else:
+        from mastery.adapters.redis_store import RedisStateStore, connect
 
-    return RedisStateStore(connect(settings.redis_url, cluster=settings.redis_cluster))
+        inner = RedisStateStore(connect(settings.redis_url, cluster=settings.redis_cluster))
+    store: StateStore = GuardedStateStore(inner, CircuitBreaker("state_store"))
+    if cached:
+        from mastery.adapters.cache import CachedStateStore
+
+        store = CachedStateStore(store)
+    return store
 
 
 async def open_sinks(settings: Settings) -> tuple[EventSink, EventSink]:
     """The dead-letter and alert sinks: Dapr output bindings, or a native Kafka producer."""
+    from mastery.adapters.breaker import CircuitBreaker
+    from mastery.adapters.guarded import GuardedSink
+
+    dead_letters: EventSink
+    alerts: EventSink
     if settings.sink_backend == "dapr":
         from mastery.adapters.dapr import DaprBindingSink
 
         client = _dapr_client()
-        return (
-            DaprBindingSink(client, settings.dapr_dead_letter_binding),
-            DaprBindingSink(client, settings.dapr_alert_binding),
-        )
+        dead_letters = DaprBindingSink(client, settings.dapr_dead_letter_binding)
+        alerts = DaprBindingSink(client, settings.dapr_alert_binding)
+    else:
+        dead_letters, alerts = await _kafka_sinks(settings)
+    return (
+        GuardedSink(dead_letters, CircuitBreaker("dead_letters")),
+        GuardedSink(alerts, CircuitBreaker("alerts")),
+    )
+
+
+async def _kafka_sinks(settings: Settings) -> tuple[EventSink, EventSink]:
     from aiokafka import AIOKafkaProducer
 
     from mastery.adapters.kafka_sink import KafkaSink
@@ -78,13 +104,16 @@ async def open_sinks(settings: Settings) -> tuple[EventSink, EventSink]:
     )
 
 
-def build_core(settings: Settings | None = None) -> Core:
-    """The shared core from the settings (the environment by default), logging configured."""
+def build_core(settings: Settings | None = None, *, cached: bool = False) -> Core:
+    """The shared core from the settings (the environment by default), logging configured.
+
+    `cached` puts the L1 read cache in front of the store (the read-only functions).
+    """
     from mastery.observability import configure_logging
 
     settings = settings or Settings.from_env()
     configure_logging(settings.function or "mastery", settings.log_level)
-    return Core(settings=settings, store=open_store(settings))
+    return Core(settings=settings, store=open_store(settings, cached=cached))
 
 
 def http_function(name: str, routes: list[Route], core: Core) -> HttpFunction:

@@ -48,6 +48,10 @@ class KafkaSettings:
     dead_letter_topic: str = "learning.events.dlq"
     alert_topic: str = "struggle.alerts"
     consumer_group: str = "mastery-ingest"
+    session_timeout_ms: int = 10_000
+    """Consumer mode: how long a silent (crashed) member keeps its partitions."""
+    max_batch: int = 2_000
+    """Consumer mode: most records applied (and committed) at once."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,7 @@ class Settings:
     kafka: KafkaSettings = field(default_factory=KafkaSettings)
     ingest_mode: IngestMode = "http"
     app_api_token: str | None = None
+    port: int = 8080
     jwt: JwtSettings = field(default_factory=JwtSettings)
     retention_days: int = 90
     gdpr_self_erasure: bool = False
@@ -106,11 +111,16 @@ class Settings:
                     or kafka_defaults.dead_letter_topic,
                     alert_topic=get("KAFKA_ALERT_TOPIC") or kafka_defaults.alert_topic,
                     consumer_group=get("KAFKA_CONSUMER_GROUP") or kafka_defaults.consumer_group,
+                    session_timeout_ms=int(
+                        get("KAFKA_SESSION_TIMEOUT_MS") or kafka_defaults.session_timeout_ms
+                    ),
+                    max_batch=int(get("KAFKA_MAX_BATCH") or kafka_defaults.max_batch),
                 ),
                 ingest_mode=_choice(  # type: ignore[arg-type]
                     "INGEST_MODE", get("INGEST_MODE") or "http", ("http", "grpc", "kafka")
                 ),
                 app_api_token=get("APP_API_TOKEN"),
+                port=int(get("PORT") or defaults.port),
                 jwt=JwtSettings(
                     algorithms=tuple(
                         a.strip()

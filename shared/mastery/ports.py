@@ -16,6 +16,16 @@ class Versioned:
     etag: str
 
 
+@dataclass(frozen=True)
+class Write:
+    """One compare-and-set of a batch (`StateStore.write_many`): the arguments of `write`."""
+
+    key: str
+    data: bytes
+    etag: str | None
+    ttl_seconds: int
+
+
 class StateStore(Protocol):
     """Key/value state in the Dapr `state.redis` layout, with optimistic concurrency.
 
@@ -35,6 +45,13 @@ class StateStore(Protocol):
         """Store `data` if the current ETag is `etag` (None: only if the key is absent).
 
         Returns the new ETag; the key expires after `ttl_seconds`.
+        """
+        ...
+
+    async def write_many(self, writes: Sequence[Write]) -> list[str | None]:
+        """`write` for many keys in one round trip (pipelined, not atomic across keys).
+
+        Per write, in order: the new ETag, or None where its ETag did not match.
         """
         ...
 

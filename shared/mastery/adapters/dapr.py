@@ -6,6 +6,7 @@ builds it at startup and passes it in; nothing here runs at import time.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,7 +16,7 @@ from dapr.clients.grpc._request import TransactionalStateOperation, TransactionO
 from dapr.clients.grpc._state import Concurrency, StateOptions
 
 from mastery.errors import ConflictError, SinkUnavailableError, StateUnavailableError
-from mastery.ports import Versioned
+from mastery.ports import Versioned, Write
 
 # Dapr's state.redis answers a failed ETag match with ABORTED (gRPC) / 409 (HTTP); a write
 # "only if absent" is first-write concurrency without an ETag.
@@ -71,6 +72,23 @@ class DaprStateStore:
             raise StateUnavailableError("state store unavailable") from exc
         # The save answer carries no ETag; the next read returns the new one.
         return ""
+
+    async def write_many(self, writes: Sequence[Write]) -> list[str | None]:
+        # Concurrent SaveState calls share one HTTP/2 channel (pipelined), and unlike one bulk
+        # save each answers for its own key, so a lost compare-and-set fails only that key.
+        results = await asyncio.gather(
+            *(self.write(w.key, w.data, etag=w.etag, ttl_seconds=w.ttl_seconds) for w in writes),
+            return_exceptions=True,
+        )
+        etags: list[str | None] = []
+        for result in results:
+            if isinstance(result, ConflictError):
+                etags.append(None)
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                etags.append(result)
+        return etags
 
     async def delete(self, keys: Sequence[str]) -> int:
         if not keys:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from mastery.errors import ConflictError
-from mastery.ports import Versioned
+from mastery.ports import Versioned, Write
 
 
 class MemoryStateStore:
@@ -29,6 +29,17 @@ class MemoryStateStore:
         self.values[key] = Versioned(data, version)
         self.ttls[key] = ttl_seconds
         return version
+
+    async def write_many(self, writes: Sequence[Write]) -> list[str | None]:
+        results: list[str | None] = []
+        for w in writes:
+            try:
+                results.append(
+                    await self.write(w.key, w.data, etag=w.etag, ttl_seconds=w.ttl_seconds)
+                )
+            except ConflictError:
+                results.append(None)
+        return results
 
     async def delete(self, keys: Sequence[str]) -> int:
         removed = [self.values.pop(key, None) for key in keys]

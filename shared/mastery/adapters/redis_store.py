@@ -14,7 +14,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from mastery.errors import ConflictError, StateUnavailableError
-from mastery.ports import Versioned
+from mastery.ports import Versioned, Write
 
 # ARGV: expected version ("" = key must be absent), data, ttl seconds. Returns the new version,
 # or -1 when the expectation does not hold.
@@ -27,6 +27,9 @@ elseif current ~= ARGV[1] then
 end
 local version = redis.call('HINCRBY', KEYS[1], 'version', 1)
 redis.call('HSET', KEYS[1], 'data', ARGV[2])
+-- Dapr's state.redis marks keys written with first-write concurrency this way; with the mark, a
+-- sidecar's write without an ETag fails on an existing key instead of overwriting it.
+redis.call('HSET', KEYS[1], 'first-write', 0)
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 return version
 """
@@ -84,6 +87,20 @@ class RedisStateStore:
         if int(version) < 0:
             raise ConflictError(key)
         return str(version)
+
+    async def write_many(self, writes: Sequence[Write]) -> list[str | None]:
+        if not writes:
+            return []
+        try:
+            # EVAL (not EVALSHA) so a cluster pipeline can route it by key; the server caches
+            # the compiled script, so only the script text travels again.
+            async with self._client.pipeline(transaction=False) as pipe:
+                for w in writes:
+                    pipe.eval(_WRITE, 1, w.key, w.etag or "", w.data, max(1, w.ttl_seconds))
+                versions = await pipe.execute()
+        except RedisError as exc:
+            raise StateUnavailableError("state store unavailable") from exc
+        return [None if int(v) < 0 else str(v) for v in versions]
 
     async def delete(self, keys: Sequence[str]) -> int:
         if not keys:

@@ -120,5 +120,5 @@ def query_routes(core: Core) -> list[Route]:
 
 async def create(core: Core | None = None) -> HttpFunction:
     """The query function (built on its first request by functions/query/main.py)."""
-    core = core or build_core()
+    core = core or build_core(cached=True)
     return http_function("query", query_routes(core), core)

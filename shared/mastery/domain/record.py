@@ -23,6 +23,7 @@ from mastery.domain.events import (
     LearningEvent,
     QuizCompleted,
 )
+from mastery.domain.learner import LearnerState
 
 RETENTION = timedelta(days=90)
 
@@ -68,6 +69,12 @@ class StudentRecord(BaseModel):
     topics: dict[str, TopicEvidence] = Field(default_factory=dict)
     alerts: list[Alert] = Field(default_factory=list)
     """Struggle alerts, newest last (derived from the evidence by the struggle detector)."""
+    answers: dict[str, list[Observation]] = Field(default_factory=dict)
+    """topic -> graded answers (epoch, value 0–1, event id) in time order (learner model)."""
+    learner: dict[str, LearnerState] = Field(default_factory=dict)
+    """topic -> learner-model state, always `replay` of `answers[topic]` (domain.knowledge)."""
+    learner_params: str = ""
+    """Fingerprint of the learner parameters `learner` was computed with."""
 
     def enrolled_classes(self) -> frozenset[str]:
         """Classes the student is in now."""

@@ -42,7 +42,7 @@ PROFILES = (
 
 def demo_events(
     class_id: str, students: int, days: int, now: datetime, seed: int = 42,
-    curriculum: Curriculum = CURRICULUM,
+    curriculum: Curriculum = CURRICULUM, prefix: str = "student-",
 ) -> list[dict[str, Any]]:  # fmt: skip
     """Events of the whole class in time order, in our envelope shape."""
     rng = random.Random(seed)  # noqa: S311 - a reproducible story, not secrets
@@ -50,7 +50,7 @@ def demo_events(
     start = (now - timedelta(days=days - 1)).replace(hour=15, minute=0, second=0, microsecond=0)
     events: list[dict[str, Any]] = []
     for n in range(students):
-        student_id = f"student-{n + 1:02d}"
+        student_id = f"{prefix}{n + 1:02d}"
         profile = PROFILES[n % len(PROFILES)]
         events.append(_event(f"{student_id}-enrol", "class.enrolled", student_id, None,
                              start - timedelta(hours=1), {"class_id": class_id}))  # fmt: skip

@@ -33,13 +33,18 @@ def _command() -> list[str]:
     return [str(executable), "--asgi", "--host", "127.0.0.1"]
 
 
-def start_function(name: str, port: int, env: Mapping[str, str]) -> RunningFunction:
-    """Start one function the way its container does (FUNCTION_TARGET picks it)."""
+def start_function(
+    name: str, port: int, env: Mapping[str, str], *, source: Path | None = None
+) -> RunningFunction:
+    """Start one function the way its container does (FUNCTION_TARGET picks it).
+
+    `source` serves another file's function the same way (the benchmarks' bare baselines).
+    """
     process_env = {
         **os.environ,
         **env,
         "FUNCTION_TARGET": name,
-        "FUNCTION_SOURCE": str(ROOT / "functions" / name / "main.py"),
+        "FUNCTION_SOURCE": str(source or ROOT / "functions" / name / "main.py"),
         "PORT": str(port),
     }
     process = subprocess.Popen(  # noqa: S603 - our own executable and arguments

@@ -12,6 +12,9 @@ import base64
 import json
 import logging
 import random
+from collections import defaultdict
+from collections.abc import Sequence
+from contextlib import AsyncExitStack
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 
@@ -20,12 +23,11 @@ from mastery.domain.events import ROSTER_TYPES, ClassRoster, LearningEvent, pars
 from mastery.domain.record import StudentRecord, apply_event
 from mastery.errors import ConflictError, PoisonEventError, StateUnavailableError
 from mastery.observability import EVENTS_TOTAL
-from mastery.ports import Clock, EventSink, StateStore
+from mastery.ports import Clock, EventSink, StateStore, Write
 from mastery.services.keyed_locks import KeyedLocks
 from mastery.services.students import (
     class_key,
     load_roster,
-    load_student,
     retention_ttl,
     student_key,
 )
@@ -87,43 +89,104 @@ def dead_letter(raw: bytes, reason: str, meta: KafkaMetadata, deps: IngestDeps) 
 
 async def handle_record(raw: bytes, meta: KafkaMetadata, deps: IngestDeps) -> Outcome:
     """Apply one record; poison goes to the dead letters. Raises only for transient faults."""
-    try:
-        event = parse_event(raw, deps.clock(), deps.curriculum)
-    except PoisonEventError as exc:
-        await deps.dead_letters.publish(meta.key or "", dead_letter(raw, exc.reason, meta, deps))
-        log.warning("dead-lettered a record: %s", exc.reason, extra={"kafka": asdict(meta)})
-        EVENTS_TOTAL.labels(outcome=Outcome.DEAD_LETTERED, type="invalid").inc()
-        return Outcome.DEAD_LETTERED
-    outcome = await apply(event, deps)
-    EVENTS_TOTAL.labels(outcome=outcome, type=event.type).inc()
-    return outcome
+    return (await handle_records([(raw, meta)], deps))[0]
+
+
+async def handle_records(
+    records: Sequence[tuple[bytes, KafkaMetadata]], deps: IngestDeps
+) -> list[Outcome]:
+    """Apply a batch of records (the HTTP and gRPC bindings pass one, the consumer many).
+
+    Poison goes to the dead letters, the valid events through `apply_batch`. Raises only for
+    transient faults; then some of the batch may be applied already, and a retry of the whole
+    batch is safe (dedupe ids), so the caller acknowledges nothing.
+    """
+    now = deps.clock()
+    outcomes: list[Outcome] = [Outcome.DEAD_LETTERED] * len(records)
+    events: list[LearningEvent] = []
+    positions: list[int] = []
+    letters = []
+    for position, (raw, meta) in enumerate(records):
+        try:
+            events.append(parse_event(raw, now, deps.curriculum))
+            positions.append(position)
+        except PoisonEventError as exc:
+            letters.append(_dead_letter(raw, exc.reason, meta, deps))
+    await asyncio.gather(*letters)
+    for position, event, outcome in zip(
+        positions, events, await apply_batch(events, deps), strict=True
+    ):
+        outcomes[position] = outcome
+        EVENTS_TOTAL.labels(outcome=outcome, type=event.type).inc()
+    return outcomes
+
+
+async def _dead_letter(raw: bytes, reason: str, meta: KafkaMetadata, deps: IngestDeps) -> None:
+    await deps.dead_letters.publish(meta.key or "", dead_letter(raw, reason, meta, deps))
+    log.warning("dead-lettered a record: %s", reason, extra={"kafka": asdict(meta)})
+    EVENTS_TOTAL.labels(outcome=Outcome.DEAD_LETTERED, type="invalid").inc()
 
 
 async def apply(event: LearningEvent, deps: IngestDeps) -> Outcome:
     """Apply a valid event exactly once to its student's record."""
-    async with deps.locks.hold(event.student_id):
-        return await _apply_locked(event, deps)
+    return (await apply_batch([event], deps))[0]
 
 
-async def _apply_locked(event: LearningEvent, deps: IngestDeps) -> Outcome:
-    key = student_key(event.student_id)
-    for attempt in range(MAX_ATTEMPTS):
-        record, etag = await load_student(deps.store, event.student_id)
-        record = record or StudentRecord(student_id=event.student_id)
-        if not apply_event(record, event):
-            await _sync_roster(event, record, deps)
-            return Outcome.DUPLICATE
-        ttl = retention_ttl(record.last_event_at, deps.clock(), deps.retention_days)
-        try:
-            await deps.store.write(
-                key, record.model_dump_json().encode(), etag=etag, ttl_seconds=ttl
-            )
-        except ConflictError:
+async def apply_batch(events: Sequence[LearningEvent], deps: IngestDeps) -> list[Outcome]:
+    """Apply valid events exactly once: per student one read, all its events, one CAS write.
+
+    Reads and writes of all the students go to the store in one round trip each
+    (`read_many` / `write_many`); students whose compare-and-set lost are retried on a fresh
+    read, the others are done.
+    """
+    by_student: dict[str, list[int]] = defaultdict(list)
+    for position, event in enumerate(events):
+        by_student[event.student_id].append(position)
+    outcomes = [Outcome.DUPLICATE] * len(events)
+    async with AsyncExitStack() as held:
+        for student_id in sorted(by_student):  # one order everywhere: no lock cycles
+            await held.enter_async_context(deps.locks.hold(student_id))
+        pending = sorted(by_student)
+        for attempt in range(MAX_ATTEMPTS):
+            pending = await _apply_round(pending, by_student, events, outcomes, deps)
+            if not pending:
+                return outcomes
             await backoff(attempt)
-            continue
-        await _sync_roster(event, record, deps)
-        return Outcome.APPLIED
-    raise StateUnavailableError(f"gave up after {MAX_ATTEMPTS} concurrent updates of {key}")
+    raise StateUnavailableError(f"gave up after {MAX_ATTEMPTS} concurrent updates of {pending}")
+
+
+async def _apply_round(
+    student_ids: list[str], by_student: dict[str, list[int]], events: Sequence[LearningEvent],
+    outcomes: list[Outcome], deps: IngestDeps,
+) -> list[str]:  # fmt: skip
+    """One read-apply-write round; returns the students whose compare-and-set lost."""
+    stored = await deps.store.read_many([student_key(s) for s in student_ids])
+    records: dict[str, StudentRecord] = {}
+    writes: list[Write] = []
+    for student_id, value in zip(student_ids, stored, strict=True):
+        record = (
+            StudentRecord.model_validate_json(value.data)
+            if value is not None
+            else StudentRecord(student_id=student_id)
+        )
+        records[student_id] = record
+        changed = False
+        for position in by_student[student_id]:
+            applied = apply_event(record, events[position])
+            outcomes[position] = Outcome.APPLIED if applied else Outcome.DUPLICATE
+            changed |= applied
+        if changed:
+            ttl = retention_ttl(record.last_event_at, deps.clock(), deps.retention_days)
+            data = record.model_dump_json().encode()
+            etag = value.etag if value is not None else None
+            writes.append(Write(student_key(student_id), data, etag, ttl))
+    results = await deps.store.write_many(writes)
+    lost = {w.key for w, etag in zip(writes, results, strict=True) if etag is None}
+    for student_id, record in records.items():
+        if student_key(student_id) not in lost:
+            for position in by_student[student_id]:
+                await _sync_roster(events[position], record, deps)
+    return [s for s in student_ids if student_key(s) in lost]
 
 
 async def _sync_roster(event: LearningEvent, record: StudentRecord, deps: IngestDeps) -> None:

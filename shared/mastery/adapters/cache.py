@@ -1,0 +1,71 @@
+"""An L1 read cache in front of the state store, for the read-only functions.
+
+Bounded (LRU, `max_entries`) and time-limited: an entry lives at most `ttl_seconds` (default
+1 s), so a record written by ingest in another process is visible to every reader within that
+bound. Writes and deletes through this store drop the cached entry at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from cachetools import TTLCache
+from prometheus_client import Counter
+
+from mastery.ports import StateStore, Versioned, Write
+
+CACHE_REQUESTS = Counter(
+    "state_cache_requests_total", "L1 state cache lookups by result (hit, miss).", ["result"]
+)
+_HIT, _MISS = CACHE_REQUESTS.labels(result="hit"), CACHE_REQUESTS.labels(result="miss")
+_ABSENT = Versioned(b"", "")  # caches "no such key" too: unknown students are common reads
+
+
+class CachedStateStore:
+    """`StateStore` with reads served from memory for up to `ttl_seconds`."""
+
+    def __init__(
+        self, inner: StateStore, *, ttl_seconds: float = 1.0, max_entries: int = 10_000
+    ) -> None:
+        self._inner = inner
+        self._cache: TTLCache[str, Versioned] = TTLCache(maxsize=max_entries, ttl=ttl_seconds)
+
+    async def read(self, key: str) -> Versioned | None:
+        cached = self._cache.get(key)
+        if cached is not None:
+            _HIT.inc()
+            return None if cached is _ABSENT else cached
+        _MISS.inc()
+        value = await self._inner.read(key)
+        self._cache[key] = _ABSENT if value is None else value
+        return value
+
+    async def read_many(self, keys: Sequence[str]) -> list[Versioned | None]:
+        found = {key: self._cache.get(key) for key in keys}
+        missing = [key for key, value in found.items() if value is None]
+        _HIT.inc(len(keys) - len(missing))
+        _MISS.inc(len(missing))
+        for key, value in zip(missing, await self._inner.read_many(missing), strict=True):
+            found[key] = _ABSENT if value is None else value
+            self._cache[key] = found[key]  # type: ignore[assignment]
+        return [None if found[key] is _ABSENT else found[key] for key in keys]
+
+    async def write(self, key: str, data: bytes, *, etag: str | None, ttl_seconds: int) -> str:
+        self._cache.pop(key, None)
+        return await self._inner.write(key, data, etag=etag, ttl_seconds=ttl_seconds)
+
+    async def write_many(self, writes: Sequence[Write]) -> list[str | None]:
+        for w in writes:
+            self._cache.pop(w.key, None)
+        return await self._inner.write_many(writes)
+
+    async def delete(self, keys: Sequence[str]) -> int:
+        for key in keys:
+            self._cache.pop(key, None)
+        return await self._inner.delete(keys)
+
+    async def ping(self) -> bool:
+        return await self._inner.ping()
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()

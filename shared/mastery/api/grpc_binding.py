@@ -1,0 +1,110 @@
+"""The ingest function's gRPC side (`INGEST_MODE=grpc`): Dapr's AppCallback for `app-protocol: grpc`.
+
+daprd calls `ListInputBindings` (we name `learning-events`), then `OnBindingEvent(name, data,
+metadata)` per record, with the same `__key`/`__topic`/`__partition`/`__offset`/`__timestamp`
+metadata the HTTP route gets as headers. Same semantics as the HTTP route, through the same
+`handle_record`: poison is dead-lettered and the call succeeds; a transient fault raises, which
+the AppCallback server turns into a gRPC error, so the binding retries the record.
+
+`dapr.ext.grpc.App` runs a synchronous grpc server on a thread pool, while our adapters are
+asyncio: every callback hands its work to one event loop running in a background thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import signal
+import threading
+from collections.abc import Coroutine, Mapping
+from typing import Any, TypeVar
+
+from dapr.clients.grpc._request import BindingRequest
+from dapr.ext.grpc import App
+
+from mastery.config import Settings
+from mastery.errors import MasteryError
+from mastery.services.ingest import IngestDeps, KafkaMetadata, handle_record
+
+log = logging.getLogger(__name__)
+BINDING_NAME = "learning-events"
+T = TypeVar("T")
+
+
+class InvalidApiTokenError(MasteryError):
+    """daprd's `dapr-api-token` is missing or is not `APP_API_TOKEN`."""
+
+
+class LoopThread:
+    """An asyncio event loop in a daemon thread; `run` executes a coroutine on it and waits."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """The coroutine's result (or exception), from the calling thread."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
+
+    def close(self) -> None:
+        """Stop the loop and its thread."""
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join()
+        self.loop.close()
+
+
+def binding_metadata(metadata: Mapping[str, str]) -> KafkaMetadata:
+    """The record's origin, from the metadata the Kafka binding sends with the event."""
+    return KafkaMetadata(
+        topic=metadata.get("__topic"),
+        partition=metadata.get("__partition"),
+        offset=metadata.get("__offset"),
+        key=metadata.get("__key"),
+        timestamp=metadata.get("__timestamp"),
+    )
+
+
+def binding_app(deps: IngestDeps, loop: LoopThread, api_token: str | None) -> App:
+    """The AppCallback server with the `learning-events` binding registered."""
+    app = App()
+
+    def on_event(request: BindingRequest) -> None:
+        if api_token is not None:
+            # `metadata` here is the gRPC call's metadata (name -> list of values).
+            sent = (request.metadata.get("dapr-api-token") or [""])[0]
+            if not hmac.compare_digest(str(sent).encode(), api_token.encode()):
+                raise InvalidApiTokenError("missing or wrong dapr-api-token")
+        meta = binding_metadata(request.binding_metadata)
+        loop.run(handle_record(request.data, meta, deps))
+
+    app.binding(BINDING_NAME)(on_event)
+    return app
+
+
+def serve(settings: Settings) -> None:
+    """The gRPC mode's composition root: serve on `PORT` until SIGTERM/SIGINT."""
+    from mastery.bootstrap import build_core, open_sinks
+
+    core = build_core(settings)
+    loop = LoopThread()
+    dead_letters, alerts = loop.run(open_sinks(settings))
+    deps = IngestDeps(
+        store=core.store,
+        dead_letters=dead_letters,
+        clock=core.clock,
+        curriculum=core.curriculum,
+        retention_days=settings.retention_days,
+    )
+    app = binding_app(deps, loop, settings.app_api_token)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: app.stop())
+    log.info("AppCallback server on port %d, binding %s", settings.port, BINDING_NAME)
+    try:
+        app.run(settings.port)
+    finally:
+        loop.run(alerts.aclose())
+        loop.run(dead_letters.aclose())
+        loop.run(core.store.aclose())
+        loop.close()

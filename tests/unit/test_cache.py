@@ -1,0 +1,55 @@
+"""The L1 read cache: bounded, at most ttl stale, dropped on local writes, counted."""
+
+from __future__ import annotations
+
+import asyncio
+
+from mastery.adapters.cache import CACHE_REQUESTS, CachedStateStore
+from mastery.adapters.memory import MemoryStateStore
+
+
+def count(result: str) -> float:
+    return CACHE_REQUESTS.labels(result=result)._value.get()  # type: ignore[attr-defined,no-any-return]
+
+
+async def test_reads_hit_until_the_ttl_then_see_other_writers() -> None:
+    backing = MemoryStateStore()
+    cache = CachedStateStore(backing, ttl_seconds=0.05)
+    await backing.write("k", b"one", etag=None, ttl_seconds=60)
+    hits, misses = count("hit"), count("miss")
+    first = await cache.read("k")
+    assert first is not None
+    assert first.data == b"one"
+    await backing.write("k", b"two", etag=first.etag, ttl_seconds=60)  # another process writes
+    stale = await cache.read("k")
+    assert stale is not None
+    assert stale.data == b"one"
+    assert (count("hit") - hits, count("miss") - misses) == (1, 1)
+    await asyncio.sleep(0.06)
+    fresh = await cache.read("k")
+    assert fresh is not None
+    assert fresh.data == b"two"
+
+
+async def test_absent_keys_are_cached_and_writes_through_the_cache_drop_the_entry() -> None:
+    cache = CachedStateStore(MemoryStateStore(), ttl_seconds=60)
+    assert await cache.read("k") is None
+    await cache.write("k", b"v", etag=None, ttl_seconds=60)
+    value = await cache.read("k")
+    assert value is not None
+    assert value.data == b"v"
+    await cache.delete(["k"])
+    assert await cache.read("k") is None
+    assert await cache.ping()
+
+
+async def test_read_many_mixes_hits_and_one_batched_miss() -> None:
+    backing = MemoryStateStore()
+    cache = CachedStateStore(backing, ttl_seconds=60, max_entries=2)
+    await backing.write("a", b"A", etag=None, ttl_seconds=60)
+    await cache.read("a")
+    hits = count("hit")
+    values = await cache.read_many(["a", "b"])
+    assert [v.data if v else None for v in values] == [b"A", None]
+    assert count("hit") - hits == 1
+    await cache.aclose()
