@@ -24,7 +24,6 @@ from mastery.http.auth import JwtVerifier, Principal, mint_token
 from mastery.http.problems import ProblemError
 
 SECRET = "a-test-secret-that-is-long-enough-for-hs256"
-NOW = datetime.now(UTC)
 
 
 def _pem(private_key: Any) -> str:
@@ -42,8 +41,8 @@ def _claims(**overrides: Any) -> dict[str, Any]:
     claims: dict[str, Any] = {
         "sub": "stu-1",
         "role": "student",
-        "exp": NOW + timedelta(minutes=5),
-        "iat": NOW,
+        "exp": datetime.now(UTC) + timedelta(minutes=5),
+        "iat": datetime.now(UTC),
     }
     claims.update(overrides)
     return {k: v for k, v in claims.items() if v is not None}
@@ -124,13 +123,17 @@ async def test_hmac_token_signed_with_the_rsa_public_key_is_rejected(
 
 
 async def test_expired_token_is_rejected(hs_verifier: JwtVerifier) -> None:
-    token = jwt.encode(_claims(exp=NOW - timedelta(minutes=2)), SECRET, algorithm="HS256")
+    token = jwt.encode(
+        _claims(exp=datetime.now(UTC) - timedelta(minutes=2)), SECRET, algorithm="HS256"
+    )
     problem = await _rejected(hs_verifier, token)
     assert problem.detail == "The token has expired."
 
 
 async def test_token_expired_within_the_leeway_is_accepted(hs_verifier: JwtVerifier) -> None:
-    token = jwt.encode(_claims(exp=NOW - timedelta(seconds=5)), SECRET, algorithm="HS256")
+    token = jwt.encode(
+        _claims(exp=datetime.now(UTC) - timedelta(seconds=5)), SECRET, algorithm="HS256"
+    )
     assert (await hs_verifier.verify(token)).subject == "stu-1"
 
 
@@ -145,7 +148,9 @@ async def test_a_verified_token_stops_working_when_it_expires() -> None:
 
 
 async def test_token_not_yet_valid_is_rejected(hs_verifier: JwtVerifier) -> None:
-    token = jwt.encode(_claims(nbf=NOW + timedelta(minutes=5)), SECRET, algorithm="HS256")
+    token = jwt.encode(
+        _claims(nbf=datetime.now(UTC) + timedelta(minutes=5)), SECRET, algorithm="HS256"
+    )
     await _rejected(hs_verifier, token)
 
 
