@@ -11,7 +11,6 @@ import asyncio
 import base64
 import json
 import logging
-import random
 from collections import defaultdict
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
@@ -20,31 +19,33 @@ from enum import StrEnum
 
 from mastery.domain.curriculum import Curriculum
 from mastery.domain.events import ROSTER_TYPES, ClassRoster, LearningEvent, parse_event
+from mastery.domain.knowledge import LearnerModel, track_answer
 from mastery.domain.record import StudentRecord, apply_event
+from mastery.domain.struggle import StruggleRules
+from mastery.domain.struggle_alerts import detect
 from mastery.errors import ConflictError, PoisonEventError, StateUnavailableError
 from mastery.observability import EVENTS_TOTAL
 from mastery.ports import Clock, EventSink, StateStore, Write
 from mastery.services.keyed_locks import KeyedLocks
+from mastery.services.outbox import publish_pending
+from mastery.services.retry import MAX_ATTEMPTS, backoff
+from mastery.services.rosters import keep_enrolments
 from mastery.services.students import (
     class_key,
     load_roster,
     retention_ttl,
     student_key,
 )
+from mastery.services.tombstones import erased_event_ids
 
 log = logging.getLogger(__name__)
-MAX_ATTEMPTS = 16
-
-
-async def backoff(attempt: int) -> None:
-    """Full-jitter exponential backoff after a lost compare-and-set (2 ms doubling, cap 128 ms)."""
-    await asyncio.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))  # noqa: S311 - jitter, not crypto
 
 
 class Outcome(StrEnum):
     APPLIED = "applied"
     DUPLICATE = "duplicate"
     DEAD_LETTERED = "dead_lettered"
+    ERASED = "erased"  # happened before its student's erasure (services.tombstones)
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,12 @@ class IngestDeps:
     curriculum: Curriculum
     retention_days: int = 90
     locks: KeyedLocks = field(default_factory=KeyedLocks)
+    learner: LearnerModel | None = field(default_factory=LearnerModel)
+    """The learner model updated per graded answer; None switches it off (benchmark baseline)."""
+    alerts: EventSink | None = None
+    """Where new struggle alerts are published after the write (None: stored, not published)."""
+    struggle: StruggleRules | None = field(default_factory=StruggleRules)
+    """The struggle triggers; None switches detection off (benchmark baseline)."""
 
 
 def dead_letter(raw: bytes, reason: str, meta: KafkaMetadata, deps: IngestDeps) -> bytes:
@@ -161,6 +168,9 @@ async def _apply_round(
 ) -> list[str]:  # fmt: skip
     """One read-apply-write round; returns the students whose compare-and-set lost."""
     stored = await deps.store.read_many([student_key(s) for s in student_ids])
+    erased = await erased_event_ids(
+        deps.store, (events[p] for s in student_ids for p in by_student[s])
+    )
     records: dict[str, StudentRecord] = {}
     writes: list[Write] = []
     for student_id, value in zip(student_ids, stored, strict=True):
@@ -172,7 +182,14 @@ async def _apply_round(
         records[student_id] = record
         changed = False
         for position in by_student[student_id]:
+            if events[position].id in erased:
+                outcomes[position] = Outcome.ERASED
+                continue
             applied = apply_event(record, events[position])
+            if applied and deps.learner is not None:
+                track_answer(record, events[position], deps.learner)
+            if applied and deps.struggle is not None:
+                detect(record, events[position], deps.struggle)
             outcomes[position] = Outcome.APPLIED if applied else Outcome.DUPLICATE
             changed |= applied
         if changed:
@@ -182,10 +199,20 @@ async def _apply_round(
             writes.append(Write(student_key(student_id), data, etag, ttl))
     results = await deps.store.write_many(writes)
     lost = {w.key for w, etag in zip(writes, results, strict=True) if etag is None}
+    etags = {w.key: etag for w, etag in zip(writes, results, strict=True)}
+    for student_id, value in zip(student_ids, stored, strict=True):
+        etags.setdefault(student_key(student_id), value.etag if value is not None else None)
     for student_id, record in records.items():
         if student_key(student_id) not in lost:
             for position in by_student[student_id]:
                 await _sync_roster(events[position], record, deps)
+            # After the write (or on a redelivery): send the alerts not yet published.
+            stored_record = (record, etags[student_key(student_id)])
+            await publish_pending(
+                deps.store, deps.alerts, stored_record, deps.clock, deps.retention_days
+            )
+    written = [r for s, r in records.items() if student_key(s) not in lost]
+    await keep_enrolments(deps.store, written, deps.clock(), deps.retention_days)
     return [s for s in student_ids if student_key(s) in lost]
 
 

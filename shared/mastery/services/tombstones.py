@@ -1,0 +1,74 @@
+"""Tombstones: an erased student's events from before the erasure are never applied again.
+
+Erasure leaves `tombstone:{student_id}` (same hash tag as the record) holding the erasure time.
+Ingest drops every event of that student whose `occurred_at` is earlier (a replay of the topic,
+a late redelivery) and counts it as `erased`; activity after the erasure starts a new record.
+The tombstone lives until such events can no longer arrive: ingest refuses events older than
+90 days (`MAX_AGE`), so it expires that long after the erasure, plus a margin for clock skew.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel
+
+from mastery.domain.events import MAX_AGE, LearningEvent
+from mastery.ports import StateStore
+from mastery.services.audit import AuditEntry
+
+__all__ = [
+    "Tombstone",
+    "erased_event_ids",
+    "erasure_times",
+    "tombstone_key",
+    "tombstone_ttl",
+]
+
+_MARGIN = timedelta(hours=1)
+
+
+class Tombstone(BaseModel):
+    """What remains of an erased student: when, by whom, and how much was erased."""
+
+    student_id: str
+    erased_at: datetime
+    erasure: AuditEntry
+    """The audit entry of the erasure (the rest of the trail was erased with the data)."""
+    erased: dict[str, int]
+    """What was erased, counted (no content): see `mastery.services.gdpr.ErasureReport`."""
+
+
+def tombstone_key(student_id: str) -> str:
+    """The key of a student's tombstone."""
+    return f"tombstone:{{{student_id}}}"
+
+
+def tombstone_ttl(retention_days: int) -> int:
+    """Seconds a tombstone must live: until no event from before the erasure is accepted."""
+    window = max(MAX_AGE, timedelta(days=retention_days)) + _MARGIN
+    return int(window.total_seconds())
+
+
+async def erasure_times(store: StateStore, student_ids: Sequence[str]) -> dict[str, datetime]:
+    """When each erased student among `student_ids` was erased (one round trip)."""
+    stored = await store.read_many([tombstone_key(s) for s in student_ids])
+    return {
+        student_id: Tombstone.model_validate_json(value.data).erased_at
+        for student_id, value in zip(student_ids, stored, strict=True)
+        if value is not None
+    }
+
+
+async def erased_event_ids(store: StateStore, events: Iterable[LearningEvent]) -> set[str]:
+    """Ids of the events that happened before their student's erasure (one round trip).
+
+    Called on every apply round, after the records are read: an erasure that commits later
+    deletes the record, so the round's compare-and-set fails and the retry sees the tombstone.
+    """
+    events = list(events)
+    if not events:
+        return set()
+    erased = await erasure_times(store, sorted({e.student_id for e in events}))
+    return {e.id for e in events if e.student_id in erased and e.occurred_at < erased[e.student_id]}
