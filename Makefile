@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint install
+.PHONY: run test lint install load bench
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,3 +24,12 @@ lint: install
 
 test: install lint
 	$(BIN)/pytest --cov --cov-report=term -q
+
+# The load test (~1000 users, 60 s; bench/load.py --help) and the benchmarks against bare
+# baselines (bench/query.py, bench/startup.py): see docs/BENCHMARKS.md.
+load: install
+	$(BIN)/python -m bench.load
+
+bench: install
+	$(BIN)/python -m bench.query
+	$(BIN)/python -m bench.startup

@@ -59,7 +59,9 @@ class School:
 def make_school(classes: int, students_per_class: int, teachers: int) -> School:
     """`classes` classes of `students_per_class`; teacher i teaches classes i, i+T, i+2T…"""
     class_ids = [f"class-{c + 1:03d}" for c in range(classes)]
-    rosters = {c: [f"{c}-student-{n + 1:02d}" for n in range(students_per_class)] for c in class_ids}
+    rosters = {
+        c: [f"{c}-student-{n + 1:02d}" for n in range(students_per_class)] for c in class_ids
+    }
     taught = {
         f"teacher-{t + 1:03d}": tuple(class_ids[t::teachers]) or (class_ids[t % classes],)
         for t in range(teachers)
@@ -85,7 +87,9 @@ async def seed(redis_url: str, school: School, days: int, now: datetime) -> dict
     for index, (class_id, members) in enumerate(school.classes.items()):
         for raw in class_events(class_id, len(members), days, now, seed=index):
             event = parse_event(raw, now, CURRICULUM)
-            record = records.setdefault(event.student_id, StudentRecord(student_id=event.student_id))
+            record = records.setdefault(
+                event.student_id, StudentRecord(student_id=event.student_id)
+            )
             apply_event(record, event)
             events += 1
     try:
@@ -100,7 +104,8 @@ async def seed(redis_url: str, school: School, days: int, now: datetime) -> dict
                         etag=None, ttl_seconds=90 * 86_400)
             for c, m in school.classes.items()
         ]  # fmt: skip
-        await asyncio.gather(*writes)
+        for start in range(0, len(writes), 50):  # the client's pool is bounded
+            await asyncio.gather(*writes[start : start + 50])
     finally:
         await store.aclose()
     return {"students": len(records), "classes": len(school.classes), "events": events}
@@ -123,7 +128,10 @@ class Engine:
 
 @contextmanager
 def running_engine(
-    names: Sequence[str] = FUNCTIONS, *, workers: int = 1, extra_env: Mapping[str, str] | None = None
+    names: Sequence[str] = FUNCTIONS,
+    *,
+    workers: int = 1,
+    extra_env: Mapping[str, str] | None = None,
 ) -> Iterator[Engine]:
     """Redis, Kafka (topics created) and the named functions, each with `workers` workers."""
     secret = os.environ.get("JWT_SECRET") or secrets.token_urlsafe(32)

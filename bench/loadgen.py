@@ -7,12 +7,13 @@ non-2xx answers), so a benchmark compares ours and the bare baseline with one cl
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -20,6 +21,12 @@ import httpx
 
 # wrk prints these from its `done` hook; its own summary has no P95.
 _WRK_SCRIPT = """
+local i = 0
+request = function()
+  i = i % #paths + 1
+  return wrk.format(nil, paths[i])
+end
+
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
@@ -55,23 +62,39 @@ def client_name() -> str:
 
 
 def run(
-    url: str, headers: Mapping[str, str], *, connections: int, seconds: float
+    base_url: str,
+    paths: Sequence[str],
+    headers: Mapping[str, str],
+    *,
+    connections: int,
+    seconds: float,
 ) -> LoadResult:
-    """Load `url` with `connections` concurrent keep-alive connections for `seconds`."""
+    """GET `paths` in turn on `base_url` over `connections` keep-alive connections for `seconds`."""
     if shutil.which("wrk"):
-        return _wrk(url, headers, connections, seconds)
-    return asyncio.run(_httpx(url, headers, connections, seconds))
+        return _wrk(base_url, paths, headers, connections, seconds)
+    return asyncio.run(_httpx(base_url, paths, headers, connections, seconds))
 
 
-def _wrk(url: str, headers: Mapping[str, str], connections: int, seconds: float) -> LoadResult:
+def _wrk(
+    base_url: str,
+    paths: Sequence[str],
+    headers: Mapping[str, str],
+    connections: int,
+    seconds: float,
+) -> LoadResult:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write("paths = {" + ",".join(json.dumps(p) for p in paths) + "}\n")
         script.write(_WRK_SCRIPT)
     try:
         argv = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "-s", script.name]
         for name, value in headers.items():
             argv += ["-H", f"{name}: {value}"]
         output = subprocess.run(  # noqa: S603 - wrk from PATH with our own arguments
-            [*argv, url], capture_output=True, text=True, check=True, timeout=seconds + 60
+            [*argv, base_url + paths[0]],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=seconds + 60,
         ).stdout
     finally:
         Path(script.name).unlink(missing_ok=True)
@@ -86,8 +109,13 @@ def _wrk(url: str, headers: Mapping[str, str], connections: int, seconds: float)
 
 
 async def _httpx(
-    url: str, headers: Mapping[str, str], connections: int, seconds: float
+    base_url: str,
+    paths: Sequence[str],
+    headers: Mapping[str, str],
+    connections: int,
+    seconds: float,
 ) -> LoadResult:
+    turn = itertools.cycle(paths)
     latencies: list[float] = []
     errors = 0
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
@@ -99,7 +127,7 @@ async def _httpx(
             while time.perf_counter() < deadline:
                 started = time.perf_counter()
                 try:
-                    response = await client.get(url)
+                    response = await client.get(base_url + next(turn))
                     ok = response.is_success
                 except httpx.HTTPError:
                     ok = False

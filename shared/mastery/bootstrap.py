@@ -12,6 +12,7 @@ from typing import Any
 
 from mastery.config import Settings
 from mastery.domain.curriculum import CURRICULUM, Curriculum
+from mastery.domain.knowledge import LearnerModel
 from mastery.domain.mastery import MasteryRules
 from mastery.http.auth import JwtVerifier
 from mastery.http.function import HttpFunction
@@ -33,6 +34,7 @@ class Core:
     clock: Clock = utc_now
     curriculum: Curriculum = CURRICULUM
     rules: MasteryRules = field(default_factory=MasteryRules)
+    learner: LearnerModel = field(default_factory=LearnerModel)
 
 
 def _dapr_client() -> Any:
@@ -113,7 +115,10 @@ def build_core(settings: Settings | None = None, *, cached: bool = False) -> Cor
 
     settings = settings or Settings.from_env()
     configure_logging(settings.function or "mastery", settings.log_level)
-    return Core(settings=settings, store=open_store(settings, cached=cached))
+    from mastery.learning.params_io import load_params
+
+    learner = LearnerModel(load_params(settings.learner_params_path))
+    return Core(settings=settings, store=open_store(settings, cached=cached), learner=learner)
 
 
 def http_function(name: str, routes: list[Route], core: Core) -> HttpFunction:

@@ -75,6 +75,8 @@ class Settings:
     retention_days: int = 90
     gdpr_self_erasure: bool = False
     max_body_bytes: int = 65536
+    learner_params_path: str | None = None
+    """Learner-model params file (`python -m mastery.learning.fit`); None: built-in defaults."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -137,6 +139,7 @@ class Settings:
                 retention_days=int(get("RETENTION_DAYS") or defaults.retention_days),
                 gdpr_self_erasure=_flag(get("GDPR_SELF_ERASURE") or "false"),
                 max_body_bytes=int(get("MAX_BODY_BYTES") or defaults.max_body_bytes),
+                learner_params_path=get("LEARNER_PARAMS_PATH"),
             )
         except ValueError as exc:
             if isinstance(exc, ConfigError):

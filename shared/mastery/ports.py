@@ -26,6 +26,27 @@ class Write:
     ttl_seconds: int
 
 
+@dataclass(frozen=True)
+class Put:
+    """An unconditional write of a transaction (`StateStore.transact`), last-write-wins."""
+
+    key: str
+    data: bytes
+    ttl_seconds: int
+
+
+@dataclass(frozen=True)
+class Append:
+    """One item added to the JSON array stored at `key` (`StateStore.append`)."""
+
+    key: str
+    item: bytes
+    """One JSON value, already encoded."""
+    ttl_seconds: int
+    expire_with: str | None = None
+    """A key (same hash slot) whose remaining TTL, if shorter, caps `ttl_seconds`."""
+
+
 class StateStore(Protocol):
     """Key/value state in the Dapr `state.redis` layout, with optimistic concurrency.
 
@@ -57,6 +78,21 @@ class StateStore(Protocol):
 
     async def delete(self, keys: Sequence[str]) -> int:
         """Delete keys (all in one hash slot), atomically; the number that existed."""
+        ...
+
+    async def transact(self, puts: Sequence[Put], deletes: Sequence[str]) -> int:
+        """Write `puts` and delete `deletes` in one atomic step (all keys in one hash slot).
+
+        Returns how many of `deletes` existed (the Dapr sidecar cannot tell: it returns all).
+        """
+        ...
+
+    async def append(self, appends: Sequence[Append]) -> None:
+        """Add each item to the JSON array at its key (created if absent), one round trip.
+
+        Each append is atomic on its key and resets the key's TTL; appends are not atomic
+        with each other.
+        """
         ...
 
     async def ping(self) -> bool:

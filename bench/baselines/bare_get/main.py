@@ -2,7 +2,8 @@
 
 The floor for a query: same server (functions-framework ASGI mode under gunicorn/uvicorn), same
 client, one round trip to the same Redis, a value the size of a student's record — and nothing
-of ours (no auth, validation, scoring, views, metrics or logs). `BARE_KEY` names the key.
+of ours (no auth, validation, scoring, views, metrics or logs). The path names the key
+(`GET /bench:value` reads `bench:value`); `/` and `/healthz` read `BARE_KEY`.
 """
 
 import os
@@ -24,7 +25,10 @@ def _client() -> aioredis.Redis:
 
 @functions_framework.aio.http
 async def bare_get(request: Request) -> Response:
-    value = await _client().get(os.environ.get("BARE_KEY", "bench:value"))
+    key = request.scope["path"].lstrip("/")
+    if key in ("", "healthz"):
+        key = os.environ.get("BARE_KEY", "bench:value")
+    value = await _client().get(key)
     if value is None:
         return Response(status_code=404)
     return Response(value, media_type="application/json")

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from cachetools import TTLCache
 from prometheus_client import Counter
 
-from mastery.ports import StateStore, Versioned, Write
+from mastery.ports import Append, Put, StateStore, Versioned, Write
 
 CACHE_REQUESTS = Counter(
     "state_cache_requests_total", "L1 state cache lookups by result (hit, miss).", ["result"]
@@ -63,6 +63,16 @@ class CachedStateStore:
         for key in keys:
             self._cache.pop(key, None)
         return await self._inner.delete(keys)
+
+    async def transact(self, puts: Sequence[Put], deletes: Sequence[str]) -> int:
+        for key in [*deletes, *(p.key for p in puts)]:
+            self._cache.pop(key, None)
+        return await self._inner.transact(puts, deletes)
+
+    async def append(self, appends: Sequence[Append]) -> None:
+        for a in appends:
+            self._cache.pop(a.key, None)
+        await self._inner.append(appends)
 
     async def ping(self) -> bool:
         return await self._inner.ping()

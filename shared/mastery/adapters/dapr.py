@@ -11,20 +11,29 @@ from collections.abc import Sequence
 from typing import Any
 
 import grpc
-from dapr.clients.exceptions import DaprGrpcError
+from dapr.clients.exceptions import DaprInternalError
 from dapr.clients.grpc._request import TransactionalStateOperation, TransactionOperationType
 from dapr.clients.grpc._state import Concurrency, StateOptions
 
 from mastery.errors import ConflictError, SinkUnavailableError, StateUnavailableError
-from mastery.ports import Versioned, Write
+from mastery.ports import Append, Put, Versioned, Write
 
 # Dapr's state.redis answers a failed ETag match with ABORTED (gRPC) / 409 (HTTP); a write
 # "only if absent" is first-write concurrency without an ETag.
 _CONFLICT_CODES = {grpc.StatusCode.ABORTED, grpc.StatusCode.FAILED_PRECONDITION}
+_APPEND_ATTEMPTS = 8
 
 
-def _is_conflict(exc: DaprGrpcError) -> bool:
-    return exc.code() in _CONFLICT_CODES  # type: ignore[no-untyped-call]
+# What the aio client raises: DaprGrpcError (an RpcError) from most calls, but a bare
+# AioRpcError from invoke_binding and a DaprInternalError from save_state.
+_DAPR_ERRORS = (grpc.RpcError, DaprInternalError)
+
+
+def _is_conflict(exc: Exception) -> bool:
+    # The aio client's save_state wraps the gRPC error in DaprInternalError, which keeps only
+    # the message; the status code survives on the cause.
+    source = exc if isinstance(exc, grpc.RpcError) else exc.__cause__
+    return isinstance(source, grpc.RpcError) and source.code() in _CONFLICT_CODES
 
 
 class DaprStateStore:
@@ -37,7 +46,7 @@ class DaprStateStore:
     async def read(self, key: str) -> Versioned | None:
         try:
             response = await self._client.get_state(self._store, key)
-        except DaprGrpcError as exc:
+        except _DAPR_ERRORS as exc:
             raise StateUnavailableError("state store unavailable") from exc
         if not response.data:
             return None
@@ -48,7 +57,7 @@ class DaprStateStore:
             return []
         try:
             response = await self._client.get_bulk_state(self._store, list(keys), parallelism=4)
-        except DaprGrpcError as exc:
+        except _DAPR_ERRORS as exc:
             raise StateUnavailableError("state store unavailable") from exc
         found = {item.key: item for item in response.items if item.data}
         return [
@@ -66,7 +75,7 @@ class DaprStateStore:
                 options=StateOptions(concurrency=Concurrency.first_write),
                 state_metadata={"ttlInSeconds": str(max(1, ttl_seconds))},
             )
-        except DaprGrpcError as exc:
+        except _DAPR_ERRORS as exc:
             if _is_conflict(exc):
                 raise ConflictError(key) from exc
             raise StateUnavailableError("state store unavailable") from exc
@@ -99,14 +108,54 @@ class DaprStateStore:
         ]
         try:
             await self._client.execute_state_transaction(self._store, operations)
-        except DaprGrpcError as exc:
+        except _DAPR_ERRORS as exc:
             raise StateUnavailableError("state store unavailable") from exc
         return len(keys)
+
+    async def transact(self, puts: Sequence[Put], deletes: Sequence[str]) -> int:
+        if not puts and not deletes:
+            return 0
+        operations = [
+            TransactionalStateOperation(key=key, operation_type=TransactionOperationType.delete)
+            for key in deletes
+        ] + [
+            TransactionalStateOperation(
+                key=put.key, data=put.data, metadata={"ttlInSeconds": str(max(1, put.ttl_seconds))}
+            )
+            for put in puts
+        ]
+        try:
+            # state.redis runs a transaction as one MULTI/EXEC: all or nothing.
+            await self._client.execute_state_transaction(self._store, operations)
+        except _DAPR_ERRORS as exc:
+            raise StateUnavailableError("state store unavailable") from exc
+        return len(deletes)
+
+    async def append(self, appends: Sequence[Append]) -> None:
+        # The sidecar has no append: read, splice, compare-and-set, concurrently per key. Its
+        # state API does not show a key's TTL either, so `expire_with` cannot cap it here.
+        await asyncio.gather(*(self._append_one(a) for a in appends))
+
+    async def _append_one(self, append: Append) -> None:
+        for _ in range(_APPEND_ATTEMPTS):
+            current = await self.read(append.key)
+            items = current.data[1:-1] + b"," if current and len(current.data) > 2 else b""
+            try:
+                await self.write(
+                    append.key,
+                    b"[" + items + append.item + b"]",
+                    etag=current.etag if current else None,
+                    ttl_seconds=append.ttl_seconds,
+                )
+                return
+            except ConflictError:
+                continue
+        raise StateUnavailableError(f"gave up appending to {append.key}")
 
     async def ping(self) -> bool:
         try:
             await self._client.get_state(self._store, "readiness-probe")
-        except DaprGrpcError:
+        except _DAPR_ERRORS:
             return False
         return True
 
@@ -126,7 +175,7 @@ class DaprBindingSink:
             await self._client.invoke_binding(
                 self._binding, "create", value, binding_metadata={"partitionKey": key}
             )
-        except DaprGrpcError as exc:
+        except _DAPR_ERRORS as exc:
             raise SinkUnavailableError(f"output binding {self._binding} unavailable") from exc
 
     async def aclose(self) -> None:

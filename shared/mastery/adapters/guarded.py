@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from mastery.adapters.breaker import CircuitBreaker
-from mastery.ports import EventSink, StateStore, Versioned, Write
+from mastery.ports import Append, EventSink, Put, StateStore, Versioned, Write
 
 
 class GuardedStateStore:
@@ -31,6 +31,12 @@ class GuardedStateStore:
 
     async def delete(self, keys: Sequence[str]) -> int:
         return await self.breaker.call(lambda: self._inner.delete(keys))
+
+    async def transact(self, puts: Sequence[Put], deletes: Sequence[str]) -> int:
+        return await self.breaker.call(lambda: self._inner.transact(puts, deletes))
+
+    async def append(self, appends: Sequence[Append]) -> None:
+        await self.breaker.call(lambda: self._inner.append(appends))
 
     async def ping(self) -> bool:
         """False while the breaker is open, so /readyz reports it."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from mastery.errors import ConflictError
-from mastery.ports import Versioned, Write
+from mastery.ports import Append, Put, Versioned, Write
 
 
 class MemoryStateStore:
@@ -46,6 +46,24 @@ class MemoryStateStore:
         for key in keys:
             self.ttls.pop(key, None)
         return sum(value is not None for value in removed)
+
+    async def transact(self, puts: Sequence[Put], deletes: Sequence[str]) -> int:
+        existed = await self.delete(deletes)
+        for put in puts:
+            current = self.values.get(put.key)
+            version = str(int(current.etag or 0) + 1 if current else 1)
+            self.values[put.key] = Versioned(put.data, version)
+            self.ttls[put.key] = put.ttl_seconds
+        return existed
+
+    async def append(self, appends: Sequence[Append]) -> None:
+        for a in appends:
+            current = self.values.get(a.key)
+            items = current.data[1:-1] + b"," if current and len(current.data) > 2 else b""
+            version = str(int(current.etag or 0) + 1 if current else 1)
+            self.values[a.key] = Versioned(b"[" + items + a.item + b"]", version)
+            cap = self.ttls.get(a.expire_with, a.ttl_seconds) if a.expire_with else a.ttl_seconds
+            self.ttls[a.key] = min(a.ttl_seconds, cap)
 
     async def ping(self) -> bool:
         return True

@@ -1,12 +1,150 @@
-"""The gdpr function: so far only health, readiness, metrics and OpenAPI."""
+"""The gdpr function: a student's export, their erasure, and the audit trail (admins)."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, model_validator
+
+from mastery.api.query import NoQuery, path_id
+from mastery.api.views import history_point, mastery_view
 from mastery.bootstrap import Core, build_core, http_function
+from mastery.domain.events import Identifier
+from mastery.domain.mastery import history, student_mastery
+from mastery.errors import ForbiddenError, NotFoundError
+from mastery.http.auth import Principal
 from mastery.http.function import HttpFunction
+from mastery.http.routing import Call, Route
+from mastery.services.audit import AuditEntry, audit_entry, read_trail, record_entries
+from mastery.services.gdpr import ErasureReport, erase_student, export_document
+from mastery.services.students import DAY_SECONDS, load_student
+from mastery.services.tombstones import Tombstone, tombstone_key
+
+_STUDENT = "/v1/students/{student_id}"
+
+
+class AuditQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    student_id: Identifier
+    since: AwareDatetime | None = None
+    """Default: as far back as entries can exist (the retention window)."""
+    until: AwareDatetime | None = None
+    """Default: now."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AuditQuery:
+        if self.since is not None and self.until is not None and self.since > self.until:
+            raise ValueError("since is after until")
+        return self
+
+
+class AuditTrailView(BaseModel):
+    student_id: str
+    since: datetime
+    until: datetime
+    entries: list[AuditEntry]
+
+
+class ExportDocument(BaseModel):
+    """Documents the export's top level; the answer is the sealed JSON document itself."""
+
+    model_config = ConfigDict(extra="allow")
+
+    format: str
+    format_version: int
+    exported_at: datetime
+    student_id: str
+    record: dict[str, Any]
+    derived: dict[str, Any]
+    audit_trail: list[AuditEntry]
+    digest: dict[str, str]
+
+
+def _actor(principal: Principal) -> tuple[str, str]:
+    return principal.subject, principal.role
+
+
+def _is_self(principal: Principal, student_id: str) -> bool:
+    return principal.role == "student" and principal.subject == student_id
+
+
+def gdpr_routes(core: Core) -> list[Route]:
+    """The routes of the gdpr function, bound to its core."""
+    retention = core.settings.retention_days
+
+    async def export(call: Call) -> dict[str, Any]:
+        principal = call.require_principal()
+        student_id = path_id(call, "student_id")
+        if principal.role != "admin" and not _is_self(principal, student_id):
+            raise ForbiddenError("only the student or an admin may export")
+        record, _ = await load_student(core.store, student_id)
+        if record is None:
+            raise NotFoundError("nothing is held about this student")
+        now = core.clock()
+        entry = audit_entry(
+            _actor(principal), student_id, "export", f"gdpr GET {_STUDENT}/export", now
+        )
+        await record_entries(core.store, [entry], retention)
+        today = record.local_day(now)
+        mastery = student_mastery(record, core.curriculum, today, core.rules)
+        points = history(record, core.curriculum, today, retention, core.rules)
+        derived = {
+            "mastery": mastery_view(mastery, core.curriculum).model_dump(mode="json"),
+            "history": [history_point(p).model_dump(mode="json") for p in points],
+            "enrolled_classes": sorted(record.enrolled_classes()),
+        }
+        trail = await read_trail(core.store, student_id, now - timedelta(days=retention + 1), now)
+        return export_document(record, derived, trail, now)
+
+    async def erase(call: Call) -> ErasureReport:
+        principal = call.require_principal()
+        student_id = path_id(call, "student_id")
+        allowed = principal.role == "admin" or (
+            core.settings.gdpr_self_erasure and _is_self(principal, student_id)
+        )
+        if not allowed:
+            raise ForbiddenError("not allowed to erase this student")
+        entry = audit_entry(
+            _actor(principal), student_id, "erase", f"gdpr DELETE {_STUDENT}", core.clock()
+        )
+        return await erase_student(core.store, student_id, entry, retention)
+
+    async def audit_trail(call: Call) -> AuditTrailView:
+        principal = call.require_principal()
+        if principal.role != "admin":
+            raise ForbiddenError("only admins may read the audit trail")
+        query = call.query_as(AuditQuery)
+        now = core.clock()
+        # Nothing older than the retention window exists: never read more day keys than that.
+        oldest = now - timedelta(seconds=(retention + 1) * DAY_SECONDS)
+        since = max(query.since or oldest, oldest)
+        until = min(query.until or now, now + timedelta(days=1))
+        entries = await read_trail(core.store, query.student_id, since, until)
+        stored = await core.store.read(tombstone_key(query.student_id))
+        if stored is not None:
+            erasure = Tombstone.model_validate_json(stored.data).erasure
+            if since <= erasure.at <= until:
+                entries = sorted([*entries, erasure], key=lambda e: e.at)
+        return AuditTrailView(
+            student_id=query.student_id, since=since, until=until, entries=entries
+        )
+
+    return [
+        Route("GET", f"{_STUDENT}/export", export,
+              summary="Everything held about a student, as one sealed JSON document",
+              query_params=NoQuery, response_model=ExportDocument, tags=("gdpr",)),
+        Route("DELETE", _STUDENT, erase,
+              summary="Erase every record of a student and leave a tombstone",
+              query_params=NoQuery, response_model=ErasureReport, tags=("gdpr",)),
+        Route("GET", "/v1/audit", audit_trail,
+              summary="Who read, exported or erased a student's data, in a time range",
+              query_params=AuditQuery, response_model=AuditTrailView, tags=("audit",)),
+    ]  # fmt: skip
 
 
 async def create(core: Core | None = None) -> HttpFunction:
     """The gdpr function (built on its first request by functions/gdpr/main.py)."""
     core = core or build_core()
-    return http_function("gdpr", [], core)
+    return http_function("gdpr", gdpr_routes(core), core)

@@ -96,6 +96,8 @@ def serve(settings: Settings) -> None:
         clock=core.clock,
         curriculum=core.curriculum,
         retention_days=settings.retention_days,
+        learner=core.learner,
+        alerts=alerts,
     )
     app = binding_app(deps, loop, settings.app_api_token)
     for sig in (signal.SIGTERM, signal.SIGINT):

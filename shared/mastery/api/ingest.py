@@ -60,16 +60,23 @@ def ingest_routes(deps: IngestDeps, api_token: str | None) -> list[Route]:
     ]  # fmt: skip
 
 
-async def create(core: Core | None = None, dead_letters: EventSink | None = None) -> HttpFunction:
-    """The ingest function in Dapr HTTP-binding mode."""
+async def create(
+    core: Core | None = None,
+    dead_letters: EventSink | None = None,
+    alerts: EventSink | None = None,
+) -> HttpFunction:
+    """The ingest function in Dapr HTTP-binding mode (tests pass the sinks; else they open)."""
     core = core or build_core()
     if dead_letters is None:
-        dead_letters, _ = await open_sinks(core.settings)
+        dead_letters, opened_alerts = await open_sinks(core.settings)
+        alerts = alerts or opened_alerts
     deps = IngestDeps(
         store=core.store,
         dead_letters=dead_letters,
         clock=core.clock,
         curriculum=core.curriculum,
         retention_days=core.settings.retention_days,
+        learner=core.learner,
+        alerts=alerts,
     )
     return http_function("ingest", ingest_routes(deps, core.settings.app_api_token), core)

@@ -28,6 +28,7 @@ from mastery.services.ingest import IngestDeps, KafkaMetadata, handle_records
 log = logging.getLogger(__name__)
 POLL_MS = 200
 BACKOFF_FIRST_S, BACKOFF_MAX_S = 0.1, 5.0
+FINAL_COMMIT_S = 5.0
 
 
 def metadata(record: Any) -> KafkaMetadata:
@@ -83,7 +84,9 @@ class BatchConsumer:
             for partition, partition_records in batch.items():
                 self._uncommitted[partition] = partition_records[-1].offset + 1
             await self._commit()
-        await self._commit()
+        # Bounded: on Ctrl-C of a local run the broker may already be gone.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._commit(), FINAL_COMMIT_S)
 
     async def _commit(self) -> None:
         if not self._uncommitted:
@@ -127,6 +130,8 @@ async def run(settings: Settings) -> None:
         clock=core.clock,
         curriculum=core.curriculum,
         retention_days=settings.retention_days,
+        learner=core.learner,
+        alerts=alerts,
     )
     loop_runner = BatchConsumer(consumer, deps, max_batch=kafka.max_batch)
     loop = asyncio.get_running_loop()

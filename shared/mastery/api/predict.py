@@ -1,12 +1,43 @@
-"""The predict function: so far only health, readiness, metrics and OpenAPI."""
+"""The predict function: per-topic and overall score forecasts, with the learner model's odds."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mastery.api.forecast_views import ForecastResponse, forecast_response
+from mastery.api.query import readable_student, today_for
 from mastery.bootstrap import Core, build_core, http_function
+from mastery.domain.outlook import student_outlook
 from mastery.http.function import HttpFunction
+from mastery.http.routing import Call, Route
+
+
+class ForecastQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    horizon_days: Annotated[int, Field(ge=1, le=30)] = 7
+
+
+def predict_routes(core: Core) -> list[Route]:
+    """The routes of the predict function, bound to its core."""
+
+    async def get_forecast(call: Call) -> ForecastResponse:
+        record = await readable_student(call, core)
+        horizon = call.query_as(ForecastQuery).horizon_days
+        today = today_for(record, core)
+        outlook = student_outlook(record, core.curriculum, today, core.rules, horizon)
+        return forecast_response(record, outlook, core.learner, core.clock())
+
+    return [
+        Route("GET", "/v1/students/{student_id}/forecast", get_forecast,
+              summary="Score forecast per topic and overall, with P(next correct) and P(mastered)",
+              query_params=ForecastQuery, response_model=ForecastResponse, tags=("predict",)),
+    ]  # fmt: skip
 
 
 async def create(core: Core | None = None) -> HttpFunction:
     """The predict function (built on its first request by functions/predict/main.py)."""
-    core = core or build_core()
-    return http_function("predict", [], core)
+    core = core or build_core(cached=True)
+    return http_function("predict", predict_routes(core), core)

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from datetime import date
+from functools import partial
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from starlette.responses import Response
 
-from mastery.api.access import authorize_class, authorize_student
+from mastery.api.access import authorize_class, authorize_student, authorize_student_in
+from mastery.api.audited import audit_reads, what_was_read
+from mastery.api.memo import AnswerMemo, StudentVersion
 from mastery.api.views import (
+    ClassStudentRow,
     ClassView,
     HistoryView,
     MasteryView,
@@ -20,13 +25,13 @@ from mastery.api.views import (
 )
 from mastery.bootstrap import Core, build_core, http_function
 from mastery.domain.events import Identifier
-from mastery.domain.mastery import history, student_mastery
+from mastery.domain.mastery import StudentMastery, history, student_mastery
 from mastery.domain.record import StudentRecord
 from mastery.errors import NotFoundError
 from mastery.http.function import HttpFunction
 from mastery.http.problems import validation_problem
 from mastery.http.routing import Call, Route
-from mastery.services.students import load_roster, load_student, load_students
+from mastery.services.students import load_roster, load_student
 
 _IDENTIFIER: TypeAdapter[str] = TypeAdapter(Identifier)
 
@@ -59,42 +64,81 @@ async def readable_student(call: Call, core: Core) -> StudentRecord:
     student_id = path_id(call, "student_id")
     record, _ = await load_student(core.store, student_id)
     authorize_student(call.require_principal(), student_id, record)
+    if record is not None:  # predict and recommend read through here too
+        await audit_reads(core, call.require_principal(), [student_id], what_was_read(call))
     return record or StudentRecord(student_id=student_id)
 
 
-def query_routes(core: Core) -> list[Route]:
-    """The routes of the query function, bound to its core."""
+def _json(body: bytes) -> Response:
+    return Response(body, media_type="application/json")
 
-    async def get_mastery(call: Call) -> MasteryView:
-        record = await readable_student(call, core)
-        mastery = student_mastery(record, core.curriculum, today_for(record, core), core.rules)
-        return mastery_view(mastery, core.curriculum)
 
-    async def get_topic(call: Call) -> TopicView:
+def query_routes(core: Core, memo: AnswerMemo | None = None) -> list[Route]:
+    """The routes of the query function, bound to its core (answers memoised per version)."""
+    memo = memo or AnswerMemo()
+
+    async def readable(call: Call) -> StudentVersion:
+        student_id = path_id(call, "student_id")
+        version = await memo.load(core.store, student_id)
+        classes = version.enrolled_classes if version.exists else None
+        authorize_student_in(call.require_principal(), student_id, classes)
+        if version.exists:
+            await audit_reads(core, call.require_principal(), [student_id], what_was_read(call))
+        return version
+
+    def scored(version: StudentVersion, day: date) -> StudentMastery:
+        record = version.record()
+        return student_mastery(record, core.curriculum, day, core.rules)
+
+    async def get_mastery(call: Call) -> Response:
+        version = await readable(call)
+        day = version.local_day(core.clock())
+        return _json(version.answer(("mastery", day), lambda: _dump(
+            mastery_view(scored(version, day), core.curriculum))))  # fmt: skip
+
+    async def get_topic(call: Call) -> Response:
         topic_id = call.path_params["topic_id"]
         if topic_id not in core.curriculum:
             raise NotFoundError(f"no topic {topic_id!r} in the curriculum")
-        record = await readable_student(call, core)
-        mastery = student_mastery(record, core.curriculum, today_for(record, core), core.rules)
-        return topic_view(mastery.topic(topic_id), core.curriculum)
+        version = await readable(call)
+        day = version.local_day(core.clock())
+        return _json(version.answer(("topic", topic_id, day), lambda: _dump(
+            topic_view(scored(version, day).topic(topic_id), core.curriculum))))  # fmt: skip
 
-    async def get_history(call: Call) -> HistoryView:
-        record = await readable_student(call, core)
+    async def get_history(call: Call) -> Response:
+        version = await readable(call)
         days = call.query_as(HistoryQuery).days
-        points = history(record, core.curriculum, today_for(record, core), days, core.rules)
-        return HistoryView(student_id=record.student_id, days=[history_point(p) for p in points])
+        day = version.local_day(core.clock())
+
+        def render() -> bytes:
+            points = history(version.record(), core.curriculum, day, days, core.rules)
+            view = HistoryView(student_id=version.student_id,
+                               days=[history_point(p) for p in points])  # fmt: skip
+            return _dump(view)
+
+        return _json(version.answer(("history", days, day), render))
+
+    def row(version: StudentVersion, day: date) -> ClassStudentRow:
+        return class_row(scored(version, day))
 
     async def get_class(call: Call) -> ClassView:
         class_id = path_id(call, "class_id")
         authorize_class(call.require_principal(), class_id)
         roster, _ = await load_roster(core.store, class_id)
-        records = await load_students(core.store, roster.members)
+        versions = await memo.load_many(core.store, roster.members)
         today = core.clock().date()
-        rows = [
-            class_row(student_mastery(r, core.curriculum, r.local_day(core.clock()), core.rules))
-            for r in records
-            if class_id in r.enrolled_classes()
-        ]
+        rows = []
+        for version in versions:
+            if class_id not in version.enrolled_classes():
+                continue
+            day = version.local_day(core.clock())
+            rows.append(version.answer(("class_row", day), partial(row, version, day)))
+        await audit_reads(
+            core,
+            call.require_principal(),
+            [r.student_id for r in rows],
+            what_was_read(call),
+        )
         return ClassView(
             class_id=class_id,
             as_of=today,
@@ -116,6 +160,11 @@ def query_routes(core: Core) -> list[Route]:
               summary="Every enrolled student's overall and per-topic scores (heat map)",
               query_params=NoQuery, response_model=ClassView, tags=("classes",)),
     ]  # fmt: skip
+
+
+def _dump(view: BaseModel) -> bytes:
+    # What HttpFunction renders for a returned model, done once per record version here.
+    return view.model_dump_json(by_alias=True).encode()
 
 
 async def create(core: Core | None = None) -> HttpFunction:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from mastery.api.alerts import alert_routes
+from mastery.api.recommendations import student_recommendation_routes
 from mastery.bootstrap import Core, build_core, http_function
 from mastery.http.function import HttpFunction
 
@@ -9,4 +11,6 @@ from mastery.http.function import HttpFunction
 async def create(core: Core | None = None) -> HttpFunction:
     """The recommend function (built on its first request by functions/recommend/main.py)."""
     core = core or build_core()
-    return http_function("recommend", [], core)
+    return http_function(
+        "recommend", [*student_recommendation_routes(core), *alert_routes(core)], core
+    )

@@ -19,7 +19,7 @@ class Alert(BaseModel):
     """One struggle alert, stored in the student's record."""
 
     id: str
-    """Stable: derived from student, topic, trigger and the first evidence event."""
+    """Stable: derived from student, topic, trigger and the evidence event ids."""
     student_id: str
     topic: str
     trigger: Trigger
@@ -29,6 +29,10 @@ class Alert(BaseModel):
     """Epoch seconds of the event that completed the evidence (event time, not arrival)."""
     acknowledged_at: int | None = None
     acknowledged_by: str | None = None
+    detail: str | None = None
+    """What fired: the error type, the exercise id, or the quiz score (never the student's text)."""
+    published: bool = False
+    """Sent to the alert topic (the record is the outbox: unpublished alerts are re-sent)."""
 
     @property
     def open(self) -> bool:

@@ -25,7 +25,7 @@ _STRUGGLING = re.compile(
             r"\b(?:im|i am|so|totally|completely|really|feel|feeling) (?:so |totally |completely |really )?(?:lost|confused)\b",
             r"\bconfus(?:ed|ing)\b",
             r"\b(?:makes|make) no sense\b",
-            r"\b(?:doesnt|does not|dont|do not) make (?:any )?sense\b",
+            r"\b(?:doesnt|does not|dont|do not)(?: this| it| that)? make (?:any )?sense\b",
             r"\b(?:no|zero) (?:idea|clue)\b",
             r"\b(?:idk|dunno)\b",
             r"\b(?:cant|cannot|can not) (?:figure|work) (?:it |this |that )?out\b",

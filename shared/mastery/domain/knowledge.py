@@ -14,16 +14,16 @@ the same events leaves the same states.
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 
+from mastery.domain.answer_log import AnswerLog
 from mastery.domain.events import CodeExecuted, ExerciseCompleted, LearningEvent, QuizCompleted
 from mastery.domain.learner import LearnerState, ModelParams, TopicParams, replay, update
-from mastery.domain.record import RETENTION, Observation, StudentRecord
+from mastery.domain.record import RETENTION, StudentRecord
 
 __all__ = ["LearnerModel", "graded_answer", "replay_topic", "track_answer"]
 
@@ -56,13 +56,17 @@ def graded_answer(event: LearningEvent) -> float | None:
     return None
 
 
-def _moments(answers: Iterable[Observation]) -> Iterable[tuple[datetime, float]]:
-    return ((datetime.fromtimestamp(at, UTC), value) for at, value, _ in answers)
+def _moments(log: AnswerLog) -> Iterable[tuple[datetime, float]]:
+    return (
+        (datetime.fromtimestamp(at, UTC), value)
+        for at, value in zip(log.at, log.value, strict=True)
+    )
 
 
 def replay_topic(record: StudentRecord, topic: str, model: LearnerModel) -> None:
     """Recompute one topic's state from its stored answers (dropping it when there are none)."""
-    state = replay(_moments(record.answers.get(topic, [])), model.for_topic(topic))
+    log = record.answers.get(topic)
+    state = replay(_moments(log), model.for_topic(topic)) if log else None
     if state is None:
         record.answers.pop(topic, None)
         record.learner.pop(topic, None)
@@ -73,12 +77,7 @@ def replay_topic(record: StudentRecord, topic: str, model: LearnerModel) -> None
 def _prune(record: StudentRecord) -> set[str]:
     """Drop answers older than the retention window; the topics that lost any."""
     horizon = record.last_event_at - int(RETENTION.total_seconds())
-    touched = set()
-    for topic, answers in record.answers.items():
-        if answers and answers[0][0] < horizon:
-            answers[:] = [a for a in answers if a[0] >= horizon]
-            touched.add(topic)
-    return touched
+    return {topic for topic, log in record.answers.items() if log.drop_before(horizon)}
 
 
 def track_answer(record: StudentRecord, event: LearningEvent, model: LearnerModel) -> None:
@@ -89,20 +88,20 @@ def track_answer(record: StudentRecord, event: LearningEvent, model: LearnerMode
     if record.learner_params != model.fingerprint:
         # States computed with other parameters: recompute them all once.
         record.learner_params = model.fingerprint
-        for topic in list(record.answers):
-            replay_topic(record, topic, model)
+        for name in list(record.answers):
+            replay_topic(record, name, model)
     value = graded_answer(event)
     if value is None or event.topic is None:
         return
     topic = event.topic
-    item: Observation = (int(event.occurred_at.timestamp()), value, event.id)
-    answers = record.answers.setdefault(topic, [])
-    newest = not answers or item[:2] >= answers[-1][:2]
-    bisect.insort(answers, item)
+    at = int(event.occurred_at.timestamp())
+    log = record.answers.setdefault(topic, AnswerLog())
+    newest = log.insert(at, value)
     touched = _prune(record)
     state: LearnerState | None = record.learner.get(topic)
-    if newest and topic not in touched and (state is not None or len(answers) == 1):
-        when = datetime.fromtimestamp(item[0], UTC)
+    if newest and topic not in touched and (state is not None or len(log) == 1):
+        # The same arithmetic `replay` would do last, so the invariant holds at O(1).
+        when = datetime.fromtimestamp(at, UTC)
         record.learner[topic] = update(state, model.for_topic(topic), value, when)
     else:
         touched.add(topic)

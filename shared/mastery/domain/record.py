@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from pydantic import BaseModel, Field
 
 from mastery.domain.alerts import Alert
+from mastery.domain.answer_log import AnswerLog
 from mastery.domain.events import (
     ClassRoster,
     CodeExecuted,
@@ -24,6 +25,7 @@ from mastery.domain.events import (
     QuizCompleted,
 )
 from mastery.domain.learner import LearnerState
+from mastery.domain.struggle_evidence import StruggleState
 
 RETENTION = timedelta(days=90)
 
@@ -69,8 +71,10 @@ class StudentRecord(BaseModel):
     topics: dict[str, TopicEvidence] = Field(default_factory=dict)
     alerts: list[Alert] = Field(default_factory=list)
     """Struggle alerts, newest last (derived from the evidence by the struggle detector)."""
-    answers: dict[str, list[Observation]] = Field(default_factory=dict)
-    """topic -> graded answers (epoch, value 0–1, event id) in time order (learner model)."""
+    struggle: StruggleState = Field(default_factory=StruggleState)
+    """What the struggle triggers read (`mastery.domain.struggle_alerts` keeps it bounded)."""
+    answers: dict[str, AnswerLog] = Field(default_factory=dict)
+    """topic -> graded answers in time order (the learner model's evidence)."""
     learner: dict[str, LearnerState] = Field(default_factory=dict)
     """topic -> learner-model state, always `replay` of `answers[topic]` (domain.knowledge)."""
     learner_params: str = ""

@@ -53,6 +53,15 @@ def start_function(
     return RunningFunction(name, port, process)
 
 
+def start_ingest_consumer(env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+    """Start ingest in native consumer mode, as its KEDA Deployment without a sidecar does."""
+    process_env = {**os.environ, **env, "FUNCTION_TARGET": "ingest", "INGEST_MODE": "kafka"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "mastery.ingest_main"], env=process_env, cwd=ROOT,
+        start_new_session=True,
+    )  # fmt: skip
+
+
 def wait_healthy(functions: list[RunningFunction], timeout: float = 30.0) -> None:
     """Wait until every function answers /healthz; raise if one exits or times out."""
     deadline = time.monotonic() + timeout

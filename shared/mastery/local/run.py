@@ -1,8 +1,10 @@
 """`make run`: the whole engine on this machine, fed a month of a class's learning.
 
 Starts a private Redis and Kafka broker (or uses `REDIS_URL` / `KAFKA_BROKERS`), the five
-functions as real functions-framework servers, delivers the demo stream to ingest exactly as
-Dapr's Kafka binding would, prints URLs and tokens, and stops everything on Ctrl-C.
+functions as real functions-framework servers (ingest's Dapr binding route stays available), and
+ingest in native consumer mode; produces the demo stream to `learning.events` keyed by student,
+waits until the consumer group has applied all of it (zero lag), prints URLs and tokens, and
+stops everything on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -23,8 +25,15 @@ import httpx
 from mastery.config import KafkaSettings
 from mastery.http.auth import mint_token
 from mastery.local.demo import demo_events
-from mastery.local.functions import FUNCTIONS, running_functions
+from mastery.local.functions import (
+    FUNCTIONS,
+    RunningFunction,
+    running_functions,
+    start_ingest_consumer,
+    stop_all,
+)
 from mastery.local.servers import KafkaBroker, RedisServer
+from mastery.local.stream import produce, wait_for_zero_lag
 
 log = logging.getLogger("mastery.run")
 CLASS_ID = "class-7b"
@@ -56,7 +65,17 @@ async def deliver_like_dapr(url: str, events: list[dict[str, Any]], topic: str) 
     return dict(outcomes)
 
 
-def _banner(urls: dict[str, str], secret: str, outcomes: dict[str, int], elapsed: float) -> str:
+async def stream_through_kafka(
+    brokers: str, kafka: KafkaSettings, events: list[dict[str, Any]]
+) -> tuple[int, float]:
+    """Produce the events keyed by student and wait for zero lag; (records, seconds)."""
+    started = datetime.now(UTC)
+    ends = await produce(brokers, kafka.topic, ((e["student_id"], e) for e in events))
+    await wait_for_zero_lag(brokers, kafka.consumer_group, kafka.topic, ends)
+    return sum(ends.values()), (datetime.now(UTC) - started).total_seconds()
+
+
+def _banner(urls: dict[str, str], secret: str, summary: str) -> str:
     teacher = mint_token(secret, "teacher-1", "teacher", (CLASS_ID,), ttl=timedelta(hours=12))
     student = mint_token(secret, "student-03", "student", ttl=timedelta(hours=12))
     admin = mint_token(secret, "admin-1", "admin", ttl=timedelta(hours=12))
@@ -64,7 +83,7 @@ def _banner(urls: dict[str, str], secret: str, outcomes: dict[str, int], elapsed
     lines += [f"  {name:<10} {url}" for name, url in urls.items()]
     lines += [
         "",
-        f"Demo stream delivered in {elapsed:.1f} s: {outcomes}",
+        summary,
         "",
         f"TEACHER_TOKEN={teacher}",
         f"STUDENT_TOKEN={student}",
@@ -95,24 +114,34 @@ def main() -> None:
         env = {"REDIS_URL": redis_server.url, "KAFKA_BROKERS": broker.brokers,
                "JWT_SECRET": secret, "LOG_LEVEL": "WARNING"}  # fmt: skip
         log.info("redis %s, kafka %s; starting functions...", redis_server.url, broker.brokers)
-        with running_functions(ports, env) as functions:
-            events = demo_events(CLASS_ID, students=30, days=30, now=datetime.now(UTC))
-            started = datetime.now(UTC)
-            outcomes = asyncio.run(deliver_like_dapr(functions["ingest"].url, events, kafka.topic))
-            elapsed = (datetime.now(UTC) - started).total_seconds()
-            urls = {name: f.url for name, f in functions.items()}
-            sys.stdout.write(_banner(urls, secret, outcomes, elapsed) + "\n")
-            sys.stdout.flush()
-            stop = asyncio.Event()
+        consumer = start_ingest_consumer(env)
+        try:
+            with running_functions(ports, env) as functions:
+                events = demo_events(CLASS_ID, students=30, days=30, now=datetime.now(UTC))
+                count, elapsed = asyncio.run(stream_through_kafka(broker.brokers, kafka, events))
+                summary = (f"Demo stream: {count} events through Kafka ({kafka.topic}, "
+                           f"{PARTITIONS} partitions), applied by the ingest consumer in "
+                           f"{elapsed:.1f} s; consumer lag 0.")  # fmt: skip
+                urls = {name: f.url for name, f in functions.items()}
+                _serve_until_signal(_banner(urls, secret, summary))
+        finally:
+            stop_all([RunningFunction("ingest-consumer", 0, consumer)])
 
-            async def wait_for_signal() -> None:
-                loop = asyncio.get_running_loop()
-                for sig in (signal.SIGINT, signal.SIGTERM):
-                    loop.add_signal_handler(sig, stop.set)
-                await stop.wait()
 
-            asyncio.run(wait_for_signal())
-            log.info("stopping...")
+def _serve_until_signal(banner: str) -> None:
+    """Print the banner, then block until Ctrl-C or SIGTERM."""
+    sys.stdout.write(banner + "\n")
+    sys.stdout.flush()
+    stop = asyncio.Event()
+
+    async def wait_for_signal() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+
+    asyncio.run(wait_for_signal())
+    log.info("stopping...")
 
 
 if __name__ == "__main__":

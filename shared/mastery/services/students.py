@@ -31,6 +31,8 @@ class ClassRoster(BaseModel):
     """The students enrolled in one class; derived from their records, kept for listing."""
 
     members: list[str] = []
+    expires: dict[str, int] = {}
+    """member -> epoch when their record expires (as of their last refresh; `rosters`)."""
 
 
 def retention_ttl(last_event_at: int, now: datetime, retention_days: int) -> int:

@@ -1,0 +1,135 @@
+"""Query throughput and latency against a bare functions-framework function doing one Redis GET.
+
+    .venv/bin/python -m bench.query [--seconds 10] [--connections 32] [--rounds 2] [--workers 1]
+
+Both serve from functions-framework's ASGI mode with the same `WORKERS`, on the same Redis, and
+are loaded by the same client (`wrk` when installed, else an asyncio httpx client) with the same
+concurrency, interleaved round by round. Two request mixes: one student over and over (what a
+dashboard refresh does, and what any read cache favours), and `--students` different students in
+turn (every read a different record). The bare function GETs a plain copy of the same record
+bytes. Writes bench/results/query-latest.json; ratios are ours ÷ bare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import redis
+
+from bench import loadgen
+from bench.engine import RESULTS, machine, make_school, running_baseline, running_engine, seed
+from mastery.http.auth import mint_token
+from mastery.services.students import student_key
+
+TOPIC = "control_flow.for_loops"
+
+
+def _cases(engine: Any, school: Any, students: int) -> list[tuple[str, str, list[str], str]]:
+    """(name, base URL, paths, token) for ours; the bare case is added by the caller."""
+    secret = engine.secret
+    one = school.students[1]
+    many = school.students[:students]
+    class_id, teacher = next(iter(school.classes)), "teacher-001"
+    own = mint_token(secret, one, "student", ttl=timedelta(hours=2))
+    admin = mint_token(secret, "admin-bench", "admin", ttl=timedelta(hours=2))
+    teach = mint_token(secret, teacher, "teacher", school.teachers[teacher], ttl=timedelta(hours=2))
+    query = engine.url("query")
+    return [
+        ("mastery (one student)", query, [f"/v1/students/{one}/mastery"], own),
+        ("mastery (many students)", query, [f"/v1/students/{s}/mastery" for s in many], admin),
+        ("topic", query, [f"/v1/students/{one}/topics/{TOPIC}"], own),
+        ("history 30 days", query, [f"/v1/students/{one}/history?days=30"], own),
+        ("class view (30 students)", query, [f"/v1/classes/{class_id}/mastery"], teach),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--students", type=int, default=120)
+    args = parser.parse_args(argv)
+    school = make_school(classes=max(1, args.students // 30), students_per_class=30, teachers=2)
+    with running_engine(["query"], workers=args.workers) as engine:
+        seeded = asyncio.run(seed(engine.redis_url, school, days=30, now=datetime.now(UTC)))
+        direct = redis.Redis.from_url(engine.redis_url)
+        sizes = []
+        for student in school.students[: args.students]:
+            data = direct.hget(student_key(student), "data")
+            assert data is not None
+            direct.set(f"bench:{student}", data)
+            sizes.append(len(data))
+        one = school.students[1]
+        direct.set("bench:value", direct.get(f"bench:{one}") or b"")
+        with running_baseline("bare_get", engine.env, workers=args.workers) as bare:
+            cases = _cases(engine, school, args.students)
+            bare_cases = {
+                "one": ("bare GET (one key)", bare.url, ["/bench:value"], ""),
+                "many": ("bare GET (many keys)", bare.url,
+                         [f"/bench:{s}" for s in school.students[: args.students]], ""),
+            }  # fmt: skip
+            runs: dict[str, list[loadgen.LoadResult]] = {}
+            for _ in range(args.rounds):
+                for name, base, paths, token in [*bare_cases.values(), *cases]:
+                    headers = {"Authorization": f"Bearer {token}"} if token else {}
+                    loadgen.run(base, paths, headers, connections=4, seconds=1)  # warm up
+                    result = loadgen.run(
+                        base, paths, headers, connections=args.connections, seconds=args.seconds
+                    )
+                    runs.setdefault(name, []).append(result)
+                    print(f"{name:28} {result.rps:8.0f} req/s  p50 {result.p50_ms:6.2f} ms  "
+                          f"p95 {result.p95_ms:6.2f} ms  p99 {result.p99_ms:6.2f} ms  "
+                          f"errors {result.errors}", file=sys.stderr)  # fmt: skip
+    summary = _summarise(runs, bare_cases)
+    document = {
+        "benchmark": "query vs bare GET",
+        "machine": machine(),
+        "client": loadgen.client_name(),
+        "settings": vars(args),
+        "seeded": seeded,
+        "record_bytes": {"median": statistics.median(sizes), "max": max(sizes)},
+        "results": summary,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "query-latest.json").write_text(json.dumps(document, indent=2) + "\n")
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _summarise(
+    runs: dict[str, list[loadgen.LoadResult]],
+    bare_cases: dict[str, tuple[str, str, list[str], str]],
+) -> list[dict[str, Any]]:
+    """Median of the rounds per case, with ratios to the matching bare case."""
+    medians = {}
+    for name, results in runs.items():
+        medians[name] = {
+            "rps": statistics.median(r.rps for r in results),
+            "p50_ms": statistics.median(r.p50_ms for r in results),
+            "p95_ms": statistics.median(r.p95_ms for r in results),
+            "p99_ms": statistics.median(r.p99_ms for r in results),
+            "errors": sum(r.errors for r in results),
+            "requests": sum(r.requests for r in results),
+        }
+    rows = []
+    for name, figures in medians.items():
+        row: dict[str, Any] = {"case": name, **{k: round(v, 3) for k, v in figures.items()}}
+        if not name.startswith("bare"):
+            bare = medians[bare_cases["many" if "many" in name else "one"][0]]
+            row["throughput_ratio"] = round(figures["rps"] / bare["rps"], 3)
+            row["p50_ratio"] = round(figures["p50_ms"] / bare["p50_ms"], 3)
+            row["p95_ratio"] = round(figures["p95_ms"] / bare["p95_ms"], 3)
+        rows.append(row)
+    return rows
+
+
+if __name__ == "__main__":
+    sys.exit(main())

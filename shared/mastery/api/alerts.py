@@ -1,0 +1,153 @@
+"""The teacher side of struggle alerts (recommend function): list a class's, acknowledge one.
+
+Listing sweeps first: a student who started an exercise and went silent has no further event
+to notice the 10 minutes with, so each read derives the "stuck" alerts wall-clock time has made
+due, stores them and publishes them (`mastery.services.alerts.sweep_students`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mastery.api.access import authorize_class
+from mastery.api.alert_views import AlertPage, AlertView, alert_view
+from mastery.api.query import path_id
+from mastery.bootstrap import Core, open_sinks
+from mastery.domain.alerts import Alert
+from mastery.domain.record import StudentRecord
+from mastery.domain.struggle import StruggleRules
+from mastery.errors import ForbiddenError, NotFoundError
+from mastery.http.auth import Principal
+from mastery.http.problems import ProblemError
+from mastery.http.routing import Call, Route
+from mastery.ports import EventSink
+from mastery.services.alerts import acknowledge, sweep_students
+from mastery.services.outbox import Stored
+from mastery.services.students import load_roster, load_student, student_key
+
+
+class AlertQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["open", "acknowledged", "all"] = "open"
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+    cursor: Annotated[str, Field(max_length=200)] | None = None
+
+
+class NoQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LazyAlertSink:
+    """The alert sink, opened on the first publish (most reads publish nothing)."""
+
+    def __init__(self, core: Core) -> None:
+        self._core = core
+        self._sink: EventSink | None = None
+        self._lock = asyncio.Lock()
+
+    async def publish(self, key: str, value: bytes) -> None:
+        async with self._lock:
+            if self._sink is None:
+                _, self._sink = await open_sinks(self._core.settings)
+        await self._sink.publish(key, value)
+
+    async def aclose(self) -> None:
+        if self._sink is not None:
+            await self._sink.aclose()
+
+
+def encode_cursor(alert: Alert) -> str:
+    """An opaque position after `alert` in newest-first order."""
+    return base64.urlsafe_b64encode(json.dumps([alert.raised_at, alert.id]).encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[int, str]:
+    """The (raised_at, id) a cursor stands for; 422 when it is not one of ours."""
+    try:
+        raised_at, alert_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if isinstance(raised_at, int) and isinstance(alert_id, str):
+            return raised_at, alert_id
+    except (ValueError, TypeError, binascii.Error):
+        pass
+    raise ProblemError(
+        422, "Unprocessable request", "The cursor is not valid.", problem_type="validation-error"
+    )
+
+
+def authorize_ack(principal: Principal, record: StudentRecord | None) -> None:
+    """Admins, and teachers of one of the student's classes, may acknowledge its alerts."""
+    if principal.role == "admin":
+        return
+    if principal.role == "teacher" and record and record.enrolled_classes() & principal.classes:
+        return
+    raise ForbiddenError("not allowed to acknowledge this student's alerts")
+
+
+def page(alerts: list[Alert], query: AlertQuery) -> tuple[list[Alert], str | None]:
+    """Newest first, filtered by status, `limit` after the cursor; and the next cursor."""
+    wanted = [a for a in alerts if query.status == "all" or a.open == (query.status == "open")]
+    wanted.sort(key=lambda a: (a.raised_at, a.id), reverse=True)
+    if query.cursor is not None:
+        after = decode_cursor(query.cursor)
+        wanted = [a for a in wanted if (a.raised_at, a.id) < after]
+    chunk = wanted[: query.limit]
+    more = len(wanted) > query.limit
+    return chunk, encode_cursor(chunk[-1]) if more else None
+
+
+def alert_routes(
+    core: Core, alerts: EventSink | None = None, rules: StruggleRules | None = None
+) -> list[Route]:
+    """The teacher routes; `alerts` defaults to the configured alert sink, opened lazily."""
+    sink = alerts or LazyAlertSink(core)
+    struggle = rules or StruggleRules()
+    retention = core.settings.retention_days
+
+    async def list_class_alerts(call: Call) -> AlertPage:
+        class_id = path_id(call, "class_id")
+        authorize_class(call.require_principal(), class_id)
+        query = call.query_as(AlertQuery)
+        roster, _ = await load_roster(core.store, class_id)
+        stored = await core.store.read_many([student_key(s) for s in roster.members])
+        members: list[Stored] = [
+            (StudentRecord.model_validate_json(v.data), v.etag) for v in stored if v is not None
+        ]
+        records = await sweep_students(
+            core.store, sink, [m for m in members if class_id in m[0].enrolled_classes()],
+            clock=core.clock, rules=struggle, retention_days=retention,
+        )  # fmt: skip
+        chunk, cursor = page([a for r in records for a in r.alerts], query)
+        return AlertPage(
+            class_id=class_id,
+            alerts=[alert_view(a, core.curriculum) for a in chunk],
+            next_cursor=cursor,
+        )
+
+    async def acknowledge_alert(call: Call) -> AlertView:
+        student_id = path_id(call, "student_id")
+        alert_id = path_id(call, "alert_id")
+        record, etag = await load_student(core.store, student_id)
+        authorize_ack(call.require_principal(), record)
+        if record is None:
+            raise NotFoundError("no such student")
+        alert = await acknowledge(
+            core.store, record, etag, alert_id,
+            by=call.require_principal().subject, clock=core.clock, retention_days=retention,
+        )  # fmt: skip
+        return alert_view(alert, core.curriculum)
+
+    return [
+        Route("GET", "/v1/classes/{class_id}/alerts", list_class_alerts,
+              summary="Struggle alerts of a class's students, newest first, paginated",
+              query_params=AlertQuery, response_model=AlertPage, tags=("alerts",)),
+        Route("POST", "/v1/students/{student_id}/alerts/{alert_id}/ack", acknowledge_alert,
+              summary="Acknowledge a struggle alert (idempotent; records who and when)",
+              query_params=NoQuery, response_model=AlertView, tags=("alerts",)),
+    ]  # fmt: skip

@@ -1,0 +1,125 @@
+"""JSON views of forecasts and learner-model probabilities (the predict function's answers)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Literal
+
+from pydantic import BaseModel
+
+from mastery.domain.forecast import INTERVAL_LEVEL, Forecast, Trend
+from mastery.domain.knowledge import LearnerModel
+from mastery.domain.learner import p_correct, p_mastered
+from mastery.domain.mastery import Level, level_for
+from mastery.domain.outlook import Outlook, Prediction
+from mastery.domain.record import StudentRecord
+
+__all__ = ["ForecastResponse", "forecast_response"]
+
+INTERVAL_METHOD = "OLS prediction interval, Student t with n-2 degrees of freedom"
+
+
+class Interval(BaseModel):
+    lower: float
+    upper: float
+
+
+class ForecastView(BaseModel):
+    status: Literal["ok", "insufficient_history"]
+    current_score: float
+    current_level: Level
+    history_days: int
+    """Daily points the line was fitted on (0 when the student has no evidence)."""
+    forecast: float | None
+    interval: Interval | None
+    slope_per_day: float | None
+    trend: Trend | None
+    next_level: Level | None
+    days_to_next_level: int | None
+    at_risk: bool | None
+
+
+class LearnerView(BaseModel):
+    p_next_correct: float
+    p_mastered: float
+    answers: int
+    """Graded answers the state was built from (0: the topic's prior)."""
+    last_answer_at: datetime | None
+
+
+class TopicForecastView(ForecastView):
+    topic: str
+    learner: LearnerView
+
+
+class ForecastResponse(BaseModel):
+    student_id: str
+    as_of: date
+    horizon_days: int
+    interval_level: float
+    interval_method: str
+    overall: ForecastView
+    topics: list[TopicForecastView]
+
+
+def _r(value: float) -> float:
+    return round(value, 2)
+
+
+def forecast_view(prediction: Prediction) -> ForecastView:
+    """One forecast, or the explicit insufficient-history answer carrying the current score."""
+    current = prediction.current
+    if not isinstance(prediction, Forecast):
+        return ForecastView(status="insufficient_history", current_score=_r(current),
+                            current_level=level_for(current), history_days=prediction.days,
+                            forecast=None, interval=None, slope_per_day=None, trend=None,
+                            next_level=None, days_to_next_level=None, at_risk=None)  # fmt: skip
+    return ForecastView(
+        status="ok",
+        current_score=_r(current),
+        current_level=level_for(current),
+        history_days=prediction.days,
+        forecast=_r(prediction.predicted),
+        interval=Interval(lower=_r(prediction.lower), upper=_r(prediction.upper)),
+        slope_per_day=round(prediction.slope_per_day, 4),
+        trend=prediction.trend,
+        next_level=prediction.next_level,
+        days_to_next_level=prediction.days_to_next_level,
+        at_risk=prediction.at_risk,
+    )
+
+
+def learner_view(
+    record: StudentRecord, topic: str, model: LearnerModel, now: datetime
+) -> LearnerView:
+    """P(next answer correct) and P(mastered) of one topic now (the prior without answers)."""
+    state = record.learner.get(topic)
+    params = model.for_topic(topic)
+    return LearnerView(
+        p_next_correct=round(p_correct(state, params, now), 4),
+        p_mastered=round(p_mastered(state, params, now), 4),
+        answers=state.answers if state else 0,
+        last_answer_at=datetime.fromtimestamp(state.last_at, UTC) if state else None,
+    )
+
+
+def forecast_response(
+    record: StudentRecord, outlook: Outlook, model: LearnerModel, now: datetime
+) -> ForecastResponse:
+    """The predict answer: overall and every topic, with the learner model beside each topic."""
+    return ForecastResponse(
+        student_id=record.student_id,
+        as_of=outlook.as_of,
+        horizon_days=outlook.horizon_days,
+        interval_level=INTERVAL_LEVEL,
+        interval_method=INTERVAL_METHOD,
+        overall=forecast_view(outlook.overall),
+        topics=[
+            TopicForecastView(
+                topic=topic,
+                learner=learner_view(record, topic, model, now),
+                **forecast_view(prediction).model_dump(),
+            )
+            for topic, prediction in outlook.topics.items()
+        ],
+    )

@@ -1,0 +1,120 @@
+"""Answers derived from one version of a student's record, reused until the record changes.
+
+A stored record never changes under the same ETag (every write bumps the version), and every
+answer of the read APIs is a function of the record, the student's local day and the request's
+own parameters. So the rendered answer for (student, ETag, what was asked, day) is served again
+without parsing, scoring or serialising — the read path's main costs (docs/BENCHMARKS.md). The
+record itself is not kept (its parsed form is ~3x its JSON): only the answers, the student's
+classes and UTC offset. Bounded LRU over students; a new ETag drops the old version's answers.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import TypeVar
+
+from mastery.domain.record import StudentRecord
+from mastery.ports import StateStore
+from mastery.services.students import student_key
+
+__all__ = ["AnswerMemo", "StudentVersion"]
+
+_T = TypeVar("_T")
+
+
+@dataclass(slots=True)
+class _Entry:
+    etag: str | None
+    digest: int
+    """hash() of the stored bytes: an erased and re-created record can reuse an old ETag."""
+    classes: frozenset[str] | None = None
+    utc_offset_minutes: int | None = None
+    answers: dict[Hashable, object] = field(default_factory=dict)
+
+
+class StudentVersion:
+    """The version of one student a request read: its stored bytes and the memo of its answers."""
+
+    __slots__ = ("_data", "_entry", "_record", "student_id")
+
+    def __init__(self, student_id: str, entry: _Entry, data: bytes | None) -> None:
+        self.student_id = student_id
+        self._entry = entry
+        self._data = data
+        self._record: StudentRecord | None = None
+
+    @property
+    def exists(self) -> bool:
+        """Whether the store holds a record for the student."""
+        return self._data is not None
+
+    def record(self) -> StudentRecord:
+        """The parsed record (an empty one when the student is unknown); parsed once."""
+        if self._record is None:
+            if self._data is None:
+                record = StudentRecord(student_id=self.student_id)
+            else:
+                record = StudentRecord.model_validate_json(self._data)
+            self._entry.classes = record.enrolled_classes()
+            self._entry.utc_offset_minutes = record.utc_offset_minutes
+            self._record = record
+        return self._record
+
+    def enrolled_classes(self) -> frozenset[str]:
+        """The classes the student is enrolled in now."""
+        classes = self._entry.classes
+        return self.record().enrolled_classes() if classes is None else classes
+
+    def local_day(self, at: datetime) -> date:
+        """`StudentRecord.local_day`, without parsing the record again."""
+        offset = self._entry.utc_offset_minutes
+        if offset is None:
+            return self.record().local_day(at)
+        return at.astimezone(timezone(timedelta(minutes=offset))).date()
+
+    def answer(self, key: Hashable, compute: Callable[[], _T]) -> _T:
+        """The answer for `key` (which must include the day when it depends on it), once."""
+        answers = self._entry.answers
+        if key not in answers:
+            answers[key] = compute()
+        return answers[key]  # type: ignore[return-value]
+
+
+class AnswerMemo:
+    """The latest version seen of up to `max_students` students, least recently used out."""
+
+    def __init__(self, max_students: int = 1024) -> None:
+        self._max = max_students
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+
+    def version(self, student_id: str, etag: str | None, data: bytes | None) -> StudentVersion:
+        """This request's version of the student, sharing the memo when the ETag is unchanged."""
+        digest = hash(data)
+        entry = self._entries.get(student_id)
+        if entry is None or entry.etag != etag or entry.digest != digest:
+            entry = self._entries[student_id] = _Entry(etag, digest)
+            if len(self._entries) > self._max:
+                self._entries.popitem(last=False)
+        self._entries.move_to_end(student_id)
+        return StudentVersion(student_id, entry, data)
+
+    async def load(self, store: StateStore, student_id: str) -> StudentVersion:
+        """Read the student's current version (one round trip)."""
+        stored = await store.read(student_key(student_id))
+        if stored is None:
+            return self.version(student_id, None, None)
+        return self.version(student_id, stored.etag, stored.data)
+
+    async def load_many(
+        self, store: StateStore, student_ids: Sequence[str]
+    ) -> list[StudentVersion]:
+        """The versions of the students that exist among `student_ids`, in one round trip."""
+        rows = await store.read_many([student_key(s) for s in student_ids])
+        return [
+            self.version(student_id, stored.etag, stored.data)
+            for student_id, stored in zip(student_ids, rows, strict=True)
+            if stored is not None
+        ]

@@ -1,0 +1,142 @@
+"""Keep a student's alerts equal to what the struggle evidence derives (pure, no I/O).
+
+`detect` runs after each newly applied event, `sweep` when time has passed without events (so a
+student who started an exercise and went silent is noticed as "stuck"). Both re-derive the
+alerts the change can affect, apply the cooldown in event time, carry acknowledgements and the
+published flag over by alert id, and return the alerts that are new to the record.
+"""
+
+from __future__ import annotations
+
+import bisect
+from typing import get_args
+
+from mastery.domain.alerts import Alert, Trigger
+from mastery.domain.events import CodeExecuted, ExerciseCompleted, LearningEvent
+from mastery.domain.record import StudentRecord
+from mastery.domain.struggle import Candidate, StruggleRules, alert_id, candidates, stuck_due
+from mastery.domain.struggle_evidence import Mark, StruggleState, observe
+
+TRIGGERS: tuple[Trigger, ...] = get_args(Trigger)
+_STUCK: tuple[Trigger, ...] = ("stuck_on_exercise",)
+
+
+def detect(record: StudentRecord, event: LearningEvent, rules: StruggleRules) -> list[Alert]:
+    """Add `event`'s struggle evidence (once per applied event) and re-derive; the new alerts."""
+    previous = record.struggle.as_of
+    touched = observe(record.struggle, event) and event.topic is not None
+    at = int(event.occurred_at.timestamp())
+    if touched and at > previous and _success(event):
+        touched = False  # a success newer than everything fires nothing and undoes nothing
+    # The event changes nothing before its own time, nor "stuck" before the previous clock.
+    since = {event.topic: min(at, previous)} if touched and event.topic else {}
+    _prune(record.struggle, previous, rules, event.topic)
+    return refresh(record, since, previous, rules)
+
+
+def _success(event: LearningEvent) -> bool:
+    data = event.data
+    return (isinstance(data, CodeExecuted) and data.ok) or isinstance(data, ExerciseCompleted)
+
+
+def sweep(record: StudentRecord, now: int, rules: StruggleRules) -> list[Alert]:
+    """Advance the student's clock to wall-clock `now` (minus the grace); the new alerts."""
+    previous = record.struggle.as_of
+    record.struggle.as_of = max(previous, now - rules.sweep_grace_s)
+    _prune(record.struggle, previous, rules, None)
+    return refresh(record, {}, previous, rules)
+
+
+def refresh(
+    record: StudentRecord, touched: dict[str, int], stuck_since: int, rules: StruggleRules
+) -> list[Alert]:
+    """Re-derive the alerts the change can affect; the ones new to the record.
+
+    Every trigger of each `touched` topic from its given time on, and "stuck" of every topic
+    from `stuck_since` (the clock before it moved). Alerts raised before those times cannot
+    change, and the cooldown continues from them.
+    """
+    state = record.struggle
+    cut = state.as_of - rules.alert_retention_s
+    if record.alerts and record.alerts[0].raised_at < cut:
+        record.alerts = [alert for alert in record.alerts if alert.raised_at >= cut]
+    work: list[tuple[str, tuple[Trigger, ...], int]] = [
+        (topic, TRIGGERS, from_time) for topic, from_time in touched.items()
+    ]
+    for topic, evidence in state.topics.items():
+        if topic not in touched and stuck_due(evidence, stuck_since, state.as_of, rules):
+            work.append((topic, _STUCK, stuck_since))
+    if not work:
+        return []
+    before = {alert.id: alert for alert in record.alerts}
+    replaced: dict[tuple[str, Trigger], list[Alert]] = {}
+    for topic, triggers, from_time in work:
+        since = {t: max(rules.frontier(t, state.as_of), from_time) for t in triggers}
+        quizzes = record.topics[topic].quizzes if topic in record.topics else []
+        found = candidates(state.topics.get(topic), quizzes, since, state.as_of, rules)
+        for trigger in triggers:
+            group = [a for a in record.alerts if a.topic == topic and a.trigger == trigger]
+            kept = [a for a in group if a.raised_at < since[trigger]]
+            accepted = _cooldown([c for c in found if c.trigger == trigger], kept, rules)
+            fresh = kept + [_alert(record.student_id, topic, c, before) for c in accepted]
+            if [a.id for a in fresh] != [a.id for a in group]:
+                replaced[(topic, trigger)] = fresh
+    if not replaced:
+        return []
+    alerts = [a for a in record.alerts if (a.topic, a.trigger) not in replaced]
+    alerts += [a for group in replaced.values() for a in group]
+    record.alerts = sorted(alerts, key=lambda a: (a.raised_at, a.id))
+    return [alert for alert in record.alerts if alert.id not in before]
+
+
+def _cooldown(found: list[Candidate], frozen: list[Alert], rules: StruggleRules) -> list[Candidate]:
+    """The first candidate, then each one at least a cooldown after the last accepted."""
+    last = max((a.raised_at for a in frozen), default=None)
+    accepted = []
+    for candidate in found:
+        if last is None or candidate.at - last >= rules.cooldown_s:
+            accepted.append(candidate)
+            last = candidate.at
+    return accepted
+
+
+def _alert(student_id: str, topic: str, candidate: Candidate, before: dict[str, Alert]) -> Alert:
+    identity = alert_id(student_id, topic, candidate)
+    existing = before.get(identity)
+    if existing is not None:
+        return existing  # keeps its acknowledgement and published flag
+    return Alert(
+        id=identity,
+        student_id=student_id,
+        topic=topic,
+        trigger=candidate.trigger,
+        evidence=list(candidate.evidence),
+        raised_at=candidate.at,
+        detail=candidate.detail,
+    )
+
+
+def _drop_before(marks: list[Mark], at: int) -> None:
+    del marks[: bisect.bisect_left(marks, (at,))]
+
+
+def _prune(state: StruggleState, previous: int, rules: StruggleRules, topic: str | None) -> None:
+    """Forget evidence no candidate at or after its trigger's frontier can read.
+
+    The cut moves by whole hours: every topic is pruned when it moves, the event's own topic on
+    every event, so what is kept depends only on the events and the clock, never on the order.
+    """
+    hour = state.as_of // 3600
+    topics = [topic] if topic in state.topics else []
+    if hour != previous // 3600:
+        topics = list(state.topics)
+    runs_from = rules.frontier("repeated_error", hour * 3600)
+    help_from = rules.frontier("asked_for_help", hour * 3600)
+    for name in topics:
+        evidence = state.topics[name]
+        for marks in (evidence.runs, evidence.passes):
+            _drop_before(marks, runs_from - rules.window_s)
+        _drop_before(evidence.starts, runs_from - rules.stuck_after_s)
+        _drop_before(evidence.help, help_from)
+        if not (evidence.runs or evidence.passes or evidence.help or evidence.starts):
+            del state.topics[name]

@@ -1,0 +1,144 @@
+"""GDPR: export everything held about a student as one sealed document, and erase it.
+
+Export format (version 1): a JSON object with `format`, `format_version`, `exported_at`,
+`student_id`, `record` (the stored record exactly: evidence, dedupe ids, enrolments, alerts,
+learner state), `derived` (mastery and daily history computed from it), `audit_trail`, and
+`digest`. The digest is SHA-256 over the canonical form of the document without `digest`:
+JSON with keys sorted, no whitespace (`,` and `:` separators), non-ASCII characters as
+themselves, UTF-8 encoded, numbers as Python's `json` writes them.
+
+Erasure deletes the record and the audit trail and writes the tombstone in one atomic
+`StateStore.transact` (every key carries the student's hash tag), then removes the student from
+the rosters of their classes (other hash tags, so separately; idempotent).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel
+
+from mastery.domain.record import StudentRecord
+from mastery.ports import Put, StateStore
+from mastery.services.audit import AuditEntry, audit_keys, read_trail
+from mastery.services.rosters import remove_from_rosters
+from mastery.services.students import student_key
+from mastery.services.tombstones import Tombstone, tombstone_key, tombstone_ttl
+
+__all__ = [
+    "EXPORT_FORMAT",
+    "EXPORT_FORMAT_VERSION",
+    "ErasureReport",
+    "canonical_bytes",
+    "erase_student",
+    "export_document",
+    "verify_export",
+]
+
+EXPORT_FORMAT = "learnflow.mastery.student-export"
+EXPORT_FORMAT_VERSION = 1
+
+
+class ErasureReport(BaseModel):
+    """What one erasure removed (counts and class ids, never the content)."""
+
+    student_id: str
+    erased_at: datetime
+    record_erased: bool
+    events: int
+    """Event ids in the dedupe set (events of the last 90 days)."""
+    topics: int
+    alerts: int
+    audit_entries: int
+    keys_deleted: int
+    classes: list[str]
+    """Classes whose rosters no longer list the student."""
+    tombstone_expires_at: datetime
+
+
+def canonical_bytes(document: Mapping[str, Any]) -> bytes:
+    """The canonical form the digest covers: `document` without `digest`, see module doc."""
+    body = {key: value for key, value in document.items() if key != "digest"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return text.encode()
+
+
+def _digest(document: Mapping[str, Any]) -> dict[str, str]:
+    return {"algorithm": "sha256", "value": hashlib.sha256(canonical_bytes(document)).hexdigest()}
+
+
+def verify_export(document: Mapping[str, Any]) -> bool:
+    """True when `document`'s digest matches its canonical form."""
+    return document.get("digest") == _digest(document)
+
+
+def export_document(
+    record: StudentRecord,
+    derived: Mapping[str, Any],
+    trail: list[AuditEntry],
+    now: datetime,
+) -> dict[str, Any]:
+    """The sealed export of `record`, its `derived` views and its audit `trail`."""
+    document: dict[str, Any] = {
+        "format": EXPORT_FORMAT,
+        "format_version": EXPORT_FORMAT_VERSION,
+        "exported_at": now.astimezone(UTC).isoformat(),
+        "student_id": record.student_id,
+        "record": record.model_dump(mode="json"),
+        "derived": dict(derived),
+        "audit_trail": [entry.model_dump(mode="json") for entry in trail],
+    }
+    # Through JSON once, so the digest covers exactly what a client will parse.
+    document = json.loads(json.dumps(document))
+    document["digest"] = _digest(document)
+    return document
+
+
+def erasable_audit_days(now: datetime, retention_days: int) -> tuple[date, date]:
+    """The first and last day an audit key of a student can exist on."""
+    start = (now - timedelta(days=retention_days + 1)).astimezone(UTC).date()
+    return start, (now + timedelta(days=1)).astimezone(UTC).date()
+
+
+async def erase_student(
+    store: StateStore,
+    student_id: str,
+    erasure: AuditEntry,
+    retention_days: int,
+) -> ErasureReport:
+    """Erase every record of `student_id` atomically and leave a tombstone (see module doc)."""
+    now = erasure.at
+    first_day, last_day = erasable_audit_days(now, retention_days)
+    stored = await store.read(student_key(student_id))
+    record = StudentRecord.model_validate_json(stored.data) if stored is not None else None
+    since = datetime.combine(first_day, datetime.min.time(), UTC)
+    trail = await read_trail(store, student_id, since, now + timedelta(days=1))
+    classes = sorted(record.classes) if record is not None else []
+    await remove_from_rosters(store, student_id, classes, now, retention_days)
+    ttl = tombstone_ttl(retention_days)
+    counts = {
+        "events": len(record.seen) if record else 0,
+        "topics": len(record.topics) if record else 0,
+        "alerts": len(record.alerts) if record else 0,
+        "audit_entries": len(trail),
+    }
+    tombstone = Tombstone(student_id=student_id, erased_at=now, erasure=erasure, erased=counts)
+    deleted = await store.transact(
+        [Put(tombstone_key(student_id), tombstone.model_dump_json().encode(), ttl)],
+        [student_key(student_id), *audit_keys(student_id, first_day, last_day)],
+    )
+    # Again after the commit: an enrolment applied between the snapshot and the commit.
+    await remove_from_rosters(store, student_id, classes, now, retention_days)
+    return ErasureReport(
+        student_id=student_id,
+        erased_at=now,
+        record_erased=record is not None,
+        keys_deleted=deleted,
+        classes=classes,
+        tombstone_expires_at=now + timedelta(seconds=ttl),
+        **counts,
+    )

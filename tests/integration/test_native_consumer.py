@@ -1,0 +1,81 @@
+"""The native consumer's batch loop on a real broker and a real (private, stoppable) Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from mastery.adapters.memory import MemorySink
+from mastery.adapters.redis_store import RedisStateStore, connect
+from mastery.api.kafka_consumer import BatchConsumer
+from mastery.domain.curriculum import CURRICULUM
+from mastery.local.servers import KafkaBroker, RedisServer
+from mastery.local.stream import produce
+from mastery.services.ingest import IngestDeps
+from mastery.services.students import load_student
+from tests.factories import event
+
+pytestmark = pytest.mark.integration
+NOW = datetime.now(UTC)
+
+
+@pytest.fixture
+async def private_redis() -> AsyncIterator[RedisServer]:
+    with RedisServer(env={}) as server:
+        yield server
+
+
+async def _consumer(brokers: str, topic: str, group: str) -> AIOKafkaConsumer:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=brokers, group_id=group,
+                                enable_auto_commit=False, auto_offset_reset="earliest",
+                                session_timeout_ms=1000, heartbeat_interval_ms=300)  # fmt: skip
+    await consumer.start()
+    return consumer
+
+
+async def test_transient_fault_commits_nothing_and_the_batch_is_applied_when_redis_returns(
+    kafka_broker: KafkaBroker, private_redis: RedisServer
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    topic, group = f"consumer.{run}", f"group.{run}"
+    await kafka_broker.acreate_topics([topic], partitions=2)
+    students = [f"{run}-{n}" for n in range(6)]
+    records = [
+        (s, event("code.executed", s, "basics.variables", NOW, ok=True)) for s in students * 5
+    ]
+    ends = await produce(kafka_broker.brokers, topic, records)
+    store = RedisStateStore(connect(private_redis.url, cluster=False))
+    dead_letters = MemorySink()
+    deps = IngestDeps(store=store, dead_letters=dead_letters, clock=lambda: NOW,
+                      curriculum=CURRICULUM, alerts=MemorySink())  # fmt: skip
+    consumer = await _consumer(kafka_broker.brokers, topic, group)
+    batches = BatchConsumer(consumer, deps, max_batch=1000)
+    private_redis.stop()
+    task = asyncio.create_task(batches.run())
+    try:
+        await asyncio.sleep(2.0)  # the group join, then failing batches with backoff
+        assert batches.applied_batches == 0
+        committed = [await consumer.committed(TopicPartition(topic, p)) for p in ends]
+        assert committed == [None] * len(ends)
+
+        private_redis.start()
+        for _ in range(100):
+            if {p: await consumer.committed(TopicPartition(topic, p)) for p in ends} == ends:
+                break
+            await asyncio.sleep(0.1)
+        assert {p: await consumer.committed(TopicPartition(topic, p)) for p in ends} == ends
+    finally:
+        batches.stop()
+        await task
+        await consumer.stop()
+    for student in students:
+        record, _ = await load_student(store, student)
+        assert record is not None
+        assert len(record.seen) == 5
+    assert dead_letters.records == []
+    await store.aclose()

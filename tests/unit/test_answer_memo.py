@@ -1,0 +1,56 @@
+"""The query function's per-version answer memo: reuse only while the stored record is unchanged."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from mastery.api.memo import AnswerMemo
+from mastery.domain.record import StudentRecord
+
+
+def _bytes(student_id: str, offset: int = 0) -> bytes:
+    return (
+        StudentRecord(student_id=student_id, utc_offset_minutes=offset).model_dump_json().encode()
+    )
+
+
+def test_an_answer_is_computed_once_per_record_version() -> None:
+    memo, calls = AnswerMemo(), []
+    for _ in range(3):
+        version = memo.version("s1", "4", _bytes("s1"))
+        assert version.answer("mastery", lambda: calls.append(1) or b"answer") == b"answer"
+    assert calls == [1]
+
+
+def test_a_new_etag_or_new_bytes_under_an_old_etag_recompute() -> None:
+    memo, calls = AnswerMemo(), []
+    memo.version("s1", "1", _bytes("s1")).answer("k", lambda: calls.append("v1"))
+    memo.version("s1", "2", _bytes("s1")).answer("k", lambda: calls.append("v2"))
+    # Erased and re-created: the version counter starts again, the content differs.
+    memo.version("s1", "1", _bytes("s1", offset=60)).answer("k", lambda: calls.append("v1b"))
+    assert calls == ["v1", "v2", "v1b"]
+
+
+def test_local_day_and_classes_match_the_record_without_reparsing() -> None:
+    memo = AnswerMemo()
+    at = datetime(2026, 3, 1, 23, 30, tzinfo=UTC)
+    first = memo.version("s1", "1", _bytes("s1", offset=60))
+    assert first.local_day(at) == StudentRecord(student_id="s1", utc_offset_minutes=60).local_day(
+        at
+    )
+    again = memo.version("s1", "1", _bytes("s1", offset=60))
+    assert again.local_day(at).day == 2
+    assert again.enrolled_classes() == frozenset()
+
+
+def test_an_unknown_student_reads_as_an_empty_record() -> None:
+    version = AnswerMemo().version("ghost", None, None)
+    assert not version.exists
+    assert version.record().student_id == "ghost"
+
+
+def test_the_least_recently_used_student_is_forgotten_past_the_bound() -> None:
+    memo, calls = AnswerMemo(max_students=2), []
+    for student in ("a", "b", "c", "a"):
+        memo.version(student, "1", _bytes(student)).answer("k", lambda s=student: calls.append(s))
+    assert calls == ["a", "b", "c", "a"]

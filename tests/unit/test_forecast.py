@@ -1,0 +1,150 @@
+"""Score forecasts: least squares, prediction interval, trend, next level, at-risk."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mastery.domain.forecast import (
+    FIT_WINDOW_DAYS,
+    Forecast,
+    InsufficientHistory,
+    forecast,
+    t_quantile_95,
+)
+
+
+def reference(scores: list[float], horizon: int) -> tuple[float, float, float, float]:
+    """An independent numpy computation: polyfit, and the textbook interval via (XᵀX)⁻¹."""
+    y = np.array(scores[-FIT_WINDOW_DAYS:], dtype=float)
+    n = len(y)
+    x = np.arange(n, dtype=float)
+    slope, intercept = np.polyfit(x, y, 1)
+    x_new = n - 1 + horizon
+    predicted = intercept + slope * x_new
+    residuals = y - (intercept + slope * x)
+    s2 = residuals @ residuals / (n - 2)
+    design = np.vstack([np.ones(n), x]).T
+    row = np.array([1.0, x_new])
+    se = math.sqrt(s2 * (1 + row @ np.linalg.inv(design.T @ design) @ row))
+    half = t_quantile_95(n - 2) * se
+    return predicted, predicted - half, predicted + half, slope
+
+
+def t_cdf(value: float, dof: int) -> float:
+    """Student t CDF by numerical integration of its density (independent of the table)."""
+    grid = np.linspace(0.0, value, 200_001)
+    log_norm = math.lgamma((dof + 1) / 2) - math.lgamma(dof / 2) - 0.5 * math.log(dof * math.pi)
+    density = np.exp(log_norm - (dof + 1) / 2 * np.log1p(grid**2 / dof))
+    return 0.5 + float(((density[1:] + density[:-1]) / 2 * np.diff(grid)).sum())
+
+
+@pytest.mark.parametrize("dof", [1, 2, 3, 5, 10, 28, 30])
+def test_t_table_holds_the_95th_percentile(dof: int) -> None:
+    assert t_cdf(t_quantile_95(dof), dof) == pytest.approx(0.95, abs=1e-5)
+
+
+def test_t_quantile_beyond_the_table_is_the_normal_one() -> None:
+    assert t_quantile_95(500) == pytest.approx(1.6448536, abs=1e-6)
+    with pytest.raises(ValueError, match="degree"):
+        t_quantile_95(0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    scores=st.lists(st.floats(20, 80, allow_nan=False), min_size=3, max_size=40),
+    horizon=st.integers(1, 30),
+)
+def test_forecast_equals_the_numpy_reference(scores: list[float], horizon: int) -> None:
+    result = forecast(scores, horizon)
+    assert isinstance(result, Forecast)
+    predicted, lower, upper, slope = reference(scores, horizon)
+    clip = lambda v: min(100.0, max(0.0, v))  # noqa: E731
+    assert result.predicted == pytest.approx(clip(predicted), abs=1e-6)
+    assert result.lower == pytest.approx(clip(lower), abs=1e-6)
+    assert result.upper == pytest.approx(clip(upper), abs=1e-6)
+    assert result.slope_per_day == pytest.approx(slope, abs=1e-9)
+    assert result.lower <= result.predicted <= result.upper
+    assert result.days == min(len(scores), FIT_WINDOW_DAYS)
+
+
+def test_perfect_line_forecasts_its_continuation_with_no_width() -> None:
+    result = forecast([10.0, 12.0, 14.0, 16.0], 7)
+    assert isinstance(result, Forecast)
+    assert result.predicted == pytest.approx(30.0)
+    assert result.lower == pytest.approx(30.0)
+    assert result.upper == pytest.approx(30.0)
+    assert result.trend == "improving"
+
+
+@pytest.mark.parametrize("scores", [[], [55.0], [55.0, 60.0]])
+def test_fewer_than_three_days_give_insufficient_history_with_the_current_score(
+    scores: list[float],
+) -> None:
+    result = forecast(scores, 7)
+    assert result == InsufficientHistory(current=scores[-1] if scores else 0.0, days=len(scores))
+
+
+@pytest.mark.parametrize(
+    ("slope", "trend"),
+    [(0.6, "improving"), (0.49, "stable"), (0.0, "stable"), (-0.49, "stable"), (-0.6, "declining")],
+)
+def test_trend_uses_half_a_point_per_day(slope: float, trend: str) -> None:
+    result = forecast([50 + slope * i for i in range(10)], 1)
+    assert isinstance(result, Forecast)
+    assert result.trend == trend
+
+
+def test_days_to_next_level_follow_the_slope_from_the_current_score() -> None:
+    result = forecast([60.0, 62.0, 64.0, 66.0], 7)  # 66 today, +2/day, Proficient at 70.5
+    assert isinstance(result, Forecast)
+    assert (result.next_level, result.days_to_next_level) == ("Proficient", 3)
+
+
+def test_no_days_to_next_level_when_flat_falling_too_slow_or_mastered() -> None:
+    falling = forecast([60.0, 58.0, 56.0], 7)
+    crawling = forecast([10.0, 10.05, 10.1], 7)  # 30 points at 0.05/day: beyond a year
+    mastered = forecast([95.0, 96.0, 97.0], 7)
+    assert isinstance(falling, Forecast)
+    assert falling.days_to_next_level is None
+    assert isinstance(crawling, Forecast)
+    assert crawling.days_to_next_level is None
+    assert isinstance(mastered, Forecast)
+    assert (mastered.next_level, mastered.days_to_next_level) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("scores", "at_risk"),
+    [
+        ([30.0, 31.0, 32.0], True),  # forecast stays Beginner
+        ([30.0, 40.0, 50.0], False),  # climbing out of Beginner fast
+        ([80.0, 75.0, 70.0], True),  # declining and heading below Proficient
+        ([90.0, 89.0, 88.0, 87.0], False),  # declining but still Proficient at the horizon
+        ([60.0, 60.0, 60.0], False),  # stable Learning
+    ],
+)
+def test_at_risk_is_a_beginner_forecast_or_a_decline_below_proficient(
+    scores: list[float], at_risk: bool
+) -> None:
+    result = forecast(scores, 7)
+    assert isinstance(result, Forecast)
+    assert result.at_risk is at_risk
+
+
+def test_forecast_and_interval_are_clipped_to_the_score_range() -> None:
+    result = forecast([80.0, 90.0, 99.0], 30)
+    assert isinstance(result, Forecast)
+    assert result.predicted == 100.0
+    assert result.upper == 100.0
+    assert 0.0 <= result.lower <= 100.0
+
+
+def test_only_the_last_thirty_days_are_fitted() -> None:
+    old_then_flat = [0.0] * 20 + [50.0] * FIT_WINDOW_DAYS
+    result = forecast(old_then_flat, 7)
+    assert isinstance(result, Forecast)
+    assert result.predicted == pytest.approx(50.0)

@@ -1,0 +1,144 @@
+"""The learner model inside the record: graded answers, O(1) updates, shuffle invariance."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mastery.domain.curriculum import CURRICULUM
+from mastery.domain.events import LearningEvent, parse_event
+from mastery.domain.knowledge import LearnerModel, graded_answer, track_answer
+from mastery.domain.learner import ModelParams, TopicParams, replay
+from mastery.domain.record import StudentRecord, apply_event
+from tests.factories import event
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+LISTS, LOOPS = "data_structures.lists", "control_flow.for_loops"
+
+
+def parsed(document: dict[str, Any]) -> LearningEvent:
+    return parse_event(json.dumps(document).encode(), NOW, CURRICULUM)
+
+
+def quiz(at: datetime, correct: int, total: int = 4, topic: str = LISTS) -> LearningEvent:
+    return parsed(
+        event("quiz.completed", "s1", topic, at, quiz_id="q", correct=correct, total=total)
+    )
+
+
+def ingest(events: list[LearningEvent], model: LearnerModel) -> StudentRecord:
+    record = StudentRecord(student_id="s1")
+    for item in events:
+        if apply_event(record, item):
+            track_answer(record, item, model)
+    return record
+
+
+def mixed_events(seed: int, count: int) -> list[LearningEvent]:
+    rng = random.Random(seed)
+    start = NOW - timedelta(days=20)
+    events = []
+    for i in range(count):
+        at = start + timedelta(minutes=rng.randrange(0, 20 * 24 * 60))
+        topic = rng.choice([LISTS, LOOPS])
+        kind = rng.choice(["quiz", "exercise", "run", "help"])
+        if kind == "quiz":
+            doc = event("quiz.completed", "s1", topic, at, quiz_id=f"q{i}",
+                        correct=rng.randint(0, 5), total=5)  # fmt: skip
+        elif kind == "exercise":
+            doc = event("exercise.completed", "s1", topic, at, exercise_id=f"e{i % 7}",
+                        difficulty="easy", passed=rng.random() < 0.6)  # fmt: skip
+        elif kind == "run":
+            ok = rng.random() < 0.5
+            doc = event("code.executed", "s1", topic, at, ok=ok,
+                        **({} if ok else {"error_type": "TypeError"}))  # fmt: skip
+        else:
+            doc = event("help.requested", "s1", topic, at, text="I'm stuck")
+        events.append(parsed(doc))
+    return events
+
+
+def test_graded_answers_follow_the_documented_convention() -> None:
+    run_ok = parsed(event("code.executed", "s1", LISTS, NOW, ok=True))
+    run_failed = parsed(event("code.executed", "s1", LISTS, NOW, ok=False, error_type="E"))
+    passed = parsed(event("exercise.completed", "s1", LISTS, NOW, exercise_id="e",
+                          difficulty="hard", passed=True, score=0.4))  # fmt: skip
+    failed = parsed(event("exercise.completed", "s1", LISTS, NOW, exercise_id="e",
+                          difficulty="hard", passed=False))  # fmt: skip
+    review = parsed(event("code.reviewed", "s1", LISTS, NOW, submission_id="r", quality=90))
+    assert graded_answer(quiz(NOW, 3)) == 0.75
+    assert [graded_answer(e) for e in (run_ok, run_failed, passed, failed)] == [1, 0, 1, 0]
+    assert graded_answer(review) is None
+
+
+def test_in_order_answers_update_the_state_like_replay() -> None:
+    model = LearnerModel()
+    answers = [quiz(NOW - timedelta(hours=10 - i), i % 5) for i in range(10)]
+    record = ingest(answers, model)
+    expected = replay([(a.occurred_at, (i % 5) / 4) for i, a in enumerate(answers)],
+                      model.for_topic(LISTS))  # fmt: skip
+    assert record.learner[LISTS] == expected
+    assert record.learner[LISTS].answers == 10
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), shuffle=st.randoms(use_true_random=False))
+def test_any_delivery_order_leaves_the_same_learner_states(
+    seed: int, shuffle: random.Random
+) -> None:
+    events = mixed_events(seed, 40)
+    delivered = events + events[:5]  # with redeliveries
+    shuffle.shuffle(delivered)
+    model = LearnerModel()
+    in_order = ingest(sorted(events, key=lambda e: e.occurred_at), model)
+    shuffled = ingest(delivered, model)
+    assert shuffled.learner == in_order.learner
+    assert shuffled.answers == in_order.answers
+
+
+def test_a_new_params_file_recomputes_every_state_on_the_next_event() -> None:
+    events = mixed_events(3, 30)
+    record = ingest(events[:-1], LearnerModel())
+    sharper = LearnerModel(ModelParams(default=TopicParams(p_init=0.6, p_learn=0.3)))
+    track_answer(record, events[-1], sharper) if apply_event(record, events[-1]) else None
+    assert record.learner == ingest(events, sharper).learner
+    assert record.learner_params == sharper.fingerprint != LearnerModel().fingerprint
+
+
+def test_answers_older_than_the_retention_window_leave_the_state() -> None:
+    model = LearnerModel()
+    old = quiz(NOW - timedelta(days=89), 0)
+    recent = [quiz(NOW - timedelta(days=1, minutes=i), 4) for i in range(3)]
+    record = ingest([old, *recent], model)
+    assert record.learner[LISTS].answers == 4
+    # An event far enough after the old answer pushes it out of the 90-day window.
+    later = parse_event(json.dumps(event("quiz.completed", "s1", LOOPS, NOW + timedelta(days=2),
+                        quiz_id="q", correct=1, total=1)).encode(), NOW + timedelta(days=2),
+                        CURRICULUM)  # fmt: skip
+    apply_event(record, later)
+    track_answer(record, later, model)
+    assert record.learner[LISTS].answers == 3
+    assert record.learner[LISTS] == replay(
+        [(a.occurred_at, 1.0) for a in recent], model.for_topic(LISTS)
+    )
+
+
+def test_events_that_grade_nothing_leave_no_state() -> None:
+    help_only = parsed(event("help.requested", "s1", LISTS, NOW, text="help"))
+    record = ingest([help_only], LearnerModel())
+    assert record.learner == {}
+    assert record.answers == {}
+
+
+@pytest.mark.parametrize("late_first", [False, True])
+def test_state_survives_a_round_trip_through_json(late_first: bool) -> None:
+    events = mixed_events(5, 12)
+    record = ingest(events[::-1] if late_first else events, LearnerModel())
+    restored = StudentRecord.model_validate_json(record.model_dump_json())
+    assert restored.learner == record.learner
