@@ -34,6 +34,7 @@ from typing import Any
 
 import httpx
 
+from bench.cpu import CpuMeter, descendants, listening_on
 from bench.engine import BENCH, RESULTS, Engine, School, machine, make_school, running_engine, seed
 from bench.plot import plot_latency
 from mastery.domain.curriculum import CURRICULUM
@@ -180,6 +181,22 @@ def run_locust(plan_path: Path, prefix: Path, args: argparse.Namespace, host: st
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+def cpu_meter(engine: Engine) -> CpuMeter:
+    """Our processes by role: each function (master + workers), the servers, this process."""
+    groups = {name: descendants(f.process.pid) for name, f in engine.functions.items()}
+    ours = {pid for pids in groups.values() for pid in pids}
+    me = os.getpid()
+    # The servers may run detached from this process (a new session): found by their ports.
+    ports = [engine.redis_url.rsplit(":", 1)[-1].split("/")[0],
+             *(b.rsplit(":", 1)[-1] for b in engine.brokers.split(","))]  # fmt: skip
+    servers = [p for p in listening_on(ports) if p not in ours and p != me]
+    groups["redis + broker"] = sorted(
+        {*servers, *(p for p in descendants(me) if p not in ours and p != me)}
+    )
+    groups["bench (producer)"] = [me]
+    return CpuMeter(groups)
+
+
 def summarise(prefix: Path, producer: Producer, seconds: float) -> list[dict[str, Any]]:
     """Per-route figures from Locust's stats CSV, plus ingest's from the producer."""
     rows = []
@@ -224,10 +241,13 @@ def main(argv: list[str] | None = None) -> int:
         for note in load_plan["skipped"]:
             print(f"skipped {note}", file=sys.stderr)
         producer = Producer(engine.url("ingest"), school.students, args.rate)
+        meter = cpu_meter(engine)
         producer.start()
         started = time.perf_counter()
+        meter.start()
         locust_cpu = run_locust(plan_path, Path(tmp) / "locust", args, engine.url("query"))
         wall = time.perf_counter() - started
+        cpu = meter.stop(wall, {"locust": locust_cpu})
         producer.stopping.set()
         producer.join(timeout=15)
         rows = summarise(Path(tmp) / "locust", producer, wall)
@@ -238,7 +258,8 @@ def main(argv: list[str] | None = None) -> int:
                    "teachers": [r["name"] for r in load_plan["teacher_routes"]],
                    "skipped": load_plan["skipped"]},
         "throughput_rps": reads["rps"], "error_rate": reads["error_rate"],
-        "load_generator_cpu_cores": round(locust_cpu / wall, 2), "results": rows,
+        "load_generator_cpu_cores": round(locust_cpu / wall, 2), "cpu_cores": cpu,
+        "results": rows,
     }  # fmt: skip
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "load-latest.json").write_text(json.dumps(document, indent=2) + "\n")
@@ -252,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{row['p50_ms']:6.1f}  p95 {row['p95_ms']:6.1f}  p99 {row['p99_ms']:6.1f} ms  "
               f"errors {row['error_rate']:.3%}", file=sys.stderr)  # fmt: skip
     print(f"load generator used {document['load_generator_cpu_cores']} CPU cores", file=sys.stderr)
+    print(f"CPU cores used (of {os.cpu_count()}): {json.dumps(cpu)}", file=sys.stderr)
     return 0
 
 

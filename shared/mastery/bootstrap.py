@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mastery.config import Settings
 from mastery.domain.curriculum import CURRICULUM, Curriculum
@@ -18,6 +18,9 @@ from mastery.http.auth import JwtVerifier
 from mastery.http.function import HttpFunction
 from mastery.http.routing import Route
 from mastery.ports import Clock, EventSink, StateStore
+
+if TYPE_CHECKING:
+    from mastery.services.ingest import IngestDeps
 
 
 def utc_now() -> datetime:
@@ -103,6 +106,21 @@ async def _kafka_sinks(settings: Settings) -> tuple[EventSink, EventSink]:
     return (
         KafkaSink(producer, settings.kafka.dead_letter_topic, owner=True),
         KafkaSink(producer, settings.kafka.alert_topic),
+    )
+
+
+def ingest_deps(core: Core, dead_letters: EventSink, alerts: EventSink | None) -> IngestDeps:
+    """What applying events needs (every ingest mode): the core's store and rules, the sinks."""
+    from mastery.services.ingest import IngestDeps
+
+    return IngestDeps(
+        store=core.store,
+        dead_letters=dead_letters,
+        clock=core.clock,
+        curriculum=core.curriculum,
+        retention_days=core.settings.retention_days,
+        learner=core.learner,
+        alerts=alerts,
     )
 
 

@@ -77,6 +77,16 @@ class Settings:
     max_body_bytes: int = 65536
     learner_params_path: str | None = None
     """Learner-model params file (`python -m mastery.learning.fit`); None: built-in defaults."""
+    health_port: int | None = None
+    """Ingest's /healthz, /readyz, /metrics port in the kafka and grpc modes (see `ops_port`)."""
+
+    @property
+    def ops_port(self) -> int:
+        """`HEALTH_PORT`, else `PORT` in kafka mode (nothing else listens) and `PORT` + 1 in
+        grpc mode (the AppCallback server has `PORT`)."""
+        if self.health_port is not None:
+            return self.health_port
+        return self.port + 1 if self.ingest_mode == "grpc" else self.port
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -140,6 +150,7 @@ class Settings:
                 gdpr_self_erasure=_flag(get("GDPR_SELF_ERASURE") or "false"),
                 max_body_bytes=int(get("MAX_BODY_BYTES") or defaults.max_body_bytes),
                 learner_params_path=get("LEARNER_PARAMS_PATH"),
+                health_port=int(port) if (port := get("HEALTH_PORT")) else None,
             )
         except ValueError as exc:
             if isinstance(exc, ConfigError):

@@ -37,7 +37,7 @@ HTTP_REQUEST_DURATION_SECONDS = Histogram(
 )
 EVENTS_TOTAL = Counter(
     "events_total",
-    "Learning events handled, by outcome (applied, duplicate, dead_lettered) and event type.",
+    "Learning events handled, by outcome (applied, duplicate, dead_lettered, erased) and type.",
     ["outcome", "type"],
 )
 

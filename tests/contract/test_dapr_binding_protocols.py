@@ -26,6 +26,7 @@ from dapr.proto import appcallback_service_v1, appcallback_v1
 from google.protobuf import empty_pb2
 
 from mastery.local.functions import ROOT, RunningFunction, running_functions
+from mastery.local.process import terminate
 from mastery.local.servers import KafkaBroker, RedisServer, free_port
 from tests.factories import event, raw
 
@@ -143,13 +144,7 @@ def grpc_ingest(
             channel.close()
             yield process, f"127.0.0.1:{port}", private_redis, f"dlq.{run}"
         finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            terminate(process, 10)
 
 
 def _stub(address: str) -> tuple[grpc.Channel, appcallback_service_v1.AppCallbackStub]:

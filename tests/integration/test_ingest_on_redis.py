@@ -6,20 +6,23 @@ import asyncio
 import json
 import random
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import redis
 
 from mastery.adapters.memory import MemorySink
 from mastery.adapters.redis_store import RedisStateStore, connect
+from mastery.api.ingest import create
 from mastery.bootstrap import Core
 from mastery.config import Settings
 from mastery.domain.curriculum import CURRICULUM
 from mastery.domain.record import StudentRecord
 from mastery.local.servers import RedisServer
+from mastery.ports import StateStore
 from mastery.services.ingest import IngestDeps, KafkaMetadata, Outcome, handle_record
 from mastery.services.students import load_student, student_key
+from tests.asgi import serve
 from tests.factories import event, raw
 from tests.integration.conftest import NOW, RedisEngine, bearer
 
@@ -31,49 +34,41 @@ def student() -> str:
     return f"s-{uuid.uuid4().hex[:10]}"
 
 
+def quiz(
+    student_id: str, at: datetime = NOW, quiz_id: str = "q", correct: int = 1, total: int = 1
+) -> bytes:
+    """One `quiz.completed` record in TOPIC."""
+    fields = {"quiz_id": quiz_id, "correct": correct, "total": total}
+    return raw(event("quiz.completed", student_id, TOPIC, at, **fields))
+
+
+def quizzes(student_id: str, count: int) -> list[bytes]:
+    """`count` distinct half-right quizzes, a minute apart."""
+    return [
+        quiz(student_id, NOW - timedelta(minutes=i), f"q{i}", correct=1, total=2)
+        for i in range(count)
+    ]
+
+
+def ingest_deps(store: StateStore) -> IngestDeps:
+    """One ingest pod's dependencies on `store`, dead letters kept in memory."""
+    return IngestDeps(
+        store=store, dead_letters=MemorySink(), clock=lambda: NOW, curriculum=CURRICULUM
+    )
+
+
 def stream(student_id: str) -> list[bytes]:
     """A scripted week of activity in one topic."""
     out = []
     for day in range(6):
         at = NOW - timedelta(days=6 - day, hours=2)
-        out.append(
-            raw(
-                event(
-                    "exercise.completed",
-                    student_id,
-                    TOPIC,
-                    at,
-                    exercise_id=f"e{day}",
-                    difficulty="medium",
-                    passed=day % 2 == 0,
-                )
-            )
-        )
-        out.append(
-            raw(
-                event(
-                    "quiz.completed",
-                    student_id,
-                    TOPIC,
-                    at + timedelta(minutes=30),
-                    quiz_id=f"q{day}",
-                    correct=day,
-                    total=5,
-                )
-            )
-        )
-        out.append(
-            raw(
-                event(
-                    "code.reviewed",
-                    student_id,
-                    TOPIC,
-                    at + timedelta(minutes=40),
-                    submission_id=f"r{day}",
-                    quality=50 + 5 * day,
-                )
-            )
-        )
+        exercise = {"exercise_id": f"e{day}", "difficulty": "medium", "passed": day % 2 == 0}
+        review = {"submission_id": f"r{day}", "quality": 50 + 5 * day}
+        out += [
+            raw(event("exercise.completed", student_id, TOPIC, at, **exercise)),
+            quiz(student_id, at + timedelta(minutes=30), f"q{day}", correct=day, total=5),
+            raw(event("code.reviewed", student_id, TOPIC, at + timedelta(minutes=40), **review)),
+        ]
     return out
 
 
@@ -94,9 +89,7 @@ async def test_twice_shuffled_delivery_leaves_the_same_state_as_once(redis_url: 
         store = RedisStateStore(
             connect(redis_url.rsplit("/", 1)[0] + f"/{database}", cluster=False)
         )
-        deps = IngestDeps(
-            store=store, dead_letters=MemorySink(), clock=lambda: NOW, curriculum=CURRICULUM
-        )
+        deps = ingest_deps(store)
         outcomes = [await handle_record(body, KafkaMetadata(), deps) for body in deliveries]
         assert outcomes.count(Outcome.APPLIED) == len(events)
         record, _ = await load_student(store, student_id)
@@ -108,7 +101,7 @@ async def test_twice_shuffled_delivery_leaves_the_same_state_as_once(redis_url: 
 
 async def test_one_event_delivered_concurrently_is_applied_once(redis_engine: RedisEngine) -> None:
     student_id = student()
-    body = raw(event("quiz.completed", student_id, TOPIC, NOW, quiz_id="q", correct=1, total=2))
+    body = quiz(student_id, total=2)
     responses = await asyncio.gather(*(redis_engine.deliver(body) for _ in range(12)))
     outcomes = sorted(r.json()["outcome"] for r in responses)
     assert outcomes == ["applied"] + ["duplicate"] * 11
@@ -117,21 +110,7 @@ async def test_one_event_delivered_concurrently_is_applied_once(redis_engine: Re
 
 async def test_concurrent_events_for_one_student_lose_no_update(redis_engine: RedisEngine) -> None:
     student_id = student()
-    bodies = [
-        raw(
-            event(
-                "quiz.completed",
-                student_id,
-                TOPIC,
-                NOW - timedelta(minutes=i),
-                quiz_id=f"q{i}",
-                correct=1,
-                total=2,
-            )
-        )
-        for i in range(20)
-    ]
-    responses = await asyncio.gather(*(redis_engine.deliver(b) for b in bodies))
+    responses = await asyncio.gather(*(redis_engine.deliver(b) for b in quizzes(student_id, 20)))
     assert all(r.json()["outcome"] == "applied" for r in responses)
     assert len((await stored(redis_engine, student_id)).topics[TOPIC].quizzes) == 20
 
@@ -219,50 +198,29 @@ async def test_record_expires_retention_after_the_last_event(
     redis_engine: RedisEngine, redis_url: str
 ) -> None:
     student_id = student()
-    await redis_engine.deliver(
-        raw(
-            event(
-                "quiz.completed",
-                student_id,
-                TOPIC,
-                NOW - timedelta(days=10),
-                quiz_id="q",
-                correct=1,
-                total=1,
-            )
-        )
-    )
+    await redis_engine.deliver(quiz(student_id, NOW - timedelta(days=10)))
     ttl = redis.Redis.from_url(redis_url).ttl(student_key(student_id))
     assert 80 * 86_400 - 5 <= ttl <= 80 * 86_400
 
 
-async def test_redis_down_answers_503_and_the_event_applies_once_after(tmp_path: object) -> None:
+async def test_redis_down_answers_503_and_the_event_applies_once_after() -> None:
     with RedisServer(env={}) as server:
         store = RedisStateStore(connect(server.url, cluster=False))
-        deps = IngestDeps(
-            store=store, dead_letters=MemorySink(), clock=lambda: NOW, curriculum=CURRICULUM
-        )
         student_id = student()
-        body = raw(event("quiz.completed", student_id, TOPIC, NOW, quiz_id="q", correct=1, total=1))
-        from mastery.api.ingest import create
-        from tests.asgi import serve
-
+        body = quiz(student_id)
+        headers = {"Content-Type": "application/json"}
         function = await create(
             Core(settings=Settings(), store=store, clock=lambda: NOW), dead_letters=MemorySink()
         )
         async with serve(function) as client:
             server.stop()
-            down = await client.post(
-                "/learning-events", content=body, headers={"Content-Type": "application/json"}
-            )
+            down = await client.post("/learning-events", content=body, headers=headers)
             assert down.status_code == 503
             assert down.headers["content-type"] == "application/problem+json"
             assert "Retry-After" in down.headers
             server.start()
-            first = await client.post(
-                "/learning-events", content=body, headers={"Content-Type": "application/json"}
-            )
-            again = await handle_record(body, KafkaMetadata(), deps)
+            first = await client.post("/learning-events", content=body, headers=headers)
+            again = await handle_record(body, KafkaMetadata(), ingest_deps(store))
         assert first.json() == {"outcome": "applied"}
         assert again is Outcome.DUPLICATE
         record, _ = await load_student(store, student_id)
@@ -273,29 +231,8 @@ async def test_redis_down_answers_503_and_the_event_applies_once_after(tmp_path:
 
 async def test_concurrent_pods_meet_at_the_etag_and_lose_no_update(redis_url: str) -> None:
     student_id = student()
-    pods = [
-        IngestDeps(
-            store=RedisStateStore(connect(redis_url, cluster=False)),
-            dead_letters=MemorySink(),
-            clock=lambda: NOW,
-            curriculum=CURRICULUM,
-        )
-        for _ in range(4)
-    ]
-    bodies = [
-        raw(
-            event(
-                "quiz.completed",
-                student_id,
-                TOPIC,
-                NOW - timedelta(minutes=i),
-                quiz_id=f"q{i}",
-                correct=1,
-                total=2,
-            )
-        )
-        for i in range(24)
-    ]
+    pods = [ingest_deps(RedisStateStore(connect(redis_url, cluster=False))) for _ in range(4)]
+    bodies = quizzes(student_id, 24)
     outcomes = await asyncio.gather(
         *(handle_record(b, KafkaMetadata(), pods[i % 4]) for i, b in enumerate(bodies))
     )

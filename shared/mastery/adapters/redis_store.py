@@ -10,76 +10,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from redis import asyncio as aioredis
-from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
+from mastery.adapters.redis_scripts import APPEND, APPEND_MANY, TRANSACT, WRITE
 from mastery.errors import ConflictError, StateUnavailableError
 from mastery.ports import Append, Put, Versioned, Write
 
-# ARGV: expected version ("" = key must be absent), data, ttl seconds. Returns the new version,
-# or -1 when the expectation does not hold.
-_WRITE = """
-local current = redis.call('HGET', KEYS[1], 'version')
-if ARGV[1] == '' then
-  if current then return -1 end
-elseif current ~= ARGV[1] then
-  return -1
-end
-local version = redis.call('HINCRBY', KEYS[1], 'version', 1)
-redis.call('HSET', KEYS[1], 'data', ARGV[2])
--- Dapr's state.redis marks keys written with first-write concurrency this way; with the mark, a
--- sidecar's write without an ETag fails on an existing key instead of overwriting it.
-redis.call('HSET', KEYS[1], 'first-write', 0)
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-return version
-"""
-
 TIMEOUT_SECONDS = 2.0
 POOL_SIZE = 64
-
-# KEYS: the keys to delete, then the keys to put; ARGV: the number of deletes, then data and
-# ttl of each put. One script is one atomic step: nothing runs between its commands, and it
-# checks every put before changing anything (Redis does not roll a failed script back).
-# Returns how many of the deleted keys existed.
-_TRANSACT = """
-local deletes = tonumber(ARGV[1])
-for i = deletes + 1, #KEYS do
-  local kind = redis.call('TYPE', KEYS[i]).ok
-  if kind ~= 'hash' and kind ~= 'none' then return redis.error_reply('WRONGTYPE ' .. KEYS[i]) end
-end
-local existed = 0
-for i = 1, deletes do
-  existed = existed + redis.call('DEL', KEYS[i])
-end
-for i = deletes + 1, #KEYS do
-  local arg = 2 + (i - deletes - 1) * 2
-  redis.call('HINCRBY', KEYS[i], 'version', 1)
-  redis.call('HSET', KEYS[i], 'data', ARGV[arg])
-  redis.call('EXPIRE', KEYS[i], ARGV[arg + 1])
-end
-return existed
-"""
-
-# KEYS: the array's key, optionally a key whose shorter TTL caps the array's; ARGV: one encoded
-# JSON value, ttl seconds. The stored data is a JSON array; appending splices the item before
-# its closing bracket instead of decoding it.
-_APPEND = """
-local ttl = tonumber(ARGV[2])
-if KEYS[2] then
-  local left = redis.call('TTL', KEYS[2])
-  if left > 0 and left < ttl then ttl = left end
-end
-local data = redis.call('HGET', KEYS[1], 'data')
-if data and string.len(data) > 2 then
-  data = string.sub(data, 1, -2) .. ',' .. ARGV[1] .. ']'
-else
-  data = '[' .. ARGV[1] .. ']'
-end
-redis.call('HSET', KEYS[1], 'data', data)
-redis.call('HINCRBY', KEYS[1], 'version', 1)
-redis.call('EXPIRE', KEYS[1], ttl)
-return 1
-"""
 
 
 def connect(url: str, *, cluster: bool) -> Any:
@@ -89,6 +27,8 @@ def connect(url: str, *, cluster: bool) -> Any:
         "socket_connect_timeout": TIMEOUT_SECONDS,
     }
     if cluster:
+        from redis.asyncio.cluster import RedisCluster
+
         return RedisCluster.from_url(url, **options)
     # redis-py's default pool raises "Too many connections" past 100 in flight; under a burst
     # (measured: 1000 users, bench/load.py) that turned into 503s. Wait for a free connection.
@@ -104,7 +44,9 @@ class RedisStateStore:
 
     def __init__(self, client: Any) -> None:
         self._client = client
-        self._write = client.register_script(_WRITE)
+        self._write = client.register_script(WRITE)
+        self._append_many = client.register_script(APPEND_MANY)
+        self._single_server = isinstance(client, aioredis.Redis)
 
     async def read(self, key: str) -> Versioned | None:
         try:
@@ -147,7 +89,7 @@ class RedisStateStore:
             # the compiled script, so only the script text travels again.
             async with self._client.pipeline(transaction=False) as pipe:
                 for w in writes:
-                    pipe.eval(_WRITE, 1, w.key, w.etag or "", w.data, max(1, w.ttl_seconds))
+                    pipe.eval(WRITE, 1, w.key, w.etag or "", w.data, max(1, w.ttl_seconds))
                 versions = await pipe.execute()
         except RedisError as exc:
             raise StateUnavailableError("state store unavailable") from exc
@@ -169,18 +111,29 @@ class RedisStateStore:
         for put in puts:
             args += [put.data, max(1, put.ttl_seconds)]
         try:
-            return int(await self._client.eval(_TRANSACT, len(keys), *keys, *args))
+            return int(await self._client.eval(TRANSACT, len(keys), *keys, *args))
         except RedisError as exc:
             raise StateUnavailableError("state store unavailable") from exc
 
     async def append(self, appends: Sequence[Append]) -> None:
         if not appends:
             return
+        if self._single_server:
+            keys: list[str] = []
+            args: list[Any] = []
+            for a in appends:
+                keys += [a.key] if a.expire_with is None else [a.key, a.expire_with]
+                args += [a.item, max(1, a.ttl_seconds), 0 if a.expire_with is None else 1]
+            try:
+                await self._append_many(keys=keys, args=args)
+            except RedisError as exc:
+                raise StateUnavailableError("state store unavailable") from exc
+            return
         try:
             async with self._client.pipeline(transaction=False) as pipe:
                 for a in appends:
                     keys = [a.key] if a.expire_with is None else [a.key, a.expire_with]
-                    pipe.eval(_APPEND, len(keys), *keys, a.item, max(1, a.ttl_seconds))
+                    pipe.eval(APPEND, len(keys), *keys, a.item, max(1, a.ttl_seconds))
                 await pipe.execute()
         except RedisError as exc:
             raise StateUnavailableError("state store unavailable") from exc

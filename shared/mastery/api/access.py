@@ -7,21 +7,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from mastery.domain.record import StudentRecord
 from mastery.errors import ForbiddenError
 from mastery.http.auth import Principal
-
-
-def authorize_student(principal: Principal, student_id: str, record: StudentRecord | None) -> None:
-    """Allow reading `student_id`'s data, or raise ForbiddenError."""
-    classes = None if record is None else record.enrolled_classes
-    authorize_student_in(principal, student_id, classes)
 
 
 def authorize_student_in(
     principal: Principal, student_id: str, classes: Callable[[], frozenset[str]] | None
 ) -> None:
-    """`authorize_student` given the student's classes (None: no record); read only if needed."""
+    """Allow reading `student_id`'s data, or raise ForbiddenError.
+
+    `classes` gives the student's classes (None: no record); it is called only for a teacher.
+    """
     if principal.role == "admin":
         return
     if principal.role == "student" and principal.subject == student_id:

@@ -7,25 +7,28 @@ metadata the HTTP route gets as headers. Same semantics as the HTTP route, throu
 the AppCallback server turns into a gRPC error, so the binding retries the record.
 
 `dapr.ext.grpc.App` runs a synchronous grpc server on a thread pool, while our adapters are
-asyncio: every callback hands its work to one event loop running in a background thread.
+asyncio: every callback hands its work to one event loop running in a background thread. That
+loop also serves /healthz, /readyz and /metrics on `HEALTH_PORT` (`mastery.api.ops_server`),
+and the same readiness answers daprd's gRPC app health check.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
+import functools
 import logging
 import signal
 import threading
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from dapr.clients.grpc._request import BindingRequest
 from dapr.ext.grpc import App
 
+from mastery.api.dapr_delivery import API_TOKEN_HEADER, api_token_accepted, binding_metadata
 from mastery.config import Settings
 from mastery.errors import MasteryError
-from mastery.services.ingest import IngestDeps, KafkaMetadata, handle_record
+from mastery.services.ingest import IngestDeps, handle_record
 
 log = logging.getLogger(__name__)
 BINDING_NAME = "learning-events"
@@ -34,6 +37,10 @@ T = TypeVar("T")
 
 class InvalidApiTokenError(MasteryError):
     """daprd's `dapr-api-token` is missing or is not `APP_API_TOKEN`."""
+
+
+class NotReadyError(MasteryError):
+    """A readiness check failed (daprd's app health check then pauses the binding)."""
 
 
 class LoopThread:
@@ -55,27 +62,15 @@ class LoopThread:
         self.loop.close()
 
 
-def binding_metadata(metadata: Mapping[str, str]) -> KafkaMetadata:
-    """The record's origin, from the metadata the Kafka binding sends with the event."""
-    return KafkaMetadata(
-        topic=metadata.get("__topic"),
-        partition=metadata.get("__partition"),
-        offset=metadata.get("__offset"),
-        key=metadata.get("__key"),
-        timestamp=metadata.get("__timestamp"),
-    )
-
-
 def binding_app(deps: IngestDeps, loop: LoopThread, api_token: str | None) -> App:
     """The AppCallback server with the `learning-events` binding registered."""
     app = App()
 
     def on_event(request: BindingRequest) -> None:
-        if api_token is not None:
-            # `metadata` here is the gRPC call's metadata (name -> list of values).
-            sent = (request.metadata.get("dapr-api-token") or [""])[0]
-            if not hmac.compare_digest(str(sent).encode(), api_token.encode()):
-                raise InvalidApiTokenError("missing or wrong dapr-api-token")
+        # `metadata` here is the gRPC call's metadata (name -> list of values).
+        sent = (request.metadata.get(API_TOKEN_HEADER) or [""])[0]
+        if not api_token_accepted(str(sent), api_token):
+            raise InvalidApiTokenError("missing or wrong dapr-api-token")
         meta = binding_metadata(request.binding_metadata)
         loop.run(handle_record(request.data, meta, deps))
 
@@ -85,27 +80,30 @@ def binding_app(deps: IngestDeps, loop: LoopThread, api_token: str | None) -> Ap
 
 def serve(settings: Settings) -> None:
     """The gRPC mode's composition root: serve on `PORT` until SIGTERM/SIGINT."""
-    from mastery.bootstrap import build_core, open_sinks
+    from mastery.api.ops_server import OpsServer, ingest_readiness
+    from mastery.bootstrap import build_core, ingest_deps, open_sinks
 
     core = build_core(settings)
     loop = LoopThread()
     dead_letters, alerts = loop.run(open_sinks(settings))
-    deps = IngestDeps(
-        store=core.store,
-        dead_letters=dead_letters,
-        clock=core.clock,
-        curriculum=core.curriculum,
-        retention_days=settings.retention_days,
-        learner=core.learner,
-        alerts=alerts,
-    )
+    deps = ingest_deps(core, dead_letters, alerts)
     app = binding_app(deps, loop, settings.app_api_token)
+    readiness = functools.partial(ingest_readiness, deps)
+
+    def health_check() -> None:
+        if not all(loop.run(readiness()).values()):
+            raise NotReadyError("not ready")
+
+    app.register_health_check(health_check)  # type: ignore[no-untyped-call]
+    ops = OpsServer(settings, readiness, settings.ops_port)
+    loop.run(ops.start())
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: app.stop())
     log.info("AppCallback server on port %d, binding %s", settings.port, BINDING_NAME)
     try:
         app.run(settings.port)
     finally:
+        loop.run(ops.stop())
         loop.run(alerts.aclose())
         loop.run(dead_letters.aclose())
         loop.run(core.store.aclose())

@@ -7,45 +7,30 @@ headers. 200 is the only ack: poison is dead-lettered and acked; a transient fau
 
 from __future__ import annotations
 
-import hmac
-
 from starlette.responses import JSONResponse, Response
 
-from mastery.bootstrap import Core, build_core, http_function, open_sinks
+from mastery.api.dapr_delivery import API_TOKEN_HEADER, api_token_accepted, binding_metadata
+from mastery.bootstrap import Core, build_core, http_function, ingest_deps, open_sinks
 from mastery.http.function import HttpFunction
 from mastery.http.problems import ProblemError
 from mastery.http.routing import Call, Route
 from mastery.ports import EventSink
-from mastery.services.ingest import IngestDeps, KafkaMetadata, handle_record
+from mastery.services.ingest import IngestDeps, handle_record
 
 BINDING_PATH = "/learning-events"
-
-
-def kafka_metadata(call: Call) -> KafkaMetadata:
-    """The record's origin, from the headers the Dapr Kafka binding adds."""
-    headers = call.request.headers
-    return KafkaMetadata(
-        topic=headers.get("__topic"),
-        partition=headers.get("__partition"),
-        offset=headers.get("__offset"),
-        key=headers.get("__key"),
-        timestamp=headers.get("__timestamp"),
-    )
 
 
 def ingest_routes(deps: IngestDeps, api_token: str | None) -> list[Route]:
     """The binding routes, checking `dapr-api-token` when `APP_API_TOKEN` is set."""
 
     def check_token(call: Call) -> None:
-        if api_token is None:
-            return
-        sent = call.request.headers.get("dapr-api-token", "")
-        if not hmac.compare_digest(sent.encode(), api_token.encode()):
+        sent = call.request.headers.get(API_TOKEN_HEADER, "")
+        if not api_token_accepted(sent, api_token):
             raise ProblemError(401, "Unauthorized", "missing or wrong dapr-api-token")
 
     async def receive(call: Call) -> Response:
         check_token(call)
-        outcome = await handle_record(call.body, kafka_metadata(call), deps)
+        outcome = await handle_record(call.body, binding_metadata(call.request.headers), deps)
         return JSONResponse({"outcome": outcome.value})
 
     async def probe(call: Call) -> Response:
@@ -70,13 +55,5 @@ async def create(
     if dead_letters is None:
         dead_letters, opened_alerts = await open_sinks(core.settings)
         alerts = alerts or opened_alerts
-    deps = IngestDeps(
-        store=core.store,
-        dead_letters=dead_letters,
-        clock=core.clock,
-        curriculum=core.curriculum,
-        retention_days=core.settings.retention_days,
-        learner=core.learner,
-        alerts=alerts,
-    )
+    deps = ingest_deps(core, dead_letters, alerts)
     return http_function("ingest", ingest_routes(deps, core.settings.app_api_token), core)

@@ -8,6 +8,11 @@ seeks back to the batch's first offsets and retries it after a capped backoff; a
 is safe because every event's dedupe id lands with its change. On SIGTERM it finishes the
 batch in hand, commits and leaves the group. A crash (SIGKILL) loses at most the uncommitted
 batches, which the next owner of the partitions applies again, without double counting.
+
+The broker is an outside dependency like the others: a poll that fails backs off like a batch
+that could not be applied, and commits go through the `kafka` circuit breaker (each one timed
+out); a commit that fails keeps its offsets for the next one. Alongside runs a small HTTP
+server (`mastery.api.ops_server`) with /healthz, /readyz and /metrics for the pod's probes.
 """
 
 from __future__ import annotations
@@ -20,7 +25,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aiokafka.errors import CommitFailedError, KafkaError
+from prometheus_client import Counter, Gauge
 
+from mastery.adapters.breaker import CircuitBreaker
+from mastery.api.ops_server import OpsServer, ingest_readiness
 from mastery.config import Settings
 from mastery.errors import DependencyUnavailableError
 from mastery.services.ingest import IngestDeps, KafkaMetadata, handle_records
@@ -29,6 +37,24 @@ log = logging.getLogger(__name__)
 POLL_MS = 200
 BACKOFF_FIRST_S, BACKOFF_MAX_S = 0.1, 5.0
 FINAL_COMMIT_S = 5.0
+# Kafka client timeouts (aiokafka's defaults are 40 s per request): a request to a dead broker
+# gives up in 5 s, and a commit is cut off by its breaker at 5 s.
+REQUEST_TIMEOUT_MS = 5_000
+COMMIT_TIMEOUT_S = 5.0
+METADATA_PROBE_S = 1.0
+BATCHES = Counter(
+    "kafka_consumer_batches_total",
+    "Native consumer batches by outcome (applied, retried: not applied, sought back).",
+    ["outcome"],
+)
+ASSIGNED = Gauge("kafka_consumer_assigned_partitions", "Partitions this consumer owns now.")
+COMMITS = Counter(
+    "kafka_consumer_commits_total", "Native consumer offset commits by outcome.", ["outcome"]
+)
+
+
+class _CommitFailed(DependencyUnavailableError):
+    """The broker did not take a commit (counted by the breaker)."""
 
 
 def metadata(record: Any) -> KafkaMetadata:
@@ -46,12 +72,21 @@ def metadata(record: Any) -> KafkaMetadata:
 class BatchConsumer:
     """Runs the poll, apply, commit loop on a started `AIOKafkaConsumer` until `stop()`."""
 
-    def __init__(self, consumer: Any, deps: IngestDeps, *, max_batch: int = 2_000) -> None:
+    def __init__(
+        self,
+        consumer: Any,
+        deps: IngestDeps,
+        *,
+        max_batch: int = 2_000,
+        breaker: CircuitBreaker | None = None,
+    ) -> None:
         self._consumer = consumer
         self._deps = deps
         self._max_batch = max_batch
+        self.breaker = breaker or CircuitBreaker("kafka", call_timeout=COMMIT_TIMEOUT_S)
         self._stopping = asyncio.Event()
         self._uncommitted: dict[Any, int] = {}
+        self._failures = 0
         self.applied_batches = 0
 
     def stop(self) -> None:
@@ -60,27 +95,29 @@ class BatchConsumer:
 
     async def run(self) -> None:
         """Consume until stopped; the last applied offsets are committed on the way out."""
-        failures = 0
         while not self._stopping.is_set():
-            batch: Mapping[Any, Sequence[Any]] = await self._consumer.getmany(
-                timeout_ms=POLL_MS, max_records=self._max_batch
-            )
+            try:
+                batch: Mapping[Any, Sequence[Any]] = await self._consumer.getmany(
+                    timeout_ms=POLL_MS, max_records=self._max_batch
+                )
+            except KafkaError as exc:
+                await self._back_off(f"poll failed ({exc})")
+                continue
+            ASSIGNED.set(len(self._consumer.assignment()))
             if not batch:
                 continue
             records = [(r.value or b"", metadata(r)) for rs in batch.values() for r in rs]
             try:
                 await handle_records(records, self._deps)
             except DependencyUnavailableError as exc:
-                failures += 1
-                delay = min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2 ** (failures - 1))
-                log.warning("batch not applied (%s); retrying in %.1f s", exc, delay)
+                BATCHES.labels(outcome="retried").inc()
                 for partition, partition_records in batch.items():
                     self._consumer.seek(partition, partition_records[0].offset)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), delay)
+                await self._back_off(f"batch not applied ({exc})")
                 continue
-            failures = 0
+            self._failures = 0
             self.applied_batches += 1
+            BATCHES.labels(outcome="applied").inc()
             for partition, partition_records in batch.items():
                 self._uncommitted[partition] = partition_records[-1].offset + 1
             await self._commit()
@@ -88,29 +125,68 @@ class BatchConsumer:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._commit(), FINAL_COMMIT_S)
 
+    async def _back_off(self, reason: str) -> None:
+        self._failures += 1
+        delay = min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2 ** (self._failures - 1))
+        log.warning("%s; retrying in %.1f s", reason, delay)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), delay)
+
     async def _commit(self) -> None:
         if not self._uncommitted:
             return
         offsets = dict(self._uncommitted)
         try:
-            await self._consumer.commit(offsets)
+            await self.breaker.call(lambda: self._commit_now(offsets))
         except CommitFailedError:
             # The group rebalanced: the partitions' new owner starts from the last commit and
             # re-applies this batch as duplicates (no double counting).
+            COMMITS.labels(outcome="rebalanced").inc()
             log.warning("offsets not committed: the group rebalanced")
-        except KafkaError as exc:
+        except DependencyUnavailableError as exc:
+            COMMITS.labels(outcome="failed").inc()
             log.warning("offsets not committed (%s); they go with the next commit", exc)
             return
+        else:
+            COMMITS.labels(outcome="committed").inc()
         for partition, offset in offsets.items():
             if self._uncommitted.get(partition) == offset:
                 del self._uncommitted[partition]
+
+    async def _commit_now(self, offsets: dict[Any, int]) -> None:
+        try:
+            await self._consumer.commit(offsets)
+        except CommitFailedError:
+            raise  # not the broker's fault: no breaker failure
+        except KafkaError as exc:
+            raise _CommitFailed(f"commit failed: {exc}") from exc
+
+    async def readiness(self) -> dict[str, bool]:
+        """Ready: the broker answers, no breaker is open, the state store is up.
+
+        Owning partitions is not required (it is the `kafka_consumer_assigned_partitions`
+        gauge): with as many pods as partitions, a rolling update's surge pod owns none until
+        an old pod leaves, and requiring it would stall the rollout.
+        """
+        return {"kafka": await self._kafka_ready(), **await ingest_readiness(self._deps)}
+
+    async def _kafka_ready(self) -> bool:
+        ASSIGNED.set(len(self._consumer.assignment()))
+        if self.breaker.is_open:
+            return False
+        try:  # a metadata round trip: the broker is there, not just our cached assignment
+            async with asyncio.timeout(METADATA_PROBE_S):
+                await self._consumer.topics()
+        except (KafkaError, TimeoutError):
+            return False
+        return True
 
 
 async def run(settings: Settings) -> None:
     """The consumer mode's composition root: build adapters, consume until SIGTERM/SIGINT."""
     from aiokafka import AIOKafkaConsumer
 
-    from mastery.bootstrap import build_core, open_sinks
+    from mastery.bootstrap import build_core, ingest_deps, open_sinks
 
     core = build_core(settings)
     dead_letters, alerts = await open_sinks(settings)
@@ -123,25 +199,21 @@ async def run(settings: Settings) -> None:
         auto_offset_reset="earliest",
         session_timeout_ms=kafka.session_timeout_ms,
         heartbeat_interval_ms=max(100, kafka.session_timeout_ms // 3),
+        request_timeout_ms=REQUEST_TIMEOUT_MS,
     )
-    deps = IngestDeps(
-        store=core.store,
-        dead_letters=dead_letters,
-        clock=core.clock,
-        curriculum=core.curriculum,
-        retention_days=settings.retention_days,
-        learner=core.learner,
-        alerts=alerts,
-    )
+    deps = ingest_deps(core, dead_letters, alerts)
     loop_runner = BatchConsumer(consumer, deps, max_batch=kafka.max_batch)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, loop_runner.stop)
+    ops = OpsServer(settings, loop_runner.readiness, settings.ops_port)
+    await ops.start()  # before the broker: liveness answers while the consumer joins
     await consumer.start()
     log.info("consuming %s as group %s", kafka.topic, kafka.consumer_group)
     try:
         await loop_runner.run()
     finally:
+        await ops.stop()
         await consumer.stop()
         await alerts.aclose()
         await dead_letters.aclose()

@@ -7,7 +7,8 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from mastery.api.forecast_views import ForecastResponse, forecast_response
-from mastery.api.query import readable_student, today_for
+from mastery.api.memo import AnswerMemo
+from mastery.api.query import readable_version
 from mastery.bootstrap import Core, build_core, http_function
 from mastery.domain.outlook import student_outlook
 from mastery.http.function import HttpFunction
@@ -20,15 +21,20 @@ class ForecastQuery(BaseModel):
     horizon_days: Annotated[int, Field(ge=1, le=30)] = 7
 
 
-def predict_routes(core: Core) -> list[Route]:
-    """The routes of the predict function, bound to its core."""
+def predict_routes(core: Core, memo: AnswerMemo | None = None) -> list[Route]:
+    """The routes of the predict function, bound to its core (outlooks memoised per version)."""
+    memo = memo or AnswerMemo()
 
     async def get_forecast(call: Call) -> ForecastResponse:
-        record = await readable_student(call, core)
+        version = await readable_version(call, core, memo)
         horizon = call.query_as(ForecastQuery).horizon_days
-        today = today_for(record, core)
-        outlook = student_outlook(record, core.curriculum, today, core.rules, horizon)
-        return forecast_response(record, outlook, core.learner, core.clock())
+        now = core.clock()
+        today = version.local_day(now)
+        # The outlook (31 topic fits, ~7 ms) is a function of the record version, the local day
+        # and the horizon; the learner model's odds depend on `now`, so they are not memoised.
+        outlook = version.answer(("outlook", horizon, today), lambda: student_outlook(
+            version.record(), core.curriculum, today, core.rules, horizon))  # fmt: skip
+        return forecast_response(version.record(), outlook, core.learner, now)
 
     return [
         Route("GET", "/v1/students/{student_id}/forecast", get_forecast,

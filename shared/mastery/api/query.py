@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from starlette.responses import Response
 
-from mastery.api.access import authorize_class, authorize_student, authorize_student_in
+from mastery.api.access import authorize_class, authorize_student_in
 from mastery.api.audited import audit_reads, what_was_read
 from mastery.api.memo import AnswerMemo, StudentVersion
 from mastery.api.views import (
@@ -26,12 +26,11 @@ from mastery.api.views import (
 from mastery.bootstrap import Core, build_core, http_function
 from mastery.domain.events import Identifier
 from mastery.domain.mastery import StudentMastery, history, student_mastery
-from mastery.domain.record import StudentRecord
 from mastery.errors import NotFoundError
 from mastery.http.function import HttpFunction
 from mastery.http.problems import validation_problem
 from mastery.http.routing import Call, Route
-from mastery.services.students import load_roster, load_student
+from mastery.services.students import load_roster
 
 _IDENTIFIER: TypeAdapter[str] = TypeAdapter(Identifier)
 
@@ -54,19 +53,18 @@ class NoQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def today_for(record: StudentRecord, core: Core) -> date:
-    """Today in the student's time zone."""
-    return record.local_day(core.clock())
+async def readable_version(call: Call, core: Core, memo: AnswerMemo) -> StudentVersion:
+    """The path's student as this request reads it, after checking the caller may (audited).
 
-
-async def readable_student(call: Call, core: Core) -> StudentRecord:
-    """The student of the path, after checking the caller may read them."""
+    Shared by query, predict and recommend: answers are memoised per record version in `memo`.
+    """
     student_id = path_id(call, "student_id")
-    record, _ = await load_student(core.store, student_id)
-    authorize_student(call.require_principal(), student_id, record)
-    if record is not None:  # predict and recommend read through here too
+    version = await memo.load(core.store, student_id)
+    classes = version.enrolled_classes if version.exists else None
+    authorize_student_in(call.require_principal(), student_id, classes)
+    if version.exists:
         await audit_reads(core, call.require_principal(), [student_id], what_was_read(call))
-    return record or StudentRecord(student_id=student_id)
+    return version
 
 
 def _json(body: bytes) -> Response:
@@ -78,13 +76,7 @@ def query_routes(core: Core, memo: AnswerMemo | None = None) -> list[Route]:
     memo = memo or AnswerMemo()
 
     async def readable(call: Call) -> StudentVersion:
-        student_id = path_id(call, "student_id")
-        version = await memo.load(core.store, student_id)
-        classes = version.enrolled_classes if version.exists else None
-        authorize_student_in(call.require_principal(), student_id, classes)
-        if version.exists:
-            await audit_reads(core, call.require_principal(), [student_id], what_was_read(call))
-        return version
+        return await readable_version(call, core, memo)
 
     def scored(version: StudentVersion, day: date) -> StudentMastery:
         record = version.record()

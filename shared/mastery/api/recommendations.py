@@ -7,9 +7,11 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mastery.api.query import readable_student, today_for
+from mastery.api.memo import AnswerMemo, StudentVersion
+from mastery.api.query import readable_version
 from mastery.bootstrap import Core
-from mastery.domain.mastery import student_mastery
+from mastery.domain.alerts import Alert
+from mastery.domain.mastery import StudentMastery, student_mastery
 from mastery.domain.recommend import Kind, recommend
 from mastery.http.routing import Call, Route
 
@@ -43,17 +45,33 @@ class RecommendationsView(BaseModel):
     recommendations: list[RecommendationView]
 
 
-def student_recommendation_routes(core: Core) -> list[Route]:
-    """`GET /v1/students/{student_id}/recommendations`, bound to the core."""
+_Inputs = tuple[StudentMastery, list[Alert], dict[str, int]]
 
-    async def get_recommendations(call: Call) -> RecommendationsView:
-        record = await readable_student(call, core)
-        limit = call.query_as(RecommendationsQuery).limit
-        today = today_for(record, core)
+
+def student_recommendation_routes(core: Core, memo: AnswerMemo | None = None) -> list[Route]:
+    """`GET /v1/students/{student_id}/recommendations`, bound to the core.
+
+    What recommending needs from a record version (its scores, alerts and activity) is
+    memoised per version and day; the ranking itself depends on `now` and is done per request.
+    """
+    memo = memo or AnswerMemo()
+
+    def inputs(version: StudentVersion, today: date) -> _Inputs:
+        record = version.record()
         mastery = student_mastery(record, core.curriculum, today, core.rules)
         activity = {topic: e.last_activity for topic, e in record.topics.items()}
-        now = int(core.clock().timestamp())
-        found = recommend(mastery, record.alerts, activity, now, core.curriculum)
+        return mastery, record.alerts, activity
+
+    async def get_recommendations(call: Call) -> RecommendationsView:
+        version = await readable_version(call, core, memo)
+        limit = call.query_as(RecommendationsQuery).limit
+        clock = core.clock()
+        today = version.local_day(clock)
+        mastery, alerts, activity = version.answer(
+            ("recommend", today), lambda: inputs(version, today)
+        )
+        now = int(clock.timestamp())
+        found = recommend(mastery, alerts, activity, now, core.curriculum)
         views = [
             RecommendationView(
                 rank=rank,
@@ -68,7 +86,7 @@ def student_recommendation_routes(core: Core) -> list[Route]:
             for rank, r in enumerate(found[:limit], start=1)
         ]
         return RecommendationsView(
-            student_id=record.student_id, as_of=today, total=len(found), recommendations=views
+            student_id=version.student_id, as_of=today, total=len(found), recommendations=views
         )
 
     return [

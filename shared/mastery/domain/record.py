@@ -127,7 +127,9 @@ def _apply_data(record: StudentRecord, event: LearningEvent, at: int) -> None:
     index = bisect.bisect_left(record.active_days, day)
     if index == len(record.active_days) or record.active_days[index] != day:
         record.active_days.insert(index, day)
-    evidence = record.topics.setdefault(event.topic, TopicEvidence())
+    evidence = record.topics.get(event.topic)
+    if evidence is None:
+        evidence = record.topics[event.topic] = TopicEvidence()
     evidence.last_activity = max(evidence.last_activity, at)
     if isinstance(data, ExerciseCompleted):
         evidence.attempts += 1
@@ -150,6 +152,8 @@ def _apply_data(record: StudentRecord, event: LearningEvent, at: int) -> None:
 def _prune(record: StudentRecord) -> None:
     """Forget evidence older than the retention window before the newest event."""
     horizon = record.last_event_at - int(RETENTION.total_seconds())
+    if not record.seen or min(record.seen.values()) >= horizon:
+        return  # the common case, found at C speed (the scan below runs on every event)
     stale = [event_id for event_id, at in record.seen.items() if at < horizon]
     for event_id in stale:
         del record.seen[event_id]

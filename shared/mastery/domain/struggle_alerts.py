@@ -12,7 +12,14 @@ import bisect
 from typing import get_args
 
 from mastery.domain.alerts import Alert, Trigger
-from mastery.domain.events import CodeExecuted, ExerciseCompleted, LearningEvent
+from mastery.domain.events import (
+    CodeExecuted,
+    ExerciseCompleted,
+    ExerciseStarted,
+    HelpRequested,
+    LearningEvent,
+    QuizCompleted,
+)
 from mastery.domain.record import StudentRecord
 from mastery.domain.struggle import Candidate, StruggleRules, alert_id, candidates, stuck_due
 from mastery.domain.struggle_evidence import Mark, StruggleState, observe
@@ -31,12 +38,31 @@ def detect(record: StudentRecord, event: LearningEvent, rules: StruggleRules) ->
     # The event changes nothing before its own time, nor "stuck" before the previous clock.
     since = {event.topic: min(at, previous)} if touched and event.topic else {}
     _prune(record.struggle, previous, rules, event.topic)
-    return refresh(record, since, previous, rules)
+    return refresh(record, since, previous, rules, _affected(event))
 
 
 def _success(event: LearningEvent) -> bool:
     data = event.data
     return (isinstance(data, CodeExecuted) and data.ok) or isinstance(data, ExerciseCompleted)
+
+
+_FAILURES: tuple[Trigger, ...] = ("repeated_error", "failed_runs_streak")
+
+
+def _affected(event: LearningEvent) -> tuple[Trigger, ...]:
+    """The triggers whose evidence `event` can change (the others need no re-derivation)."""
+    data = event.data
+    if isinstance(data, CodeExecuted):
+        return _FAILURES  # runs
+    if isinstance(data, ExerciseStarted):
+        return _STUCK  # starts
+    if isinstance(data, ExerciseCompleted):
+        return (*_STUCK, *_FAILURES)  # passes: end "stuck" and reset "since the last success"
+    if isinstance(data, QuizCompleted):
+        return ("low_quiz_score",)  # quiz scores
+    if isinstance(data, HelpRequested):
+        return ("asked_for_help",)  # help messages
+    return TRIGGERS
 
 
 def sweep(record: StudentRecord, now: int, rules: StruggleRules) -> list[Alert]:
@@ -48,45 +74,61 @@ def sweep(record: StudentRecord, now: int, rules: StruggleRules) -> list[Alert]:
 
 
 def refresh(
-    record: StudentRecord, touched: dict[str, int], stuck_since: int, rules: StruggleRules
+    record: StudentRecord,
+    touched: dict[str, int],
+    stuck_since: int,
+    rules: StruggleRules,
+    triggers: tuple[Trigger, ...] = TRIGGERS,
 ) -> list[Alert]:
     """Re-derive the alerts the change can affect; the ones new to the record.
 
-    Every trigger of each `touched` topic from its given time on, and "stuck" of every topic
-    from `stuck_since` (the clock before it moved). Alerts raised before those times cannot
-    change, and the cooldown continues from them.
+    `triggers` of each `touched` topic from its given time on (the triggers whose evidence
+    changed: the others would re-derive to what they are), and "stuck" of every topic from
+    `stuck_since` (the clock before it moved). Alerts raised before those times cannot change,
+    and the cooldown continues from them.
     """
     state = record.struggle
     cut = state.as_of - rules.alert_retention_s
     if record.alerts and record.alerts[0].raised_at < cut:
         record.alerts = [alert for alert in record.alerts if alert.raised_at >= cut]
     work: list[tuple[str, tuple[Trigger, ...], int]] = [
-        (topic, TRIGGERS, from_time) for topic, from_time in touched.items()
+        (topic, triggers, from_time) for topic, from_time in touched.items()
     ]
+    stuck_touched = "stuck_on_exercise" in triggers
     for topic, evidence in state.topics.items():
-        if topic not in touched and stuck_due(evidence, stuck_since, state.as_of, rules):
+        if (topic not in touched or not stuck_touched) and stuck_due(
+            evidence, stuck_since, state.as_of, rules
+        ):
             work.append((topic, _STUCK, stuck_since))
     if not work:
         return []
-    before = {alert.id: alert for alert in record.alerts}
-    replaced: dict[tuple[str, Trigger], list[Alert]] = {}
-    for topic, triggers, from_time in work:
-        since = {t: max(rules.frontier(t, state.as_of), from_time) for t in triggers}
+    groups: dict[tuple[str, Trigger], list[Alert]] = {}
+    for alert in record.alerts:
+        groups.setdefault((alert.topic, alert.trigger), []).append(alert)
+    replaced: dict[tuple[str, Trigger], set[str]] = {}  # the groups re-derived -> ids before
+    fresh: list[Alert] = []
+    for topic, topic_triggers, from_time in work:
+        since = {t: max(rules.frontier(t, state.as_of), from_time) for t in topic_triggers}
         quizzes = record.topics[topic].quizzes if topic in record.topics else []
         found = candidates(state.topics.get(topic), quizzes, since, state.as_of, rules)
-        for trigger in triggers:
-            group = [a for a in record.alerts if a.topic == topic and a.trigger == trigger]
+        for trigger in topic_triggers:
+            group = groups.get((topic, trigger), [])
             kept = [a for a in group if a.raised_at < since[trigger]]
             accepted = _cooldown([c for c in found if c.trigger == trigger], kept, rules)
-            fresh = kept + [_alert(record.student_id, topic, c, before) for c in accepted]
-            if [a.id for a in fresh] != [a.id for a in group]:
-                replaced[(topic, trigger)] = fresh
+            before = {a.id: a for a in group}
+            derived = kept + [_alert(record.student_id, topic, c, before) for c in accepted]
+            if [a.id for a in derived] != [a.id for a in group]:
+                replaced[(topic, trigger)] = set(before)
+                fresh += derived
     if not replaced:
         return []
-    alerts = [a for a in record.alerts if (a.topic, a.trigger) not in replaced]
-    alerts += [a for group in replaced.values() for a in group]
+    alerts = [a for a in record.alerts if (a.topic, a.trigger) not in replaced] + fresh
     record.alerts = sorted(alerts, key=lambda a: (a.raised_at, a.id))
-    return [alert for alert in record.alerts if alert.id not in before]
+    return [
+        a
+        for a in record.alerts
+        if (a.topic, a.trigger) in replaced and a.id not in replaced[(a.topic, a.trigger)]
+    ]
 
 
 def _cooldown(found: list[Candidate], frozen: list[Alert], rules: StruggleRules) -> list[Candidate]:

@@ -63,6 +63,8 @@ def observe(state: StruggleState, event: LearningEvent) -> bool:
     else:
         return event.type == "quiz.completed"  # quiz scores live in the record's topic evidence
     assert event.topic is not None  # every event type above carries a topic
-    evidence = state.topics.setdefault(event.topic, StruggleEvidence())
+    evidence = state.topics.get(event.topic)
+    if evidence is None:  # not setdefault: building a model on every event costs more
+        evidence = state.topics[event.topic] = StruggleEvidence()
     bisect.insort(getattr(evidence, kind), mark)
     return True

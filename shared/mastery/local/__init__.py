@@ -1,1 +1,1 @@
-"""Private local servers (Redis, Kafka) for the run command and the test suite."""
+"""Running the engine locally: private servers, the functions as processes, the demo stream."""

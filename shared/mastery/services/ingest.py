@@ -1,4 +1,4 @@
-"""Apply one Kafka record to the state: validate, dedupe, update, dead-letter the poison.
+"""Apply Kafka records (one, or a batch) to the state: validate, dedupe, update, dead-letter.
 
 Exactly-once: the event id joins the student's dedupe set in the same compare-and-set write as
 the change it causes, so a redelivery (at-least-once Kafka) or a concurrent delivery is applied
@@ -28,6 +28,7 @@ from mastery.observability import EVENTS_TOTAL
 from mastery.ports import Clock, EventSink, StateStore, Write
 from mastery.services.keyed_locks import KeyedLocks
 from mastery.services.outbox import publish_pending
+from mastery.services.record_cache import RecordCache
 from mastery.services.retry import MAX_ATTEMPTS, backoff
 from mastery.services.rosters import keep_enrolments
 from mastery.services.students import (
@@ -75,6 +76,8 @@ class IngestDeps:
     """Where new struggle alerts are published after the write (None: stored, not published)."""
     struggle: StruggleRules | None = field(default_factory=StruggleRules)
     """The struggle triggers; None switches detection off (benchmark baseline)."""
+    records: RecordCache = field(default_factory=RecordCache)
+    """Parsed records of recent students, reused when the stored bytes are unchanged."""
 
 
 def dead_letter(raw: bytes, reason: str, meta: KafkaMetadata, deps: IngestDeps) -> bytes:
@@ -172,10 +175,12 @@ async def _apply_round(
         deps.store, (events[p] for s in student_ids for p in by_student[s])
     )
     records: dict[str, StudentRecord] = {}
+    encoded: dict[str, bytes] = {}  # the stored bytes each record equals, once written
     writes: list[Write] = []
     for student_id, value in zip(student_ids, stored, strict=True):
+        key = student_key(student_id)
         record = (
-            StudentRecord.model_validate_json(value.data)
+            deps.records.take(key, value.data)
             if value is not None
             else StudentRecord(student_id=student_id)
         )
@@ -196,7 +201,10 @@ async def _apply_round(
             ttl = retention_ttl(record.last_event_at, deps.clock(), deps.retention_days)
             data = record.model_dump_json().encode()
             etag = value.etag if value is not None else None
-            writes.append(Write(student_key(student_id), data, etag, ttl))
+            writes.append(Write(key, data, etag, ttl))
+            encoded[student_id] = data
+        elif value is not None:
+            encoded[student_id] = value.data
     results = await deps.store.write_many(writes)
     lost = {w.key for w, etag in zip(writes, results, strict=True) if etag is None}
     etags = {w.key: etag for w, etag in zip(writes, results, strict=True)}
@@ -208,11 +216,16 @@ async def _apply_round(
                 await _sync_roster(events[position], record, deps)
             # After the write (or on a redelivery): send the alerts not yet published.
             stored_record = (record, etags[student_key(student_id)])
-            await publish_pending(
+            sent = await publish_pending(
                 deps.store, deps.alerts, stored_record, deps.clock, deps.retention_days
             )
+            if sent:  # marking them sent wrote a newer version: that one is parsed next time
+                encoded.pop(student_id, None)
     written = [r for s, r in records.items() if student_key(s) not in lost]
     await keep_enrolments(deps.store, written, deps.clock(), deps.retention_days)
+    for student_id, data in encoded.items():
+        if student_key(student_id) not in lost:
+            deps.records.keep(student_key(student_id), data, records[student_id])
     return [s for s in student_ids if student_key(s) in lost]
 
 

@@ -1,9 +1,8 @@
 """Publishing struggle alerts at least once, with the student's record as the outbox.
 
-An alert is stored with
-`published=False` in the same compare-and-set write as the evidence that raised it; after that
-write it is sent to the alert sink (record key = student id) and then marked published by a
-second compare-and-set. If the sink fails, the error propagates (ingest answers 503, the
+An alert is stored with `published=False` in the same compare-and-set write as the evidence
+that raised it; after that write it is sent to the alert sink (record key = student id) and
+then marked published by a second compare-and-set. If the sink fails, the error propagates (ingest answers 503, the
 consumer does not commit), the event is redelivered, finds itself a duplicate, and the duplicate
 path sends the still-unpublished alerts again; any later event of the student, or a sweep, does
 too. A crash between the send and the mark re-sends an alert: consumers dedupe by `alert.id`.

@@ -6,7 +6,6 @@ one student stay in one Redis Cluster slot.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 
 from pydantic import BaseModel
@@ -49,12 +48,6 @@ async def load_student(
     if stored is None:
         return None, None
     return StudentRecord.model_validate_json(stored.data), stored.etag
-
-
-async def load_students(store: StateStore, student_ids: Sequence[str]) -> list[StudentRecord]:
-    """The records that exist among `student_ids`, in one round trip."""
-    stored = await store.read_many([student_key(s) for s in student_ids])
-    return [StudentRecord.model_validate_json(v.data) for v in stored if v is not None]
 
 
 async def load_roster(store: StateStore, class_id: str) -> tuple[ClassRoster, str | None]:
