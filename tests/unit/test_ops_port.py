@@ -48,3 +48,14 @@ async def test_readiness_reports_each_open_breaker_by_dependency() -> None:
     assert breakers_closed(*sinks, MemorySink()) == {"dead_letters": True, "alerts": False}
     now[0] = 5.0  # past reset_timeout: due for a probe, no longer failing fast
     assert breakers_closed(*sinks) == {"dead_letters": True, "alerts": True}
+
+
+def test_a_group_join_can_outlast_the_session_timeout() -> None:
+    # JoinGroup waits up to the rebalance (= session) timeout; a shorter request timeout made
+    # the consumer time out every join on the default 10 s session and never consume.
+    from mastery.api.kafka_consumer import group_timeouts
+
+    for session in (1_000, 10_000, 45_000):
+        timeouts = group_timeouts(session)
+        assert timeouts["request_timeout_ms"] > session
+        assert timeouts["heartbeat_interval_ms"] < session

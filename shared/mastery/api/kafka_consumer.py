@@ -38,10 +38,24 @@ POLL_MS = 200
 BACKOFF_FIRST_S, BACKOFF_MAX_S = 0.1, 5.0
 FINAL_COMMIT_S = 5.0
 # Kafka client timeouts (aiokafka's defaults are 40 s per request): a request to a dead broker
-# gives up in 5 s, and a commit is cut off by its breaker at 5 s.
+# gives up in 5 s, and a commit is cut off by its breaker at 5 s. A JoinGroup request, though,
+# legitimately waits up to the rebalance timeout (the session timeout), so the request timeout
+# must exceed it (the Java client uses the same margin), or the consumer can never join a group.
 REQUEST_TIMEOUT_MS = 5_000
+JOIN_MARGIN_MS = 5_000
 COMMIT_TIMEOUT_S = 5.0
 METADATA_PROBE_S = 1.0
+
+
+def group_timeouts(session_timeout_ms: int) -> dict[str, int]:
+    """Session, heartbeat and request timeouts that let a group join finish."""
+    return {
+        "session_timeout_ms": session_timeout_ms,
+        "heartbeat_interval_ms": max(100, session_timeout_ms // 3),
+        "request_timeout_ms": max(REQUEST_TIMEOUT_MS, session_timeout_ms + JOIN_MARGIN_MS),
+    }
+
+
 BATCHES = Counter(
     "kafka_consumer_batches_total",
     "Native consumer batches by outcome (applied, retried: not applied, sought back).",
@@ -197,9 +211,7 @@ async def run(settings: Settings) -> None:
         group_id=kafka.consumer_group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
-        session_timeout_ms=kafka.session_timeout_ms,
-        heartbeat_interval_ms=max(100, kafka.session_timeout_ms // 3),
-        request_timeout_ms=REQUEST_TIMEOUT_MS,
+        **group_timeouts(kafka.session_timeout_ms),
     )
     deps = ingest_deps(core, dead_letters, alerts)
     loop_runner = BatchConsumer(consumer, deps, max_batch=kafka.max_batch)
@@ -214,7 +226,9 @@ async def run(settings: Settings) -> None:
         await loop_runner.run()
     finally:
         await ops.stop()
-        await consumer.stop()
+        # Bounded: leaving the group waits on a coordinator that may already be gone.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(consumer.stop(), FINAL_COMMIT_S)
         await alerts.aclose()
         await dead_letters.aclose()
         await core.store.aclose()

@@ -15,6 +15,7 @@ import logging
 import os
 import secrets
 import signal
+import subprocess
 import sys
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -66,12 +67,13 @@ async def deliver_like_dapr(url: str, events: list[dict[str, Any]], topic: str) 
 
 
 async def stream_through_kafka(
-    brokers: str, kafka: KafkaSettings, events: list[dict[str, Any]]
-) -> tuple[int, float]:
+    brokers: str, kafka: KafkaSettings, events: list[dict[str, Any]],
+    consumer: subprocess.Popen[bytes],
+) -> tuple[int, float]:  # fmt: skip
     """Produce the events keyed by student and wait for zero lag; (records, seconds)."""
     started = datetime.now(UTC)
     ends = await produce(brokers, kafka.topic, ((e["student_id"], e) for e in events))
-    await wait_for_zero_lag(brokers, kafka.consumer_group, kafka.topic, ends)
+    await wait_for_zero_lag(brokers, kafka.consumer_group, kafka.topic, ends, consumer=consumer)
     return sum(ends.values()), (datetime.now(UTC) - started).total_seconds()
 
 
@@ -80,7 +82,8 @@ def _banner(urls: dict[str, str], secret: str, summary: str) -> str:
     student = mint_token(secret, "student-03", "student", ttl=timedelta(hours=12))
     admin = mint_token(secret, "admin-1", "admin", ttl=timedelta(hours=12))
     lines = ["", "LearnFlow Mastery Engine is running.", ""]
-    lines += [f"  {name:<10} {url}" for name, url in urls.items()]
+    width = max(len(name) for name in urls)
+    lines += [f"  {name:<{width}}  {url}" for name, url in urls.items()]
     lines += [
         "",
         summary,
@@ -102,9 +105,13 @@ def _banner(urls: dict[str, str], secret: str, summary: str) -> str:
 def main() -> None:
     """Run the engine until Ctrl-C."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    for noisy in ("httpx", "aiokafka"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # SIGTERM unwinds like Ctrl-C, so every server and function started here is stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     base_port = int(os.environ.get("MASTERY_BASE_PORT", "8081"))
     ports = {name: base_port + i for i, name in enumerate(FUNCTIONS)}
+    consumer_health_port = base_port + len(FUNCTIONS)
     secret = os.environ.get("JWT_SECRET") or secrets.token_urlsafe(32)
     kafka = KafkaSettings()
     with RedisServer() as redis_server, KafkaBroker() as broker:
@@ -114,15 +121,20 @@ def main() -> None:
         env = {"REDIS_URL": redis_server.url, "KAFKA_BROKERS": broker.brokers,
                "JWT_SECRET": secret, "LOG_LEVEL": "WARNING"}  # fmt: skip
         log.info("redis %s, kafka %s; starting functions...", redis_server.url, broker.brokers)
-        consumer = start_ingest_consumer(env)
+        consumer = start_ingest_consumer({**env, "HEALTH_PORT": str(consumer_health_port)})
         try:
             with running_functions(ports, env) as functions:
                 events = demo_events(CLASS_ID, students=30, days=30, now=datetime.now(UTC))
-                count, elapsed = asyncio.run(stream_through_kafka(broker.brokers, kafka, events))
+                count, elapsed = asyncio.run(
+                    stream_through_kafka(broker.brokers, kafka, events, consumer)
+                )
                 summary = (f"Demo stream: {count} events through Kafka ({kafka.topic}, "
                            f"{PARTITIONS} partitions), applied by the ingest consumer in "
                            f"{elapsed:.1f} s; consumer lag 0.")  # fmt: skip
                 urls = {name: f.url for name, f in functions.items()}
+                urls["ingest consumer (health, metrics)"] = (
+                    f"http://127.0.0.1:{consumer_health_port}"
+                )
                 _serve_until_signal(_banner(urls, secret, summary))
         finally:
             stop_all([RunningFunction("ingest-consumer", 0, consumer)])

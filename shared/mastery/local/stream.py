@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -65,14 +66,20 @@ def lag(ends: Mapping[int, int], commits: Mapping[int, int]) -> int:
 
 
 async def wait_for_zero_lag(
-    brokers: str, group: str, topic: str, ends: Mapping[int, int], limit_s: float = 120.0
-) -> float:
-    """Wait until the group has committed every acknowledged record; the seconds it took."""
+    brokers: str, group: str, topic: str, ends: Mapping[int, int], limit_s: float = 120.0,
+    consumer: subprocess.Popen[bytes] | None = None,
+) -> float:  # fmt: skip
+    """Wait until the group has committed every acknowledged record; the seconds it took.
+
+    With `consumer`, fail at once if that process has exited instead of waiting out the limit.
+    """
     started = time.monotonic()
     while True:
         remaining = lag(ends, await committed(brokers, group, topic))
         if remaining == 0:
             return time.monotonic() - started
+        if consumer is not None and consumer.poll() is not None:
+            raise RuntimeError(f"the ingest consumer exited with {consumer.returncode}")
         if time.monotonic() - started > limit_s:
             raise TimeoutError(f"consumer group {group} still {remaining} records behind")
         await asyncio.sleep(0.1)
