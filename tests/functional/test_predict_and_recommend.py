@@ -16,10 +16,11 @@ from mastery.api import ingest, predict, recommend
 from mastery.bootstrap import Core
 from mastery.config import JwtSettings, Settings
 from mastery.domain.alerts import Alert
+from mastery.domain.daily import history
 from mastery.domain.forecast import FIT_WINDOW_DAYS
 from mastery.domain.knowledge import LearnerModel, replay_topic
 from mastery.domain.learner import ModelParams, TopicParams, p_correct
-from mastery.domain.mastery import MasteryRules, history
+from mastery.domain.mastery import MasteryRules
 from mastery.domain.record import StudentRecord
 from mastery.http.auth import mint_token
 from mastery.services.students import load_student, student_key

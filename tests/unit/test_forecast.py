@@ -14,6 +14,7 @@ from mastery.domain.forecast import (
     Forecast,
     InsufficientHistory,
     forecast,
+    forecast_many,
     t_quantile_95,
 )
 
@@ -148,3 +149,29 @@ def test_only_the_last_thirty_days_are_fitted() -> None:
     result = forecast(old_then_flat, 7)
     assert isinstance(result, Forecast)
     assert result.predicted == pytest.approx(50.0)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    series=st.lists(
+        st.lists(st.floats(0, 100, allow_nan=False), min_size=0, max_size=40), max_size=8
+    ),
+    horizon=st.integers(1, 30),
+)
+def test_fitting_many_series_at_once_equals_fitting_each(
+    series: list[list[float]], horizon: int
+) -> None:
+    results = forecast_many(series, horizon)
+    assert len(results) == len(series)
+    for scores, result in zip(series, results, strict=True):
+        if len(scores) < 3:
+            assert result == InsufficientHistory(current=scores[-1] if scores else 0.0,
+                                                 days=len(scores))  # fmt: skip
+            continue
+        assert isinstance(result, Forecast)
+        predicted, lower, upper, slope = reference(scores, horizon)
+        clip = lambda v: min(100.0, max(0.0, v))  # noqa: E731
+        assert result.predicted == pytest.approx(clip(predicted), abs=1e-6)
+        assert result.lower == pytest.approx(clip(lower), abs=1e-6)
+        assert result.upper == pytest.approx(clip(upper), abs=1e-6)
+        assert result.slope_per_day == pytest.approx(slope, abs=1e-9)

@@ -8,12 +8,12 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from mastery.domain.curriculum import CURRICULUM
+from mastery.domain.daily import history
 from mastery.domain.events import parse_event
 from mastery.domain.mastery import (
     MasteryRules,
     consistency,
     decaying_average,
-    history,
     level_for,
     student_mastery,
 )

@@ -2,7 +2,9 @@
 
 Listing sweeps first: a student who started an exercise and went silent has no further event
 to notice the 10 minutes with, so each read derives the "stuck" alerts wall-clock time has made
-due, stores them and publishes them (`mastery.services.alerts.sweep_students`).
+due, stores them and publishes them (`mastery.services.alerts.sweep_students`) — for the members
+whose record version has something coming due by now (`mastery.domain.sweep_due`); the others'
+alerts are served from the memo.
 """
 
 from __future__ import annotations
@@ -11,25 +13,28 @@ import asyncio
 import base64
 import binascii
 import json
+from dataclasses import dataclass
+from functools import partial
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from mastery.api.access import authorize_class
 from mastery.api.alert_views import AlertPage, AlertView, alert_view
+from mastery.api.memo import AnswerMemo, StudentVersion
 from mastery.api.query import path_id
 from mastery.bootstrap import Core, open_sinks
 from mastery.domain.alerts import Alert
 from mastery.domain.record import StudentRecord
 from mastery.domain.struggle import StruggleRules
+from mastery.domain.sweep_due import AlertFacts, quiet_until
 from mastery.errors import ForbiddenError, NotFoundError
 from mastery.http.auth import Principal
 from mastery.http.problems import ProblemError
 from mastery.http.routing import Call, Route
 from mastery.ports import EventSink
 from mastery.services.alerts import acknowledge, sweep_students
-from mastery.services.outbox import Stored
-from mastery.services.students import load_roster, load_student, student_key
+from mastery.services.students import load_roster, load_student
 
 
 class AlertQuery(BaseModel):
@@ -42,6 +47,24 @@ class AlertQuery(BaseModel):
 
 class NoQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(slots=True)
+class _Watch:
+    """What listing needs of one record version, and until when sweeping it is a no-op."""
+
+    classes: frozenset[str]
+    alerts: list[Alert]
+    quiet_until: int
+
+
+def _watch(version: StudentVersion, rules: StruggleRules) -> _Watch:
+    assert version.data is not None  # load_many returns stored versions only
+    facts = AlertFacts.model_validate_json(version.data)
+    # An unpublished alert is re-sent by the sweep's publish step: such a version is never quiet.
+    unpublished = any(not alert.published for alert in facts.alerts)
+    quiet = 0 if unpublished else quiet_until(facts.struggle, facts.alerts, rules)
+    return _Watch(facts.enrolled_classes(), facts.alerts, quiet)
 
 
 class LazyAlertSink:
@@ -103,10 +126,18 @@ def page(alerts: list[Alert], query: AlertQuery) -> tuple[list[Alert], str | Non
 
 
 def alert_routes(
-    core: Core, alerts: EventSink | None = None, rules: StruggleRules | None = None
+    core: Core,
+    alerts: EventSink | None = None,
+    rules: StruggleRules | None = None,
+    memo: AnswerMemo | None = None,
 ) -> list[Route]:
-    """The teacher routes; `alerts` defaults to the configured alert sink, opened lazily."""
+    """The teacher routes; `alerts` defaults to the configured alert sink, opened lazily.
+
+    Listing memoises per record version what it reads (`_Watch`), so a member whose version
+    has nothing coming due is neither parsed nor swept again.
+    """
     sink = alerts or LazyAlertSink(core)
+    memo = memo or AnswerMemo()
     struggle = rules or StruggleRules()
     retention = core.settings.retention_days
 
@@ -115,15 +146,24 @@ def alert_routes(
         authorize_class(call.require_principal(), class_id)
         query = call.query_as(AlertQuery)
         roster, _ = await load_roster(core.store, class_id)
-        stored = await core.store.read_many([student_key(s) for s in roster.members])
-        members: list[Stored] = [
-            (StudentRecord.model_validate_json(v.data), v.etag) for v in stored if v is not None
-        ]
-        records = await sweep_students(
-            core.store, sink, [m for m in members if class_id in m[0].enrolled_classes()],
-            clock=core.clock, rules=struggle, retention_days=retention,
-        )  # fmt: skip
-        chunk, cursor = page([a for r in records for a in r.alerts], query)
+        versions = await memo.load_many(core.store, roster.members)
+        now = int(core.clock().timestamp())
+        listed: list[Alert] = []
+        for version in versions:
+            watch = version.answer(("alert_watch",), partial(_watch, version, struggle))
+            if class_id not in watch.classes:
+                continue
+            if now < watch.quiet_until:
+                listed += watch.alerts  # sweeping this version now would change nothing
+                continue
+            for record in await sweep_students(
+                core.store, sink, [(version.record(), version.etag)],
+                clock=core.clock, rules=struggle, retention_days=retention,
+            ):  # fmt: skip
+                listed += record.alerts
+                if record.alerts == watch.alerts:  # nothing written: re-arm from the sweep
+                    watch.quiet_until = quiet_until(record.struggle, record.alerts, struggle)
+        chunk, cursor = page(listed, query)
         return AlertPage(
             class_id=class_id,
             alerts=[alert_view(a, core.curriculum) for a in chunk],

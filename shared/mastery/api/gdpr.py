@@ -10,8 +10,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, model_validator
 from mastery.api.query import NoQuery, path_id
 from mastery.api.views import history_point, mastery_view
 from mastery.bootstrap import Core, build_core, http_function
+from mastery.domain.daily import history
 from mastery.domain.events import Identifier
-from mastery.domain.mastery import history, student_mastery
+from mastery.domain.mastery import student_mastery
 from mastery.errors import ForbiddenError, NotFoundError
 from mastery.http.auth import Principal
 from mastery.http.function import HttpFunction

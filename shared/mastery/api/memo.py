@@ -51,6 +51,16 @@ class StudentVersion:
         """Whether the store holds a record for the student."""
         return self._data is not None
 
+    @property
+    def etag(self) -> str | None:
+        """The ETag the version was read with (for a compare-and-set write of it)."""
+        return self._entry.etag
+
+    @property
+    def data(self) -> bytes | None:
+        """The stored bytes of the version (None when the student is unknown)."""
+        return self._data
+
     def record(self) -> StudentRecord:
         """The parsed record (an empty one when the student is unknown); parsed once."""
         if self._record is None:

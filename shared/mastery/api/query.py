@@ -19,13 +19,14 @@ from mastery.api.views import (
     MasteryView,
     TopicView,
     class_row,
-    history_point,
+    history_view,
     mastery_view,
     topic_view,
 )
 from mastery.bootstrap import Core, build_core, http_function
+from mastery.domain.daily import daily_scores
 from mastery.domain.events import Identifier
-from mastery.domain.mastery import StudentMastery, history, student_mastery
+from mastery.domain.mastery import StudentMastery, student_mastery
 from mastery.errors import NotFoundError
 from mastery.http.function import HttpFunction
 from mastery.http.problems import validation_problem
@@ -103,10 +104,8 @@ def query_routes(core: Core, memo: AnswerMemo | None = None) -> list[Route]:
         day = version.local_day(core.clock())
 
         def render() -> bytes:
-            points = history(version.record(), core.curriculum, day, days, core.rules)
-            view = HistoryView(student_id=version.student_id,
-                               days=[history_point(p) for p in points])  # fmt: skip
-            return _dump(view)
+            daily = daily_scores(version.record(), core.curriculum, day, days, core.rules)
+            return _dump(history_view(version.student_id, daily))
 
         return _json(version.answer(("history", days, day), render))
 

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 from pydantic import BaseModel
 
 from mastery.domain.curriculum import Curriculum
+from mastery.domain.daily import DailyScores
 from mastery.domain.mastery import (
     LEVEL_COLOURS,
     Level,
@@ -164,6 +165,26 @@ def history_point(mastery: StudentMastery) -> HistoryPoint:
         score=round_score(mastery.overall),
         level=level_for(mastery.overall),
         topics={t.topic: t.display_score for m in mastery.modules for t in m.topics if t.evidence},
+    )
+
+
+def history_view(student_id: str, daily: DailyScores) -> HistoryView:
+    """The history answer straight from the daily scores (each day as `history_point` gives it)."""
+    return HistoryView(
+        student_id=student_id,
+        days=[
+            HistoryPoint(
+                date=day,
+                score=round_score(overall),
+                level=level_for(overall),
+                topics={
+                    topic: round_score(score)
+                    for topic, scores in daily.topics.items()
+                    if (score := scores[i]) is not None
+                },
+            )
+            for i, (day, overall) in enumerate(zip(daily.dates, daily.overall, strict=True))
+        ],
     )
 
 

@@ -33,6 +33,7 @@ __all__ = [
     "InsufficientHistory",
     "Trend",
     "forecast",
+    "forecast_many",
     "t_quantile_95",
 ]
 
@@ -131,23 +132,46 @@ def _clip(value: float) -> float:
 
 def forecast(scores: Sequence[float], horizon_days: int) -> Forecast | InsufficientHistory:
     """Forecast the score `horizon_days` after the last of `scores` (one per day, oldest first)."""
-    y = np.asarray(scores, dtype=float)[-FIT_WINDOW_DAYS:]
-    n = len(y)
-    current = float(y[-1]) if n else 0.0
-    if n < MIN_HISTORY_DAYS:
-        return InsufficientHistory(current=current, days=n)
-    x = np.arange(n, dtype=float)
-    design = np.column_stack([np.ones(n), x])
-    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
-    intercept, slope = float(coef[0]), float(coef[1])
-    residuals = y - design @ coef
-    dof = n - 2
-    s = math.sqrt(float(residuals @ residuals) / dof)
-    x_new = n - 1 + horizon_days
-    centred = x - x.mean()
-    leverage = 1.0 / n + (x_new - x.mean()) ** 2 / float(centred @ centred)
-    half_width = t_quantile_95(dof) * s * math.sqrt(1.0 + leverage)
-    predicted = intercept + slope * x_new
+    return forecast_many([scores], horizon_days)[0]
+
+
+def forecast_many(
+    series: Sequence[Sequence[float]], horizon_days: int
+) -> list[Forecast | InsufficientHistory]:
+    """`forecast` of each series; series of equal length share x, so they are fitted at once."""
+    results: list[Forecast | InsufficientHistory] = []
+    groups: dict[int, list[int]] = {}
+    for index, scores in enumerate(series):
+        n = min(len(scores), FIT_WINDOW_DAYS)
+        results.append(InsufficientHistory(current=float(scores[-1]) if n else 0.0, days=n))
+        if n >= MIN_HISTORY_DAYS:
+            groups.setdefault(n, []).append(index)
+    for n, members in groups.items():
+        y = np.array([series[i][-FIT_WINDOW_DAYS:] for i in members], dtype=float)
+        x = np.arange(n, dtype=float)
+        x_mean = float(x.mean())
+        centred = x - x_mean
+        sxx = float(centred @ centred)
+        y_mean = y.mean(axis=1)
+        slopes = (y - y_mean[:, None]) @ centred / sxx
+        intercepts = y_mean - slopes * x_mean
+        residuals = y - (intercepts[:, None] + slopes[:, None] * x)
+        s = np.sqrt(np.einsum("ij,ij->i", residuals, residuals) / (n - 2))
+        x_new = n - 1 + horizon_days
+        leverage = 1.0 / n + (x_new - x_mean) ** 2 / sxx
+        half_widths = t_quantile_95(n - 2) * s * math.sqrt(1.0 + leverage)
+        predicted = intercepts + slopes * x_new
+        for row, index in enumerate(members):
+            results[index] = _line_forecast(
+                float(y[row, -1]), n, horizon_days,
+                float(predicted[row]), float(half_widths[row]), float(slopes[row]),
+            )  # fmt: skip
+    return results
+
+
+def _line_forecast(
+    current: float, n: int, horizon_days: int, predicted: float, half_width: float, slope: float
+) -> Forecast:
     trend = trend_of(slope)
     point = _clip(predicted)
     next_level, days = days_to_next_level(current, slope)

@@ -7,7 +7,7 @@ The rules are DESIGN §1; the normalisation of each component is ours and lives 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date
 from typing import Literal
 
 from mastery.domain.curriculum import Curriculum
@@ -134,20 +134,35 @@ def topic_mastery(
     if evidence is None:
         return TopicMastery(topic_id, 0.0, Components(0.0, 0.0, 0.0, 0.0), None)
     done = sum(rules.difficulty_weight[difficulty] for difficulty, _ in evidence.passed.values())
-    components = Components(
-        completion=min(1.0, done / target_exercises),
-        quiz=decaying_average(evidence.quizzes, rules.newest_weight),
-        quality=decaying_average(evidence.reviews, rules.newest_weight),
-        consistency=streak,
-    )
+    quiz = decaying_average(evidence.quizzes, rules.newest_weight)
+    quality = decaying_average(evidence.reviews, rules.newest_weight)
+    return weighted_topic(topic_id, evidence, done, quiz, quality, target_exercises, streak, rules)
+
+
+def weighted_topic(
+    topic_id: str,
+    evidence: TopicEvidence,
+    done: float,
+    quiz: float,
+    quality: float,
+    target_exercises: int,
+    streak: float,
+    rules: MasteryRules,
+) -> TopicMastery:
+    """A topic's score from its summed passes, quiz and quality averages and the streak."""
+    completion = min(1.0, done / target_exercises)
+    score = weighted_score(completion, quiz, quality, streak, rules)
+    return TopicMastery(topic_id, score, Components(completion, quiz, quality, streak), evidence)
+
+
+def weighted_score(
+    completion: float, quiz: float, quality: float, streak: float, rules: MasteryRules
+) -> float:
+    """The 0–100 topic score of its four components (the one place the weights are applied)."""
     w_completion, w_quiz, w_quality, w_consistency = rules.weights
-    score = 100 * (
-        w_completion * components.completion
-        + w_quiz * components.quiz
-        + w_quality * components.quality
-        + w_consistency * components.consistency
+    return 100 * (
+        w_completion * completion + w_quiz * quiz + w_quality * quality + w_consistency * streak
     )
-    return TopicMastery(topic_id, score, components, evidence)
 
 
 def student_mastery(
@@ -170,40 +185,3 @@ def student_mastery(
         modules.append(ModuleMastery(module.id, sum(t.score for t in topics) / len(topics), topics))
     overall = sum(m.score for m in modules) / len(modules)
     return StudentMastery(record.student_id, as_of, overall, tuple(modules))
-
-
-def evidence_until(evidence: TopicEvidence, until: int) -> TopicEvidence | None:
-    """The part of `evidence` that had happened by epoch `until` (None if nothing had)."""
-    passed = {k: v for k, v in evidence.passed.items() if v[1] <= until}
-    quizzes = [o for o in evidence.quizzes if o[0] <= until]
-    reviews = [o for o in evidence.reviews if o[0] <= until]
-    if not (passed or quizzes or reviews):
-        return None
-    return TopicEvidence(passed=passed, quizzes=quizzes, reviews=reviews)
-
-
-def history(
-    record: StudentRecord,
-    curriculum: Curriculum,
-    today: date,
-    days: int,
-    rules: MasteryRules,
-) -> list[StudentMastery]:
-    """Mastery at the end of each of the last `days` local days, oldest first."""
-    offset = timezone(timedelta(minutes=record.utc_offset_minutes))
-    points = []
-    for back in range(days - 1, -1, -1):
-        day = today - timedelta(days=back)
-        end = int(datetime.combine(day, time.max, offset).timestamp())
-        past = record.model_copy(
-            update={
-                "topics": {
-                    topic_id: cut
-                    for topic_id, evidence in record.topics.items()
-                    if (cut := evidence_until(evidence, end)) is not None
-                },
-                "active_days": [d for d in record.active_days if d <= day.toordinal()],
-            }
-        )
-        points.append(student_mastery(past, curriculum, day, rules))
-    return points

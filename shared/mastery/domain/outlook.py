@@ -12,8 +12,14 @@ from dataclasses import dataclass
 from datetime import date
 
 from mastery.domain.curriculum import Curriculum
-from mastery.domain.forecast import FIT_WINDOW_DAYS, Forecast, InsufficientHistory, forecast
-from mastery.domain.mastery import MasteryRules, StudentMastery, history
+from mastery.domain.daily import daily_scores
+from mastery.domain.forecast import (
+    FIT_WINDOW_DAYS,
+    Forecast,
+    InsufficientHistory,
+    forecast_many,
+)
+from mastery.domain.mastery import MasteryRules
 from mastery.domain.record import StudentRecord
 
 __all__ = ["Outlook", "student_outlook"]
@@ -32,20 +38,10 @@ class Outlook:
     """Every curriculum topic, in curriculum order."""
 
 
-def _since_first_evidence(days: list[StudentMastery], topic: str | None) -> list[float]:
-    """The scores from the first day with evidence (in `topic`, or in any topic) to today."""
-    series: list[float] = []
-    for day in days:
-        topics = [t for m in day.modules for t in m.topics]
-        if topic is None:
-            started = bool(series) or any(t.evidence is not None for t in topics)
-            if started:
-                series.append(day.overall)
-        else:
-            scored = day.topic(topic)
-            if series or scored.evidence is not None:
-                series.append(scored.score)
-    return series
+def _since_first_evidence(scores: list[float | None]) -> list[float]:
+    """The scores from the first day with evidence to today (evidence only accumulates)."""
+    first = next((d for d, score in enumerate(scores) if score is not None), len(scores))
+    return [score or 0.0 for score in scores[first:]]
 
 
 def student_outlook(
@@ -56,20 +52,24 @@ def student_outlook(
     horizon_days: int,
 ) -> Outlook:
     """Forecast every topic and the overall score `horizon_days` after `today`."""
-    days = history(record, curriculum, today, FIT_WINDOW_DAYS, rules)
-    today_mastery = days[-1]
-
-    def predict(topic: str | None) -> Prediction:
-        series = _since_first_evidence(days, topic)
-        if not series:
-            # No evidence at all: today's score (0, or consistency alone) is all there is.
-            current = today_mastery.overall if topic is None else today_mastery.topic(topic).score
-            return InsufficientHistory(current=current, days=0)
-        return forecast(series, horizon_days)
-
+    daily = daily_scores(record, curriculum, today, FIT_WINDOW_DAYS, rules)
+    topics = list(daily.topics)
+    series = [_since_first_evidence(daily.topics[topic]) for topic in topics]
+    # The overall series starts on the first day any topic had evidence.
+    started = max(len(s) for s in series)
+    series.append(daily.overall[len(daily.overall) - started :] if started else [])
+    fitted = iter(forecast_many([s for s in series if s], horizon_days))
+    predictions: list[Prediction] = []
+    for topic, scores in zip([*topics, None], series, strict=True):
+        if scores:
+            predictions.append(next(fitted))
+            continue
+        # No evidence at all: today's score (0, or consistency alone) is all there is.
+        current = daily.overall[-1] if topic is None else 0.0
+        predictions.append(InsufficientHistory(current=current, days=0))
     return Outlook(
         as_of=today,
         horizon_days=horizon_days,
-        overall=predict(None),
-        topics={topic: predict(topic) for m in curriculum.modules for topic in m.topics},
+        overall=predictions[-1],
+        topics=dict(zip(topics, predictions[:-1], strict=True)),
     )

@@ -10,7 +10,7 @@ from mastery.domain.struggle import StruggleRules
 from mastery.domain.struggle_alerts import sweep
 from mastery.errors import NotFoundError
 from mastery.ports import Clock, EventSink, StateStore
-from mastery.services.outbox import Stored, publish_pending, update_student
+from mastery.services.outbox import Stored, update_student
 
 
 async def sweep_students(
@@ -22,20 +22,20 @@ async def sweep_students(
     rules: StruggleRules,
     retention_days: int,
 ) -> list[StudentRecord]:
-    """Raise the "stuck" alerts wall-clock time has made due, store and publish them.
+    """Raise the "stuck" alerts wall-clock time has made due, publish them and store them.
 
-    Returns the records as they are after the sweep.
+    Each student's new alerts are sent before the one write that stores them marked published
+    (`mastery.services.outbox`). Returns the records as they are after the sweep.
     """
     now = int(clock().timestamp())
     swept = []
     for record, etag in records:
         result = await update_student(
             store, record.student_id, lambda r: bool(sweep(r, now, rules)),
-            clock=clock, retention_days=retention_days, first=(record, etag),
+            clock=clock, retention_days=retention_days, first=(record, etag), alerts=sink,
         )  # fmt: skip
         if result is None:
             continue
-        await publish_pending(store, sink, result, clock, retention_days)
         swept.append(result[0])
     return swept
 

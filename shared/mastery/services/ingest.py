@@ -27,10 +27,10 @@ from mastery.errors import ConflictError, PoisonEventError, StateUnavailableErro
 from mastery.observability import EVENTS_TOTAL
 from mastery.ports import Clock, EventSink, StateStore, Write
 from mastery.services.keyed_locks import KeyedLocks
-from mastery.services.outbox import publish_pending
+from mastery.services.outbox import publish_unpublished
 from mastery.services.record_cache import RecordCache
 from mastery.services.retry import MAX_ATTEMPTS, backoff
-from mastery.services.rosters import keep_enrolments
+from mastery.services.rosters import RosterMemo, keep_enrolments
 from mastery.services.students import (
     class_key,
     load_roster,
@@ -73,11 +73,14 @@ class IngestDeps:
     learner: LearnerModel | None = field(default_factory=LearnerModel)
     """The learner model updated per graded answer; None switches it off (benchmark baseline)."""
     alerts: EventSink | None = None
-    """Where new struggle alerts are published after the write (None: stored, not published)."""
+    """Where new struggle alerts are published, before the write that stores them (None: stored,
+    not published; `mastery.services.outbox`)."""
     struggle: StruggleRules | None = field(default_factory=StruggleRules)
     """The struggle triggers; None switches detection off (benchmark baseline)."""
     records: RecordCache = field(default_factory=RecordCache)
     """Parsed records of recent students, reused when the stored bytes are unchanged."""
+    rosters: RosterMemo = field(default_factory=RosterMemo)
+    """Roster expiries this process knows, so most events skip the roster read (`rosters`)."""
 
 
 def dead_letter(raw: bytes, reason: str, meta: KafkaMetadata, deps: IngestDeps) -> bytes:
@@ -157,8 +160,9 @@ async def apply_batch(events: Sequence[LearningEvent], deps: IngestDeps) -> list
         for student_id in sorted(by_student):  # one order everywhere: no lock cycles
             await held.enter_async_context(deps.locks.hold(student_id))
         pending = sorted(by_student)
+        sent: set[str] = set()  # alerts published by a round whose write then lost
         for attempt in range(MAX_ATTEMPTS):
-            pending = await _apply_round(pending, by_student, events, outcomes, deps)
+            pending = await _apply_round(pending, by_student, events, outcomes, deps, sent)
             if not pending:
                 return outcomes
             await backoff(attempt)
@@ -167,9 +171,13 @@ async def apply_batch(events: Sequence[LearningEvent], deps: IngestDeps) -> list
 
 async def _apply_round(
     student_ids: list[str], by_student: dict[str, list[int]], events: Sequence[LearningEvent],
-    outcomes: list[Outcome], deps: IngestDeps,
+    outcomes: list[Outcome], deps: IngestDeps, sent: set[str],
 ) -> list[str]:  # fmt: skip
-    """One read-apply-write round; returns the students whose compare-and-set lost."""
+    """One read-apply-write round; returns the students whose compare-and-set lost.
+
+    New struggle alerts are published before the write and stored marked published in it (one
+    write per student; a failed publish raises, and nothing is written).
+    """
     stored = await deps.store.read_many([student_key(s) for s in student_ids])
     erased = await erased_event_ids(
         deps.store, (events[p] for s in student_ids for p in by_student[s])
@@ -197,6 +205,7 @@ async def _apply_round(
                 detect(record, events[position], deps.struggle)
             outcomes[position] = Outcome.APPLIED if applied else Outcome.DUPLICATE
             changed |= applied
+        changed |= await publish_unpublished(deps.alerts, record, sent)
         if changed:
             ttl = retention_ttl(record.last_event_at, deps.clock(), deps.retention_days)
             data = record.model_dump_json().encode()
@@ -207,22 +216,12 @@ async def _apply_round(
             encoded[student_id] = value.data
     results = await deps.store.write_many(writes)
     lost = {w.key for w, etag in zip(writes, results, strict=True) if etag is None}
-    etags = {w.key: etag for w, etag in zip(writes, results, strict=True)}
-    for student_id, value in zip(student_ids, stored, strict=True):
-        etags.setdefault(student_key(student_id), value.etag if value is not None else None)
     for student_id, record in records.items():
         if student_key(student_id) not in lost:
             for position in by_student[student_id]:
                 await _sync_roster(events[position], record, deps)
-            # After the write (or on a redelivery): send the alerts not yet published.
-            stored_record = (record, etags[student_key(student_id)])
-            sent = await publish_pending(
-                deps.store, deps.alerts, stored_record, deps.clock, deps.retention_days
-            )
-            if sent:  # marking them sent wrote a newer version: that one is parsed next time
-                encoded.pop(student_id, None)
     written = [r for s, r in records.items() if student_key(s) not in lost]
-    await keep_enrolments(deps.store, written, deps.clock(), deps.retention_days)
+    await keep_enrolments(deps.store, written, deps.clock(), deps.retention_days, deps.rosters)
     for student_id, data in encoded.items():
         if student_key(student_id) not in lost:
             deps.records.keep(student_key(student_id), data, records[student_id])
@@ -234,6 +233,7 @@ async def _sync_roster(event: LearningEvent, record: StudentRecord, deps: Ingest
     if event.type not in ROSTER_TYPES or not isinstance(event.data, ClassRoster):
         return
     class_id = event.data.class_id
+    deps.rosters.forget(class_id, event.student_id)  # the entry may go or come back: re-read
     enrolled = class_id in record.enrolled_classes()
     for attempt in range(MAX_ATTEMPTS):
         roster, etag = await load_roster(deps.store, class_id)

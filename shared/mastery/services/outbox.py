@@ -1,11 +1,15 @@
-"""Publishing struggle alerts at least once, with the student's record as the outbox.
+"""Publishing struggle alerts at least once, in the one write that stores them.
 
-An alert is stored with `published=False` in the same compare-and-set write as the evidence
-that raised it; after that write it is sent to the alert sink (record key = student id) and
-then marked published by a second compare-and-set. If the sink fails, the error propagates (ingest answers 503, the
-consumer does not commit), the event is redelivered, finds itself a duplicate, and the duplicate
-path sends the still-unpublished alerts again; any later event of the student, or a sweep, does
-too. A crash between the send and the mark re-sends an alert: consumers dedupe by `alert.id`.
+New alerts are sent to the alert sink (record key = student id) *before* the compare-and-set
+write that stores them, and stored already marked published. If the sink fails, the error
+propagates (ingest answers 503, the consumer does not commit) and nothing is written: the
+redelivered event is applied afresh and raises the same alert (same deterministic id) again. If
+the alert was sent but the write is lost (a lost compare-and-set, a crash, a store outage), the
+retry or the redelivery raises it again and sends it again: consumers dedupe by `alert.id`.
+Within one call, an alert already sent is not sent again on a compare-and-set retry.
+
+Alerts stored unpublished (no sink configured, or records written before this protocol) are
+sent, and marked, before the student's next write.
 """
 
 from __future__ import annotations
@@ -40,6 +44,29 @@ def alert_message(alert: Alert, record: StudentRecord) -> bytes:
     return json.dumps(document).encode()
 
 
+async def publish_unpublished(
+    sink: EventSink | None, record: StudentRecord, sent: set[str]
+) -> bool:
+    """Send the record's unpublished alerts and mark them published, before the write.
+
+    `sent` holds the ids already sent by this call's earlier attempts (they are marked, not sent
+    again) and gains the ones sent now. True when an alert was marked: the record must be written.
+    A sink error propagates with the record only partly marked; the caller then writes nothing.
+    """
+    if sink is None:
+        return False
+    marked = False
+    for alert in record.alerts:
+        if alert.published:
+            continue
+        if alert.id not in sent:
+            await sink.publish(record.student_id, alert_message(alert, record))
+            ALERTS_PUBLISHED.labels(trigger=alert.trigger).inc()
+            sent.add(alert.id)
+        alert.published = marked = True
+    return marked
+
+
 async def update_student(
     store: StateStore,
     student_id: str,
@@ -48,17 +75,21 @@ async def update_student(
     clock: Clock,
     retention_days: int,
     first: Stored | None = None,
+    alerts: EventSink | None = None,
 ) -> Stored | None:
     """Apply `change` by compare-and-set, retried on a fresh read; None if there is no record.
 
-    `change` returns False when it has nothing to write. `first` skips the initial read.
+    `change` returns False when it has nothing to write. `first` skips the initial read. With
+    `alerts`, unpublished alerts (new ones included) are sent before the write that marks them.
     """
+    sent: set[str] = set()
     for attempt in range(MAX_ATTEMPTS):
         record, etag = first if first is not None else await load_student(store, student_id)
         first = None
         if record is None:
             return None
-        if not change(record):
+        changed = change(record)
+        if not await publish_unpublished(alerts, record, sent) and not changed:
             return record, etag
         ttl = retention_ttl(record.last_event_at, clock(), retention_days)
         data = record.model_dump_json().encode()
@@ -69,29 +100,3 @@ async def update_student(
             continue
         return record, etag
     raise StateUnavailableError(f"gave up after {MAX_ATTEMPTS} concurrent updates of {student_id}")
-
-
-async def publish_pending(
-    store: StateStore, sink: EventSink | None, stored: Stored, clock: Clock, retention_days: int
-) -> int:
-    """Send the record's unpublished alerts, then mark them published; how many were sent."""
-    record, _ = stored
-    pending = [alert for alert in record.alerts if not alert.published]
-    if sink is None or not pending:
-        return 0
-    for alert in pending:
-        await sink.publish(record.student_id, alert_message(alert, record))
-        ALERTS_PUBLISHED.labels(trigger=alert.trigger).inc()
-    sent = {alert.id for alert in pending}
-
-    def mark(current: StudentRecord) -> bool:
-        marked = False
-        for alert in current.alerts:
-            if alert.id in sent and not alert.published:
-                alert.published = marked = True
-        return marked
-
-    await update_student(
-        store, record.student_id, mark, clock=clock, retention_days=retention_days, first=stored
-    )
-    return len(pending)

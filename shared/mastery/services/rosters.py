@@ -6,10 +6,19 @@ a day or more (so at most one roster write per student, class and day), and ever
 drops members whose stored expiry has passed. The stored expiry never exceeds the record's, so
 a roster entry never lists a student longer than their data exists, and the roster key itself
 expires with its longest-lived member. Erasure removes the student at once.
+
+Ingest does not read the rosters on every event: a `RosterMemo` remembers, per process, the
+expiries it last read or wrote. An event needs no roster read when the memo knows the student's
+entry is current (within a day of the record's expiry) and that no entry of the class has lapsed
+yet. Stored expiries only grow until the entry is removed, and every removal is covered: a
+roster event (enrol, leave) makes ingest forget what it knew of that entry; erasure deletes the
+record, so the student returns only through a roster event; pruning removes only entries whose
+expiry has passed, which the memo checks.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -18,7 +27,7 @@ from mastery.errors import StateUnavailableError
 from mastery.ports import StateStore, Write
 from mastery.services.students import DAY_SECONDS, ClassRoster, class_key
 
-__all__ = ["keep_enrolments", "prune", "remove_from_rosters"]
+__all__ = ["RosterMemo", "keep_enrolments", "prune", "remove_from_rosters"]
 
 _ATTEMPTS = 16
 
@@ -40,11 +49,48 @@ def _ttl(roster: ClassRoster, now: int, retention_days: int) -> int:
     return max([1, *(end - now for end in ends)])
 
 
+class RosterMemo:
+    """The member expiries of recently read or written rosters, as stored (one process)."""
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self._capacity = capacity
+        self._classes: OrderedDict[str, tuple[int | None, dict[str, int]]] = OrderedDict()
+
+    def saw(self, class_id: str, roster: ClassRoster) -> None:
+        """Remember `roster` as it is stored now (just read unchanged, or just written)."""
+        if self._capacity <= 0:
+            return
+        expires = dict(roster.expires)
+        self._classes[class_id] = (min(expires.values(), default=None), expires)
+        self._classes.move_to_end(class_id)
+        while len(self._classes) > self._capacity:
+            self._classes.popitem(last=False)
+
+    def forget(self, class_id: str, member: str) -> None:
+        """Forget `member`'s entry (a roster event may have removed or re-added it)."""
+        entry = self._classes.get(class_id)
+        if entry is not None:
+            entry[1].pop(member, None)
+
+    def current(self, class_id: str, member: str, expires: int, now: int) -> bool:
+        """Whether the stored roster needs no refresh for `member` (whose data expires at
+        `expires`) and no pruning at `now`, as far as this process knows."""
+        entry = self._classes.get(class_id)
+        if entry is None:
+            return False
+        earliest, known = entry
+        stored = known.get(member)
+        if stored is None or stored < expires - DAY_SECONDS:
+            return False
+        return earliest is None or earliest >= now
+
+
 async def _update(
     store: StateStore,
     wanted: dict[str, dict[str, int | None]],
     now: datetime,
     retention_days: int,
+    memo: RosterMemo | None = None,
 ) -> None:
     """Set, per class, each named member's expiry (None removes the member), with CAS retries."""
     epoch = int(now.timestamp())
@@ -54,6 +100,7 @@ async def _update(
             return
         stored = await store.read_many([class_key(c) for c in pending])
         writes: list[Write] = []
+        rosters: dict[str, ClassRoster] = {}
         for class_id, value in zip(pending, stored, strict=True):
             roster = ClassRoster.model_validate_json(value.data) if value else ClassRoster()
             before = roster.model_dump()
@@ -65,6 +112,7 @@ async def _update(
                     roster.members = sorted({*roster.members, member})
                     roster.expires[member] = expires
             prune(roster, epoch)
+            rosters[class_id] = roster
             if roster.model_dump() != before:
                 data = roster.model_dump_json().encode()
                 ttl = _ttl(roster, epoch, retention_days)
@@ -72,22 +120,33 @@ async def _update(
         results = await store.write_many(writes)
         lost = {w.key for w, etag in zip(writes, results, strict=True) if etag is None}
         pending = [c for c in pending if class_key(c) in lost]
+        if memo is not None:
+            for class_id, roster in rosters.items():
+                if class_key(class_id) not in lost:
+                    memo.saw(class_id, roster)
     raise StateUnavailableError(f"gave up after {_ATTEMPTS} concurrent roster updates")
 
 
 async def keep_enrolments(
-    store: StateStore, records: Sequence[StudentRecord], now: datetime, retention_days: int
+    store: StateStore,
+    records: Sequence[StudentRecord],
+    now: datetime,
+    retention_days: int,
+    memo: RosterMemo | None = None,
 ) -> None:
     """Refresh the roster entries of `records` (just written by ingest) in their classes.
 
-    One read of the rosters involved; a write only where a member's stored expiry lags a day.
+    One read of the rosters involved, none for entries `memo` knows are current; a write only
+    where a member's stored expiry lags a day or a member has lapsed.
     """
+    epoch = int(now.timestamp())
     wanted: dict[str, dict[str, int | None]] = {}
     for record in records:
         expires = record.last_event_at + retention_days * DAY_SECONDS
         for class_id in record.enrolled_classes():
-            wanted.setdefault(class_id, {})[record.student_id] = expires
-    await _update(store, wanted, now, retention_days)
+            if memo is None or not memo.current(class_id, record.student_id, expires, epoch):
+                wanted.setdefault(class_id, {})[record.student_id] = expires
+    await _update(store, wanted, now, retention_days, memo)
 
 
 async def remove_from_rosters(
