@@ -56,6 +56,19 @@ def test_t_quantile_beyond_the_table_is_the_normal_one() -> None:
 
 
 @settings(max_examples=200, deadline=None)
+def assert_matches_reference(result: Forecast, scores: list[float], horizon: int) -> None:
+    """The forecast equals the independent numpy reference (clipped to the 0-100 scale)."""
+    predicted, lower, upper, slope = reference(scores, horizon)
+
+    def clip(value: float) -> float:
+        return min(100.0, max(0.0, value))
+
+    assert result.predicted == pytest.approx(clip(predicted), abs=1e-6)
+    assert result.lower == pytest.approx(clip(lower), abs=1e-6)
+    assert result.upper == pytest.approx(clip(upper), abs=1e-6)
+    assert result.slope_per_day == pytest.approx(slope, abs=1e-9)
+
+
 @given(
     scores=st.lists(st.floats(20, 80, allow_nan=False), min_size=3, max_size=40),
     horizon=st.integers(1, 30),
@@ -63,12 +76,7 @@ def test_t_quantile_beyond_the_table_is_the_normal_one() -> None:
 def test_forecast_equals_the_numpy_reference(scores: list[float], horizon: int) -> None:
     result = forecast(scores, horizon)
     assert isinstance(result, Forecast)
-    predicted, lower, upper, slope = reference(scores, horizon)
-    clip = lambda v: min(100.0, max(0.0, v))  # noqa: E731
-    assert result.predicted == pytest.approx(clip(predicted), abs=1e-6)
-    assert result.lower == pytest.approx(clip(lower), abs=1e-6)
-    assert result.upper == pytest.approx(clip(upper), abs=1e-6)
-    assert result.slope_per_day == pytest.approx(slope, abs=1e-9)
+    assert_matches_reference(result, scores, horizon)
     assert result.lower <= result.predicted <= result.upper
     assert result.days == min(len(scores), FIT_WINDOW_DAYS)
 
@@ -169,9 +177,4 @@ def test_fitting_many_series_at_once_equals_fitting_each(
                                                  days=len(scores))  # fmt: skip
             continue
         assert isinstance(result, Forecast)
-        predicted, lower, upper, slope = reference(scores, horizon)
-        clip = lambda v: min(100.0, max(0.0, v))  # noqa: E731
-        assert result.predicted == pytest.approx(clip(predicted), abs=1e-6)
-        assert result.lower == pytest.approx(clip(lower), abs=1e-6)
-        assert result.upper == pytest.approx(clip(upper), abs=1e-6)
-        assert result.slope_per_day == pytest.approx(slope, abs=1e-9)
+        assert_matches_reference(result, scores, horizon)

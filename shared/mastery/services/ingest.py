@@ -18,12 +18,12 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 
 from mastery.domain.curriculum import Curriculum
-from mastery.domain.events import ROSTER_TYPES, ClassRoster, LearningEvent, parse_event
+from mastery.domain.events import ClassRoster, LearningEvent, parse_event
 from mastery.domain.knowledge import LearnerModel, track_answer
 from mastery.domain.record import StudentRecord, apply_event
 from mastery.domain.struggle import StruggleRules
 from mastery.domain.struggle_alerts import detect
-from mastery.errors import ConflictError, PoisonEventError, StateUnavailableError
+from mastery.errors import PoisonEventError, StateUnavailableError
 from mastery.observability import EVENTS_TOTAL
 from mastery.ports import Clock, EventSink, StateStore, Write
 from mastery.services.keyed_locks import KeyedLocks
@@ -32,8 +32,6 @@ from mastery.services.record_cache import RecordCache
 from mastery.services.retry import MAX_ATTEMPTS, backoff
 from mastery.services.rosters import RosterMemo, keep_enrolments
 from mastery.services.students import (
-    class_key,
-    load_roster,
     retention_ttl,
     student_key,
 )
@@ -216,42 +214,32 @@ async def _apply_round(
             encoded[student_id] = value.data
     results = await deps.store.write_many(writes)
     lost = {w.key for w, etag in zip(writes, results, strict=True) if etag is None}
-    for student_id, record in records.items():
-        if student_key(student_id) not in lost:
-            for position in by_student[student_id]:
-                await _sync_roster(events[position], record, deps)
     written = [r for s, r in records.items() if student_key(s) not in lost]
-    await keep_enrolments(deps.store, written, deps.clock(), deps.retention_days, deps.rosters)
+    leaving = _roster_departures(written, by_student, events, deps)
+    await keep_enrolments(
+        deps.store, written, deps.clock(), deps.retention_days, deps.rosters, leaving
+    )
     for student_id, data in encoded.items():
         if student_key(student_id) not in lost:
             deps.records.keep(student_key(student_id), data, records[student_id])
     return [s for s in student_ids if student_key(s) in lost]
 
 
-async def _sync_roster(event: LearningEvent, record: StudentRecord, deps: IngestDeps) -> None:
-    """Make the class roster agree with the student's record (idempotent, so also on replays)."""
-    if event.type not in ROSTER_TYPES or not isinstance(event.data, ClassRoster):
-        return
-    class_id = event.data.class_id
-    deps.rosters.forget(class_id, event.student_id)  # the entry may go or come back: re-read
-    enrolled = class_id in record.enrolled_classes()
-    for attempt in range(MAX_ATTEMPTS):
-        roster, etag = await load_roster(deps.store, class_id)
-        members = set(roster.members)
-        if enrolled:
-            members.add(event.student_id)
-        else:
-            members.discard(event.student_id)
-        if sorted(members) == roster.members:
-            return
-        roster.members = sorted(members)
-        ttl = deps.retention_days * 86_400
-        try:
-            await deps.store.write(
-                class_key(class_id), roster.model_dump_json().encode(), etag=etag, ttl_seconds=ttl
-            )
-        except ConflictError:
-            await backoff(attempt)
-            continue
-        return
-    raise StateUnavailableError(f"gave up after {MAX_ATTEMPTS} concurrent roster updates")
+def _roster_departures(
+    written: Sequence[StudentRecord], by_student: dict[str, list[int]],
+    events: Sequence[LearningEvent], deps: IngestDeps,
+) -> list[tuple[str, str]]:  # fmt: skip
+    """(class, student) pairs a roster event took out of a class, as the records now say.
+
+    Every roster event, replays included, makes its roster entry be re-checked: joins are added
+    by `keep_enrolments`, departures returned here are removed in the same roster update.
+    """
+    leaving = []
+    for record in written:
+        for position in by_student[record.student_id]:
+            data = events[position].data
+            if isinstance(data, ClassRoster):
+                deps.rosters.forget(data.class_id, record.student_id)
+                if data.class_id not in record.enrolled_classes():
+                    leaving.append((data.class_id, record.student_id))
+    return leaving

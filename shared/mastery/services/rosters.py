@@ -133,14 +133,18 @@ async def keep_enrolments(
     now: datetime,
     retention_days: int,
     memo: RosterMemo | None = None,
+    leaving: Sequence[tuple[str, str]] = (),
 ) -> None:
-    """Refresh the roster entries of `records` (just written by ingest) in their classes.
+    """Refresh the roster entries of `records` (just written by ingest) in their classes, and
+    remove the (class, student) pairs in `leaving`.
 
     One read of the rosters involved, none for entries `memo` knows are current; a write only
-    where a member's stored expiry lags a day or a member has lapsed.
+    where a member's stored expiry lags a day, a member has lapsed or left.
     """
     epoch = int(now.timestamp())
     wanted: dict[str, dict[str, int | None]] = {}
+    for class_id, student_id in leaving:
+        wanted.setdefault(class_id, {})[student_id] = None
     for record in records:
         expires = record.last_event_at + retention_days * DAY_SECONDS
         for class_id in record.enrolled_classes():
