@@ -70,7 +70,7 @@ class HistoryPoint(BaseModel):
     score: int
     level: Level
     topics: dict[str, int]
-    """Only topics with any evidence by that day."""
+    """Only topics practised by that day (`mastery.domain.evidence`)."""
 
 
 class HistoryView(BaseModel):
@@ -164,7 +164,7 @@ def history_point(mastery: StudentMastery) -> HistoryPoint:
         date=mastery.as_of,
         score=round_score(mastery.overall),
         level=level_for(mastery.overall),
-        topics={t.topic: t.display_score for m in mastery.modules for t in m.topics if t.evidence},
+        topics={t.topic: t.display_score for m in mastery.modules for t in m.topics if t.practised},
     )
 
 

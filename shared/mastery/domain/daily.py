@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
 from mastery.domain.curriculum import Curriculum
+from mastery.domain.evidence import practised
 from mastery.domain.mastery import (
     Components,
     MasteryRules,
@@ -74,27 +75,24 @@ class _TopicSeries:
         self.quiz = [quiz_folds[k] for k in quiz_cuts]
         self.quality = [review_folds[k] for k in review_cuts]
         self.states = list(zip(counts, quiz_cuts, review_cuts, strict=True))
-        """(passes, quizzes, reviews) by each day's end; all 0: no evidence yet."""
+        """(passes, quizzes, reviews) by each day's end."""
 
     def cuts(self) -> list[TopicEvidence | None]:
-        """The evidence by each day's end (None before the first); unchanged days share it."""
+        """The evidence by each day's end (None while unpractised); unchanged days share it."""
         cuts: list[TopicEvidence | None] = []
         previous: tuple[int, int, int] | None = None
         cut: TopicEvidence | None = None
         for day, state in enumerate(self.states):
             if state != previous:
-                previous, cut = state, None
-                if any(state):
-                    p, q, r = state
-                    kept = self._kept
-                    passed = (
-                        self._passed[:p] if kept is None else [self._passed[i] for i in kept[day]]
-                    )
-                    cut = TopicEvidence.model_construct(
-                        passed=dict(passed),
-                        quizzes=self._evidence.quizzes[:q],
-                        reviews=self._evidence.reviews[:r],
-                    )
+                p, q, r = previous = state
+                kept = self._kept
+                passed = self._passed[:p] if kept is None else [self._passed[i] for i in kept[day]]
+                cut = TopicEvidence.model_construct(
+                    passed=dict(passed),
+                    quizzes=self._evidence.quizzes[:q],
+                    reviews=self._evidence.reviews[:r],
+                )
+                cut = cut if practised(cut) else None
             cuts.append(cut)
         return cuts
 
@@ -140,10 +138,10 @@ def daily_scores(
         target = curriculum.topic(topic_id).target_exercises
         topics[topic_id] = [
             weighted_score(min(1.0, done / target), quiz, quality, streak, rules)
-            if any(state)
+            if cut is not None
             else None
-            for done, quiz, quality, streak, state in zip(
-                found.done, found.quiz, found.quality, streaks, found.states, strict=True
+            for done, quiz, quality, streak, cut in zip(
+                found.done, found.quiz, found.quality, streaks, found.cuts(), strict=True
             )
         ]
     overall = []

@@ -20,10 +20,9 @@ from typing import Literal
 
 import numpy as np
 
-from mastery.domain.mastery import Level, level_for
+from mastery.domain.mastery import Level, at_least, level_for
 
 __all__ = [
-    "AT_RISK_BELOW",
     "FIT_WINDOW_DAYS",
     "INTERVAL_LEVEL",
     "MAX_DAYS_TO_LEVEL",
@@ -48,10 +47,6 @@ TREND_THRESHOLD = 0.5
 """Points per day: a slope above +0.5 is improving, below -0.5 declining, else stable."""
 MAX_DAYS_TO_LEVEL = 365
 """Beyond a year the line says nothing useful: `days_to_next_level` is None."""
-AT_RISK_BELOW = 40.5
-"""Scores below this round to the Beginner band (0–40), i.e. below the Learning band."""
-DECLINING_AT_RISK_BELOW = 70.5
-"""A declining student is at risk while the forecast is below the Proficient band (71+)."""
 
 # The lowest unrounded score of the next level band (levels use the score rounded half up).
 _NEXT_LEVEL: dict[Level, tuple[Level, float]] = {
@@ -175,7 +170,10 @@ def _line_forecast(
     trend = trend_of(slope)
     point = _clip(predicted)
     next_level, days = days_to_next_level(current, slope)
-    at_risk = point < AT_RISK_BELOW or (trend == "declining" and point < DECLINING_AT_RISK_BELOW)
+    # At risk: a forecast in the Beginner band, or a declining one below Proficient.
+    at_risk = not at_least(point, "Learning") or (
+        trend == "declining" and not at_least(point, "Proficient")
+    )
     return Forecast(
         current=current,
         days=n,

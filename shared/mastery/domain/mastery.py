@@ -6,11 +6,13 @@ The rules are DESIGN §1; the normalisation of each component is ours and lives 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
 from mastery.domain.curriculum import Curriculum
+from mastery.domain.evidence import practised
 from mastery.domain.record import Observation, StudentRecord, TopicEvidence
 
 Level = Literal["Beginner", "Learning", "Proficient", "Mastered"]
@@ -20,6 +22,11 @@ LEVEL_COLOURS: dict[Level, str] = {
     "Proficient": "green",
     "Mastered": "blue",
 }
+LEVEL_FLOORS: dict[Level, int] = {"Beginner": 0, "Learning": 41, "Proficient": 71, "Mastered": 91}
+"""The lowest displayed (rounded) score of each level."""
+SCORE_DECIMALS = 9
+"""Scores are rounded to this many decimals before the half-up rule: floating point makes
+40.5 into 40.49999999999999 (error ~1e-14), which must still be 41."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,11 @@ class TopicMastery:
     """0–100, unrounded; `display_score` is what users see."""
     components: Components
     evidence: TopicEvidence | None
+
+    @property
+    def practised(self) -> bool:
+        """Whether the topic has evidence (`mastery.domain.evidence`)."""
+        return practised(self.evidence)
 
     @property
     def display_score(self) -> int:
@@ -84,20 +96,23 @@ class StudentMastery:
 
 
 def round_score(score: float) -> int:
-    """Round half up (never banker's rounding: 40.5 is Learning)."""
-    return int(score + 0.5)
+    """Round the exact score half up (never banker's rounding: 40.5 is 41, Learning).
+
+    The float is first rounded to `SCORE_DECIMALS`, which removes the arithmetic's error and
+    keeps every score the rules can produce on the right side of a .5 boundary.
+    """
+    return math.floor(round(score, SCORE_DECIMALS) + 0.5)
 
 
 def level_for(score: float) -> Level:
     """The level band of a 0–100 score, on the score rounded to an integer."""
     rounded = round_score(score)
-    if rounded <= 40:
-        return "Beginner"
-    if rounded <= 70:
-        return "Learning"
-    if rounded <= 90:
-        return "Proficient"
-    return "Mastered"
+    return next(level for level, floor in reversed(LEVEL_FLOORS.items()) if rounded >= floor)
+
+
+def at_least(score: float, level: Level) -> bool:
+    """Whether `score` shows as `level` or a higher one."""
+    return round_score(score) >= LEVEL_FLOORS[level]
 
 
 def decaying_average(observations: list[Observation], newest_weight: float) -> float:
@@ -130,9 +145,9 @@ def topic_mastery(
     streak: float,
     rules: MasteryRules,
 ) -> TopicMastery:
-    """Score one topic; a topic with no evidence scores 0."""
-    if evidence is None:
-        return TopicMastery(topic_id, 0.0, Components(0.0, 0.0, 0.0, 0.0), None)
+    """Score one topic; a topic without evidence (activity alone) scores 0."""
+    if evidence is None or not practised(evidence):
+        return TopicMastery(topic_id, 0.0, Components(0.0, 0.0, 0.0, 0.0), evidence)
     done = sum(rules.difficulty_weight[difficulty] for difficulty, _ in evidence.passed.values())
     quiz = decaying_average(evidence.quizzes, rules.newest_weight)
     quality = decaying_average(evidence.reviews, rules.newest_weight)

@@ -18,7 +18,7 @@ from typing import Literal
 
 from mastery.domain.alerts import Alert
 from mastery.domain.curriculum import Curriculum
-from mastery.domain.mastery import StudentMastery, TopicMastery
+from mastery.domain.mastery import StudentMastery, TopicMastery, at_least
 
 __all__ = ["GAP_THRESHOLDS", "REVIEW_AFTER_DAYS", "Recommendation", "recommend"]
 
@@ -33,8 +33,6 @@ GAP_THRESHOLDS: dict[Component, tuple[float, Kind]] = {
 }
 REVIEW_AFTER_DAYS = 14
 """Two weeks without practice: long enough for forgetting to show, short enough to act on."""
-PROFICIENT = 70.5
-"""The lowest unrounded score at Proficient (71 after rounding half up)."""
 MINUTES: dict[Kind, int] = {
     "remediate": 20, "review": 20, "refactor": 15, "keep_streak": 15, "start": 30, "refresh": 15,
 }  # fmt: skip
@@ -60,7 +58,10 @@ class Recommendation:
 
 
 def _met(topic: str, mastery: StudentMastery, curriculum: Curriculum) -> bool:
-    return all(mastery.topic(p).score >= PROFICIENT for p in curriculum.topic(topic).prerequisites)
+    return all(
+        at_least(mastery.topic(p).score, "Proficient")
+        for p in curriculum.topic(topic).prerequisites
+    )
 
 
 def foundation(topic: str, mastery: StudentMastery, curriculum: Curriculum) -> str:
@@ -68,7 +69,9 @@ def foundation(topic: str, mastery: StudentMastery, curriculum: Curriculum) -> s
     if _met(topic, mastery, curriculum):
         return topic
     unmet = [
-        p for p in curriculum.topic(topic).prerequisites if mastery.topic(p).score < PROFICIENT
+        p
+        for p in curriculum.topic(topic).prerequisites
+        if not at_least(mastery.topic(p).score, "Proficient")
     ]
     return foundation(unmet[0], mastery, curriculum)
 
@@ -157,7 +160,8 @@ def recommend(
         (
             t
             for t in started
-            if t.score >= PROFICIENT and now - last_activity[t.topic] > REVIEW_AFTER_DAYS * _DAY
+            if at_least(t.score, "Proficient")
+            and now - last_activity[t.topic] > REVIEW_AFTER_DAYS * _DAY
         ),
         key=lambda t: (last_activity[t.topic], t.topic),
     )

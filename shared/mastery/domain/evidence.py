@@ -1,0 +1,23 @@
+"""Which events are a topic's evidence: the one rule every score, history, forecast,
+recommendation and class view reads.
+
+- **Evidence** (makes a topic *practised*): a passed exercise, a quiz, a code review. Only a
+  practised topic has a score, and only a practised topic earns the consistency component.
+- **Activity** (everything else in a topic: an exercise started or failed, a code run, a help
+  request): it extends the student's daily activity streak and feeds the struggle triggers, but
+  on its own a topic stays unpractised and scores 0 — nobody earns points for asking for help.
+
+`practised` is the one test of that rule; current mastery, the daily history and everything
+built on them call it, so the last history point is always today's mastery.
+"""
+
+from __future__ import annotations
+
+from mastery.domain.record import TopicEvidence
+
+__all__ = ["practised"]
+
+
+def practised(evidence: TopicEvidence | None) -> bool:
+    """Whether a topic has evidence: a passed exercise, a quiz or a code review."""
+    return evidence is not None and bool(evidence.passed or evidence.quizzes or evidence.reviews)
