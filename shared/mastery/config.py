@@ -75,6 +75,9 @@ class Settings:
     retention_days: int = 90
     gdpr_self_erasure: bool = False
     max_body_bytes: int = 65536
+    binding_max_record_bytes: int = 1_048_588
+    """The Dapr binding route's body limit: the broker's record limit (Kafka's default
+    `message.max.bytes`), not the public routes' `max_body_bytes`."""
     learner_params_path: str | None = None
     """Learner-model params file (`python -m mastery.learning.fit`); None: built-in defaults."""
     health_port: int | None = None
@@ -149,6 +152,9 @@ class Settings:
                 retention_days=int(get("RETENTION_DAYS") or defaults.retention_days),
                 gdpr_self_erasure=_flag(get("GDPR_SELF_ERASURE") or "false"),
                 max_body_bytes=int(get("MAX_BODY_BYTES") or defaults.max_body_bytes),
+                binding_max_record_bytes=int(
+                    get("BINDING_MAX_RECORD_BYTES") or defaults.binding_max_record_bytes
+                ),
                 learner_params_path=get("LEARNER_PARAMS_PATH"),
                 health_port=int(port) if (port := get("HEALTH_PORT")) else None,
             )

@@ -190,3 +190,38 @@ async def test_invalid_student_id_is_422(engine: Engine) -> None:
         "/v1/students/bad%20id/mastery", headers=token("admin", "admin")
     )
     assert response.status_code == 422
+
+
+async def test_a_record_over_the_public_body_limit_is_applied_not_413(engine: Engine) -> None:
+    # 80 KiB is over the public routes' 64 KiB, far under the broker's record limit.
+    document = event("code.executed", "s1", TOPIC, NOW, ok=True)
+    document["data"]["output"] = "x" * 80 * 1024
+    response = await engine.deliver(raw(document), **DAPR)
+    assert response.status_code == 200
+    assert response.json() == {"outcome": "applied"}
+    assert engine.dead_letters.records == []
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_a_record_over_the_broker_limit_is_dead_lettered_too_large_and_acked(
+    engine: Engine, streamed: bool
+) -> None:
+    limit = Settings().binding_max_record_bytes
+    value = raw(event("code.executed", "s1", TOPIC, NOW, ok=True))[:-1] + b' "pad": "'
+    value += b"y" * (limit + 10 - len(value)) + b'"}'
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(value), 64 * 1024):
+            yield value[start : start + 64 * 1024]
+
+    response = await engine.deliver(chunks() if streamed else value, offset=7, **DAPR)  # type: ignore[arg-type]
+    assert response.status_code == 200
+    assert response.json() == {"outcome": "dead_lettered"}
+    [(key, letter_bytes)] = engine.dead_letters.records
+    letter = json.loads(letter_bytes)
+    assert key == "s1"
+    assert letter["reason"] == "too_large"
+    assert letter["source"] == {"topic": "learning.events", "partition": "0", "offset": "7",
+                                "key": "s1", "timestamp": "1763640000000"}  # fmt: skip
+    assert letter["value"] == value[:1024].decode()
+    assert (letter["value_bytes"], letter["value_truncated"]) == (len(value), True)

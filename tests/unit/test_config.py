@@ -26,7 +26,7 @@ def test_every_setting_is_read_from_its_variable() -> None:
         "APP_API_TOKEN": "tok", "JWT_ALGORITHMS": "RS256, ES256", "JWT_PUBLIC_KEY": "pem",
         "JWT_JWKS_URL": "https://j", "JWT_ISSUER": "iss", "JWT_AUDIENCE": "aud",
         "JWT_LEEWAY_SECONDS": "5", "RETENTION_DAYS": "30", "GDPR_SELF_ERASURE": "yes",
-        "MAX_BODY_BYTES": "100",
+        "MAX_BODY_BYTES": "100", "BINDING_MAX_RECORD_BYTES": "2000000",
     })  # fmt: skip
     assert settings.function == "query"
     assert settings.log_level == "DEBUG"
@@ -57,6 +57,7 @@ def test_every_setting_is_read_from_its_variable() -> None:
         True,
         100,
     )
+    assert settings.binding_max_record_bytes == 2_000_000
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,9 @@ async def _create() -> HttpFunction:
     core = build_core()
     dead_letters, alerts = await open_sinks(core.settings)
     deps = dataclasses.replace(ingest_deps(core, dead_letters, alerts), struggle=None)
-    return http_function("ingest", ingest_routes(deps, core.settings.app_api_token), core)
+    settings = core.settings
+    routes = ingest_routes(deps, settings.app_api_token, settings.binding_max_record_bytes)
+    return http_function("ingest", routes, core)
 
 
 _function = LazyFunction(_create)

@@ -2,7 +2,9 @@
 
 daprd POSTs each record's raw value to `/learning-events` with the Kafka metadata in `__*`
 headers. 200 is the only ack: poison is dead-lettered and acked; a transient fault answers
-503 (via the problem mapping) so the binding retries the same record.
+503 (via the problem mapping) so the binding retries the same record. The route never answers
+413: its limit is the broker's record limit (`BINDING_MAX_RECORD_BYTES`), and a record over it
+is dead-lettered as `too_large` and acked, so it cannot hold its partition.
 """
 
 from __future__ import annotations
@@ -11,16 +13,16 @@ from starlette.responses import JSONResponse, Response
 
 from mastery.api.dapr_delivery import API_TOKEN_HEADER, api_token_accepted, binding_metadata
 from mastery.bootstrap import Core, build_core, http_function, ingest_deps, open_sinks
-from mastery.http.function import HttpFunction
+from mastery.http.function import HttpFunction, read_body
 from mastery.http.problems import ProblemError
 from mastery.http.routing import Call, Route
 from mastery.ports import EventSink
-from mastery.services.ingest import IngestDeps, handle_record
+from mastery.services.ingest import IngestDeps, handle_record, handle_too_large
 
 BINDING_PATH = "/learning-events"
 
 
-def ingest_routes(deps: IngestDeps, api_token: str | None) -> list[Route]:
+def ingest_routes(deps: IngestDeps, api_token: str | None, max_record_bytes: int) -> list[Route]:
     """The binding routes, checking `dapr-api-token` when `APP_API_TOKEN` is set."""
 
     def check_token(call: Call) -> None:
@@ -30,7 +32,12 @@ def ingest_routes(deps: IngestDeps, api_token: str | None) -> list[Route]:
 
     async def receive(call: Call) -> Response:
         check_token(call)
-        outcome = await handle_record(call.body, binding_metadata(call.request.headers), deps)
+        meta = binding_metadata(call.request.headers)
+        body, size = await read_body(call.request, max_record_bytes, drain=True)
+        if size > max_record_bytes:
+            outcome = await handle_too_large(body, size, meta, deps)
+        else:
+            outcome = await handle_record(body, meta, deps)
         return JSONResponse({"outcome": outcome.value})
 
     async def probe(call: Call) -> Response:
@@ -38,7 +45,7 @@ def ingest_routes(deps: IngestDeps, api_token: str | None) -> list[Route]:
         return Response(status_code=200)
 
     return [
-        Route("POST", BINDING_PATH, receive, auth=False, tags=("binding",),
+        Route("POST", BINDING_PATH, receive, auth=False, tags=("binding",), reads_body=False,
               summary="Apply one Kafka record delivered by the Dapr input binding"),
         Route("OPTIONS", BINDING_PATH, probe, auth=False, tags=("binding",),
               summary="Dapr's binding probe: 200 subscribes the app to the binding"),
@@ -56,4 +63,6 @@ async def create(
         dead_letters, opened_alerts = await open_sinks(core.settings)
         alerts = alerts or opened_alerts
     deps = ingest_deps(core, dead_letters, alerts)
-    return http_function("ingest", ingest_routes(deps, core.settings.app_api_token), core)
+    settings = core.settings
+    routes = ingest_routes(deps, settings.app_api_token, settings.binding_max_record_bytes)
+    return http_function("ingest", routes, core)

@@ -30,7 +30,7 @@ from mastery.observability import (
     set_correlation_id,
 )
 
-__all__ = ["HttpFunction", "Readiness"]
+__all__ = ["HttpFunction", "Readiness", "read_body"]
 
 Readiness = Callable[[], Awaitable[dict[str, bool]]]
 _UNMATCHED = "<unmatched>"
@@ -102,7 +102,7 @@ class HttpFunction:
         self, request: Request, match: RouteMatch, headers: dict[bytes, bytes], cid: str
     ) -> Response:
         route = match.route
-        declared = _content_length(headers)
+        declared = _content_length(headers) if route.reads_body else None
         if declared is not None and declared > self._max_body:
             raise _too_large()
         principal = None
@@ -113,8 +113,10 @@ class HttpFunction:
                 None if authorization is None else authorization.decode("latin-1")
             )
         body = b""
-        if declared or b"transfer-encoding" in headers:
-            body = await self._read_body(request)
+        if route.reads_body and (declared or b"transfer-encoding" in headers):
+            body, size = await read_body(request, self._max_body, drain=False)
+            if size > self._max_body:
+                raise _too_large()
             request = Request(request.scope, _replay(body, request.receive))
         query = None
         if route.query_params is not None:
@@ -134,20 +136,6 @@ class HttpFunction:
         else:
             content = pydantic_core.to_json(result)
         return Response(content, status_code=route.status_code, media_type=_JSON)
-
-    async def _read_body(self, request: Request) -> bytes:
-        # Content-Length can be absent (chunked) or wrong: count what actually arrives.
-        chunks: list[bytes] = []
-        size = 0
-        try:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > self._max_body:
-                    raise _too_large()
-                chunks.append(chunk)
-        except ClientDisconnect:
-            raise ProblemError(400, "Bad request", "The request body was cut short.") from None
-        return b"".join(chunks)
 
     def _observe(self, method: str, route: str, status: int, seconds: float) -> None:
         key = (route, method, status)
@@ -200,6 +188,26 @@ class HttpFunction:
             document = build_openapi(f"{self.name} function", _version(), self._router.routes)
             self._openapi = pydantic_core.to_json(document)
         return Response(self._openapi, media_type=_JSON)
+
+
+async def read_body(request: Request, limit: int, *, drain: bool) -> tuple[bytes, int]:
+    """The body (at most its first `limit` bytes) and how many bytes arrived.
+
+    Content-Length can be absent (chunked) or wrong: what actually arrives is counted. Past the
+    limit, reading stops, or with `drain` goes on to the end, dropping the bytes, to count them.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            if size < limit:
+                chunks.append(chunk[: limit - size])
+            size += len(chunk)
+            if size > limit and not drain:
+                break
+    except ClientDisconnect:
+        raise ProblemError(400, "Bad request", "The request body was cut short.") from None
+    return b"".join(chunks), size
 
 
 def _content_length(headers: dict[bytes, bytes]) -> int | None:

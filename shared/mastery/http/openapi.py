@@ -105,7 +105,9 @@ def _operation(route: Route, refs: dict[Any, Any], schemas: dict[str, Any]) -> d
         problems |= {404, 422}
     if route.query_params is not None:
         problems.add(422)
-    if route.request_model is not None or route.method.upper() in {"POST", "PUT", "PATCH"}:
+    if route.reads_body and (
+        route.request_model is not None or route.method.upper() in {"POST", "PUT", "PATCH"}
+    ):
         problems |= {413, 422}
     if OPERATIONS_TAG not in route.tags:
         problems.add(503)

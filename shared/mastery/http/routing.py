@@ -29,6 +29,8 @@ class Route:
 
     `query_params` validates the query string (422 on failure), `request_model` the JSON body
     (available as `Call.payload`), `response_model` only documents the answer in OpenAPI.
+    `reads_body=False` leaves the body unread: the endpoint reads `Call.request` itself, under
+    its own limit (the function's `MAX_BODY_BYTES` does not apply).
     """
 
     method: str
@@ -41,6 +43,7 @@ class Route:
     response_model: type[BaseModel] | None = None
     status_code: int = 200
     tags: tuple[str, ...] = ()
+    reads_body: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -81,8 +81,15 @@ class IngestDeps:
     """Roster expiries this process knows, so most events skip the roster read (`rosters`)."""
 
 
-def dead_letter(raw: bytes, reason: str, meta: KafkaMetadata, deps: IngestDeps) -> bytes:
-    """The dead-letter record: the reason, the original value and where it came from."""
+TOO_LARGE_KEPT_BYTES = 1024
+"""How much of a record over the size limit its dead letter keeps."""
+
+
+def dead_letter(
+    raw: bytes, reason: str, meta: KafkaMetadata, deps: IngestDeps, size: int | None = None
+) -> bytes:
+    """The dead-letter record: the reason, the original value (or, when `size` says the value
+    was longer, its first bytes), its size and where it came from."""
     try:
         value: str = raw.decode()
         encoding = "utf-8"
@@ -92,6 +99,8 @@ def dead_letter(raw: bytes, reason: str, meta: KafkaMetadata, deps: IngestDeps) 
         "reason": reason,
         "value": value,
         "value_encoding": encoding,
+        "value_bytes": len(raw) if size is None else size,
+        "value_truncated": size is not None and size > len(raw),
         "source": asdict(meta),
         "dead_lettered_at": deps.clock().isoformat(),
     }
@@ -132,8 +141,19 @@ async def handle_records(
     return outcomes
 
 
-async def _dead_letter(raw: bytes, reason: str, meta: KafkaMetadata, deps: IngestDeps) -> None:
-    await deps.dead_letters.publish(meta.key or "", dead_letter(raw, reason, meta, deps))
+async def handle_too_large(
+    prefix: bytes, size: int, meta: KafkaMetadata, deps: IngestDeps
+) -> Outcome:
+    """A record over the size limit: dead-lettered as `too_large` with its first bytes, so the
+    caller acknowledges it and the partition moves on."""
+    await _dead_letter(prefix[:TOO_LARGE_KEPT_BYTES], "too_large", meta, deps, size)
+    return Outcome.DEAD_LETTERED
+
+
+async def _dead_letter(
+    raw: bytes, reason: str, meta: KafkaMetadata, deps: IngestDeps, size: int | None = None
+) -> None:
+    await deps.dead_letters.publish(meta.key or "", dead_letter(raw, reason, meta, deps, size))
     log.warning("dead-lettered a record: %s", reason, extra={"kafka": asdict(meta)})
     EVENTS_TOTAL.labels(outcome=Outcome.DEAD_LETTERED, type="invalid").inc()
 
