@@ -41,5 +41,7 @@ ENV PATH=/opt/venv/bin:$PATH \
 USER 10001:10001
 EXPOSE 8080
 # ASGI mode (uvicorn): it keeps the `__key`/`__topic`/... headers daprd sends, which the WSGI
-# mode's gunicorn drops. `exec` makes functions-framework PID 1, so SIGTERM reaches it.
-CMD ["/bin/sh", "-c", ": \"${FUNCTION_TARGET:?set FUNCTION_TARGET to ingest, query, predict, recommend or gdpr}\"; export FUNCTION_SOURCE=\"${FUNCTION_SOURCE:-functions/$FUNCTION_TARGET/main.py}\"; exec functions-framework --asgi --target \"$FUNCTION_TARGET\" --source \"$FUNCTION_SOURCE\" --port \"$PORT\""]
+# mode's gunicorn drops. Ingest starts through `mastery-ingest`, which serves the INGEST_MODE it
+# is given (http: the same functions-framework command; grpc; kafka). `exec` makes the server
+# PID 1, so SIGTERM reaches it.
+CMD ["/bin/sh", "-c", ": \"${FUNCTION_TARGET:?set FUNCTION_TARGET to ingest, query, predict, recommend or gdpr}\"; if [ \"$FUNCTION_TARGET\" = ingest ]; then exec mastery-ingest; fi; export FUNCTION_SOURCE=\"${FUNCTION_SOURCE:-functions/$FUNCTION_TARGET/main.py}\"; exec functions-framework --asgi --target \"$FUNCTION_TARGET\" --source \"$FUNCTION_SOURCE\" --port \"$PORT\""]

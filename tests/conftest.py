@@ -1,4 +1,5 @@
-"""Session-wide private servers, started on first use so a unit-only run starts none."""
+"""Session-wide private servers, started on first use so a unit-only run starts none; and the
+check that no test reads outside the repository (tests/outside_reads.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,19 @@ from collections.abc import Iterator
 import pytest
 
 from mastery.local.servers import KafkaBroker, RedisServer
+from tests.outside_reads import OutsideReads
+
+OUTSIDE_READS = OutsideReads().install()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if OUTSIDE_READS.paths:
+        listed = "\n  ".join(sorted(set(OUTSIDE_READS.paths)))
+        session.config.get_terminal_writer().line(
+            f"\nTests read outside the repository (a clone has no sibling folders):\n  {listed}",
+            red=True,
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session")

