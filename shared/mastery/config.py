@@ -37,6 +37,11 @@ class JwtSettings:
     issuer: str | None = None
     audience: str | None = None
     leeway_seconds: int = 30
+    jwks_refresh_seconds: float = 300.0
+    """A JWKS key set older than this is fetched again before use: a removed key's bound."""
+    jwks_min_fetch_interval_seconds: float = 1.0
+    """Unknown `kid`s cause at most one JWKS fetch per this interval."""
+    jwks_timeout_seconds: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -148,6 +153,16 @@ class Settings:
                     issuer=get("JWT_ISSUER"),
                     audience=get("JWT_AUDIENCE"),
                     leeway_seconds=int(get("JWT_LEEWAY_SECONDS") or jwt_defaults.leeway_seconds),
+                    jwks_refresh_seconds=float(
+                        get("JWT_JWKS_REFRESH_SECONDS") or jwt_defaults.jwks_refresh_seconds
+                    ),
+                    jwks_min_fetch_interval_seconds=float(
+                        get("JWT_JWKS_MIN_FETCH_INTERVAL_SECONDS")
+                        or jwt_defaults.jwks_min_fetch_interval_seconds
+                    ),
+                    jwks_timeout_seconds=float(
+                        get("JWT_JWKS_TIMEOUT_SECONDS") or jwt_defaults.jwks_timeout_seconds
+                    ),
                 ),
                 retention_days=int(get("RETENTION_DAYS") or defaults.retention_days),
                 gdpr_self_erasure=_flag(get("GDPR_SELF_ERASURE") or "false"),

@@ -19,7 +19,7 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from mastery.adapters.memory import MemoryStateStore
 from mastery.config import JwtSettings
@@ -34,6 +34,7 @@ from tests.all_functions import (
     bearer,
 )
 from tests.factories import event, raw
+from tests.jwks_endpoint import Endpoint, public_jwk, serving
 
 VICTIM, ATTACKER, CLASS, OTHER_CLASS = "victim-1", "attacker-1", "class-v", "class-x"
 TOPIC = "oop.inheritance"
@@ -341,3 +342,28 @@ async def test_security_headers_on_every_answer(engine: Engine, function: str, p
         assert response.headers[name] == value
     assert "default-src 'none'" in response.headers["content-security-policy"]
     assert response.headers["strict-transport-security"].startswith("max-age=")
+
+
+@pytest.mark.parametrize(
+    ("body", "kid", "status"),
+    [(b"<html>Sign in</html>", "k1", 503), (None, "r1", 401)],
+    ids=["jwks-not-json", "kid-of-another-key-type"],
+)
+async def test_a_broken_key_source_or_a_mismatched_kid_is_never_a_500(
+    body: bytes | None, kid: str, status: int
+) -> None:
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    keys = [public_jwk(ec_key, "k1"), public_jwk(rsa_key, "r1")]
+    with serving(Endpoint(keys=keys, body=body)) as endpoint:
+        settings = JwtSettings(algorithms=("ES256", "RS256"), jwks_url=endpoint.url)
+        async with all_functions(MemoryStateStore(), jwt=settings) as engine:
+            token = jwt.encode(_claims(role="admin"), ec_key, "ES256", headers={"kid": kid})
+            auth = {"Authorization": f"Bearer {token}"}
+            for fn, path in [("query", f"/v1/students/{VICTIM}/mastery"), ("gdpr", "/v1/audit")]:
+                response = await engine.clients[fn].get(
+                    path, params={"student_id": VICTIM}, headers=auth
+                )
+                assert_safe_problem(response, status)
+                if status == 503:
+                    assert int(response.headers["retry-after"]) >= 1

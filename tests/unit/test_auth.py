@@ -7,10 +7,8 @@ import base64
 import hashlib
 import hmac
 import json
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import jwt
@@ -22,6 +20,8 @@ from mastery.config import ConfigError, JwtSettings
 from mastery.errors import DependencyUnavailableError
 from mastery.http.auth import JwtVerifier, Principal, mint_token
 from mastery.http.problems import ProblemError
+from mastery.local.servers import free_port
+from tests.jwks_endpoint import Endpoint, public_jwk, serving
 
 SECRET = "a-test-secret-that-is-long-enough-for-hs256"
 
@@ -233,12 +233,32 @@ async def test_missing_or_non_bearer_authorization_is_rejected(hs_verifier: JwtV
         JwtSettings(algorithms=("HS256",), jwks_url="https://idp/jwks"),
         JwtSettings(algorithms=("RS256",), public_key="not a pem"),
         JwtSettings(algorithms=("HS256",), secret="short"),
+        JwtSettings(algorithms=("HS256",), secret="x" * 31),
+        JwtSettings(algorithms=("HS384",), secret="x" * 47),
+        JwtSettings(algorithms=("HS256", "HS512"), secret="x" * 63),
     ],
-    ids=["no-key", "no-algs", "none", "mixed", "two-sources", "jwks-hmac", "bad-pem", "short"],
+    ids=[
+        "no-key",
+        "no-algs",
+        "none",
+        "mixed",
+        "two-sources",
+        "jwks-hmac",
+        "bad-pem",
+        "short",
+        "hs256-31",
+        "hs384-47",
+        "hs512-63",
+    ],
 )
 def test_unsafe_configurations_are_refused(settings: JwtSettings) -> None:
     with pytest.raises(ConfigError):
         JwtVerifier(settings)
+
+
+def test_hmac_keys_long_enough_for_their_hash_are_accepted() -> None:
+    JwtVerifier(JwtSettings(algorithms=("HS384",), secret="x" * 48))
+    JwtVerifier(JwtSettings(algorithms=("HS256", "HS512"), secret="x" * 64))
 
 
 def test_hmac_algorithms_with_a_public_key_are_refused(rsa_key: rsa.RSAPrivateKey) -> None:
@@ -254,29 +274,8 @@ def test_hmac_algorithms_with_a_public_key_are_refused(rsa_key: rsa.RSAPrivateKe
 @pytest.fixture
 def jwks_server(rsa_key: rsa.RSAPrivateKey) -> Iterator[str]:
     """A loopback JWKS endpoint serving the RSA key under kid "k1"; yields its base URL."""
-    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(rsa_key.public_key()))
-    jwk.update(kid="k1", use="sig", alg="RS256")
-    body = json.dumps({"keys": [jwk]}).encode()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            found = self.path == "/jwks.json"
-            self.send_response(200 if found else 404)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(body if found else b"{}")
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Endpoint(keys=[public_jwk(rsa_key, "k1", alg="RS256")])) as endpoint:
+        yield endpoint.url.removesuffix("/jwks.json")
 
 
 async def test_jwks_keys_verify_tokens_by_kid(jwks_server: str, rsa_key: rsa.RSAPrivateKey) -> None:
@@ -292,10 +291,9 @@ async def test_jwks_keys_verify_tokens_by_kid(jwks_server: str, rsa_key: rsa.RSA
     await _rejected(verifier, hmac_token)
 
 
-async def test_unreachable_jwks_is_a_dependency_outage(
-    jwks_server: str, rsa_key: rsa.RSAPrivateKey
-) -> None:
-    settings = JwtSettings(algorithms=("RS256",), jwks_url=f"{jwks_server}/missing.json")
+async def test_unreachable_jwks_is_a_dependency_outage(rsa_key: rsa.RSAPrivateKey) -> None:
+    closed = f"http://127.0.0.1:{free_port()}/jwks.json"
+    settings = JwtSettings(algorithms=("RS256",), jwks_url=closed)
     verifier = JwtVerifier(settings)
     token = jwt.encode(_claims(), rsa_key, algorithm="RS256", headers={"kid": "k1"})
     with pytest.raises(DependencyUnavailableError):

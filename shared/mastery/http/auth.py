@@ -6,19 +6,17 @@ list is not read), and `classes` (a list of class ids, used for teachers). `exp`
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, get_args
 
 import jwt
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from cachetools import TLRUCache
 
 from mastery.config import ConfigError, JwtSettings
-from mastery.errors import DependencyUnavailableError
+from mastery.http.jwks import JwksKeys, JwksPolicy, UnknownKeyError
 from mastery.http.problems import ProblemError
 
 __all__ = ["JwtVerifier", "Principal", "Role", "mint_token"]
@@ -26,8 +24,8 @@ __all__ = ["JwtVerifier", "Principal", "Role", "mint_token"]
 Role = Literal["student", "teacher", "admin"]
 _ROLES = frozenset(get_args(Role))
 _MAX_TOKEN_CHARS = 8192
-_MIN_SECRET_BYTES = 32
-_JWKS_KEY_TTL_SECONDS = 300.0
+# RFC 7518 §3.2: an HMAC key at least as long as the hash output.
+_MIN_SECRET_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
 _VERIFIED_CACHE_SIZE = 1024
 _VERIFIED_TTL_SECONDS = 300.0
 
@@ -63,6 +61,10 @@ def _unauthorized(detail: str, *, invalid: bool = True) -> ProblemError:
 
 
 def _public_key_family(pem: str) -> tuple[str, Any]:
+    # Imported here: only a process configured with a PEM public key pays for cryptography.
+    from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
     try:
         # Environment variables often carry PEM newlines escaped as "\n".
         key = load_pem_public_key(pem.replace("\\n", "\n").encode())
@@ -77,35 +79,47 @@ def _public_key_family(pem: str) -> tuple[str, Any]:
     raise ConfigError("JWT_PUBLIC_KEY has an unsupported key type")
 
 
-def _key_source(settings: JwtSettings) -> tuple[frozenset[str], Any, jwt.PyJWKClient | None]:
-    """The algorithms the one configured key admits, the key, and the JWKS client if any."""
+def _key_source(
+    settings: JwtSettings, algorithms: frozenset[str], clock: Callable[[], float]
+) -> tuple[frozenset[str], Any, JwksKeys | None]:
+    """The algorithms the one configured key admits, the key, and the JWKS key set if any."""
     sources = [settings.secret, settings.public_key, settings.jwks_url]
     if sum(source is not None for source in sources) != 1:
         raise ConfigError("set exactly one of JWT_SECRET, JWT_PUBLIC_KEY, JWT_JWKS_URL")
     if settings.secret is not None:
         if "-----BEGIN" in settings.secret:
             raise ConfigError("JWT_SECRET holds a PEM key; set JWT_PUBLIC_KEY instead")
-        if len(settings.secret.encode()) < _MIN_SECRET_BYTES:
-            raise ConfigError(f"JWT_SECRET must be at least {_MIN_SECRET_BYTES} bytes (RFC 7518)")
+        length = len(settings.secret.encode())
+        for algorithm in sorted(algorithms & _FAMILIES["hmac"]):
+            if length < _MIN_SECRET_BYTES[algorithm]:
+                raise ConfigError(
+                    f"JWT_SECRET must be at least {_MIN_SECRET_BYTES[algorithm]} bytes for "
+                    f"{algorithm} (RFC 7518); it has {length}"
+                )
         return _FAMILIES["hmac"], settings.secret, None
     if settings.public_key is not None:
         family, key = _public_key_family(settings.public_key)
         return _FAMILIES[family], key, None
-    try:
-        client = jwt.PyJWKClient(str(settings.jwks_url), cache_keys=False, timeout=5)
-    except jwt.PyJWKClientError as exc:
-        raise ConfigError("JWT_JWKS_URL must be an http(s) URL") from exc
-    return _ASYMMETRIC, None, client
+    url = str(settings.jwks_url)
+    if not url.startswith(("https://", "http://")):
+        raise ConfigError("JWT_JWKS_URL must be an http(s) URL")
+    policy = JwksPolicy(
+        refresh_seconds=settings.jwks_refresh_seconds,
+        min_fetch_interval_seconds=settings.jwks_min_fetch_interval_seconds,
+        timeout_seconds=settings.jwks_timeout_seconds,
+    )
+    return _ASYMMETRIC, None, JwksKeys(url, policy, clock=clock)
 
 
 class JwtVerifier:
     """Verifies bearer tokens against one configured key source and an algorithm allow-list."""
 
-    def __init__(self, settings: JwtSettings) -> None:
+    def __init__(self, settings: JwtSettings, *, clock: Callable[[], float] = time.time) -> None:
         algorithms = frozenset(settings.algorithms)
         if not algorithms:
             raise ConfigError("JWT_ALGORITHMS is empty")
-        allowed, self._key, self._jwks = _key_source(settings)
+        self._clock = clock
+        allowed, self._key, self._jwks = _key_source(settings, algorithms, clock)
         if not algorithms <= allowed:
             raise ConfigError(
                 f"JWT_ALGORITHMS {sorted(algorithms - allowed)} do not match the configured key"
@@ -119,8 +133,11 @@ class JwtVerifier:
         required += ["aud"] if settings.audience else []
         # Without a configured audience PyJWT would reject every token that names one.
         self._options: Any = {"require": required, "verify_aud": settings.audience is not None}
-        self._jwks_cache: dict[str, tuple[Any, float]] = {}
-        self._verified: dict[str, tuple[Principal, float]] = {}
+        # Clients reuse one token for many requests, and signature checks dominate the hot path:
+        # an identical token string needs no second check while it is valid (bounded, LRU).
+        self._verified: TLRUCache[str, tuple[Principal, float]] = TLRUCache(
+            _VERIFIED_CACHE_SIZE, ttu=lambda _token, entry, _now: entry[1], timer=clock
+        )
 
     async def authenticate(self, authorization: str | None) -> Principal:
         """The principal of an `Authorization: Bearer <token>` header value; 401 otherwise."""
@@ -135,9 +152,7 @@ class JwtVerifier:
         """Verify signature, algorithm and claims of `token`; raise ProblemError 401 if any fail."""
         cached = self._verified.get(token)
         if cached is not None:
-            if time.time() < cached[1]:
-                return cached[0]
-            self._verified.pop(token, None)
+            return cached[0]
         if len(token) > _MAX_TOKEN_CHARS:
             raise _unauthorized("The token is not valid.")
         key = self._key if self._jwks is None else await self._jwks_key(token)
@@ -160,36 +175,27 @@ class JwtVerifier:
         return principal
 
     def _remember(self, token: str, principal: Principal, exp: float) -> None:
-        # Clients reuse one token for many requests, and signature checks dominate the hot path:
-        # an identical token string needs no second check until it expires (bounded, FIFO).
-        if len(self._verified) >= _VERIFIED_CACHE_SIZE:
-            self._verified.pop(next(iter(self._verified)))
-        valid_until = min(exp + self._leeway, time.time() + _VERIFIED_TTL_SECONDS)
-        self._verified[token] = (principal, valid_until)
+        now = self._clock()
+        valid_until = min(exp + self._leeway, now + _VERIFIED_TTL_SECONDS)
+        if self._jwks is not None:
+            # A key removed from the JWKS must stop working when the key set is refreshed.
+            valid_until = min(valid_until, self._jwks.fresh_until)
+        if valid_until > now:
+            self._verified[token] = (principal, valid_until)
 
-    async def _jwks_key(self, token: str) -> Any:
+    async def _jwks_key(self, token: str) -> jwt.PyJWK:
         assert self._jwks is not None
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
             raise _unauthorized("The token is not valid.") from None
-        kid = header.get("kid")
-        if not isinstance(kid, str) or header.get("alg") not in self._algorithms:
+        kid, algorithm = header.get("kid"), header.get("alg")
+        if not isinstance(kid, str) or algorithm not in self._algorithms:
             raise _unauthorized("The token is not valid.")
-        cached = self._jwks_cache.get(kid)
-        if cached is not None and cached[1] > time.monotonic():
-            return cached[0]
         try:
-            # PyJWKClient fetches with urllib, which blocks: keep it off the event loop.
-            jwk = await asyncio.to_thread(self._jwks.get_signing_key, kid)
-        except jwt.PyJWKClientConnectionError as exc:
-            raise DependencyUnavailableError("JWKS endpoint unreachable") from exc
-        except jwt.PyJWTError:
+            return await self._jwks.key(kid, algorithm)
+        except UnknownKeyError:
             raise _unauthorized("The token is not valid.") from None
-        if jwk.key_type == "oct":
-            raise _unauthorized("The token is not valid.")
-        self._jwks_cache[kid] = (jwk.key, time.monotonic() + _JWKS_KEY_TTL_SECONDS)
-        return jwk.key
 
 
 def _principal(claims: dict[str, Any]) -> Principal:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from mastery.config import ConfigError
 from mastery.http.function import HttpFunction
 from mastery.http.headers import correlation_id_from, secure
 from mastery.http.problems import ProblemError, problem_response
@@ -17,13 +19,17 @@ from mastery.observability import reset_correlation_id, set_correlation_id
 __all__ = ["LazyFunction"]
 
 _logger = logging.getLogger(__name__)
+# gunicorn's "App failed to load" code: its master stops instead of restarting the worker.
+EXIT_INVALID_CONFIGURATION = 4
 
 
 class LazyFunction:
     """Calls `factory` once, on the first request, and serves every request with its result.
 
     Construct it at module level in `functions/<name>/main.py` (doing so performs no I/O). If the
-    factory fails, the request gets a 503 problem and the next request tries again.
+    factory fails, the request gets a 503 problem and the next request tries again, except for
+    an invalid configuration, which no retry can mend: the process logs it and exits non-zero,
+    so the orchestrator shows a crash instead of a pod answering 503 for ever.
     """
 
     def __init__(self, factory: Callable[[], Awaitable[HttpFunction]]) -> None:
@@ -45,6 +51,10 @@ class LazyFunction:
         token = set_correlation_id(correlation_id)
         try:
             self._function = function = await self._factory()
+        except ConfigError as exc:
+            _logger.critical("invalid configuration, exiting: %s", exc)
+            logging.shutdown()
+            os._exit(EXIT_INVALID_CONFIGURATION)
         except Exception:
             _logger.exception("could not build the function")
             problem = ProblemError(
