@@ -21,6 +21,7 @@ lint: install
 	$(BIN)/ruff check shared functions tests
 	$(BIN)/ruff format --check shared functions tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: install lint
 	$(BIN)/pytest --cov --cov-report=term -q

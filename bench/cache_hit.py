@@ -29,7 +29,7 @@ import httpx
 import redis
 
 from bench.engine import Engine, make_school, running_engine, seed
-from mastery.http.auth import mint_token
+from mastery.web.auth import mint_token
 from tests.factories import event
 
 READERS = ("query", "predict")  # the functions built with the L1 cache

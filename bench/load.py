@@ -38,7 +38,7 @@ from bench.cpu import CpuMeter, descendants, listening_on
 from bench.engine import BENCH, RESULTS, Engine, School, machine, make_school, running_engine, seed
 from bench.plot import plot_latency
 from mastery.domain.curriculum import CURRICULUM
-from mastery.http.auth import mint_token
+from mastery.web.auth import mint_token
 
 # Known routes and their share of a user's reads; discovered ones get DEFAULT_WEIGHT.
 WEIGHTS = {"/v1/students/{student_id}/mastery": 5, "/v1/students/{student_id}/topics/{topic_id}": 2,

@@ -24,8 +24,8 @@ import redis
 
 from bench import loadgen
 from bench.engine import RESULTS, machine, make_school, running_baseline, running_engine, seed
-from mastery.http.auth import mint_token
 from mastery.services.students import student_key
+from mastery.web.auth import mint_token
 
 TOPIC = "control_flow.for_loops"
 

@@ -28,9 +28,9 @@ from typing import Any
 import httpx
 
 from bench.engine import BASELINES, RESULTS, machine, running_engine
-from mastery.http.auth import mint_token
 from mastery.local.functions import FUNCTIONS, start_function, stop_all
 from mastery.local.servers import free_port
+from mastery.web.auth import mint_token
 
 
 def _tree(pid: int) -> list[int]:

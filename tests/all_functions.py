@@ -10,12 +10,12 @@ from datetime import UTC, datetime
 import httpx
 
 from mastery.adapters.memory import MemorySink
-from mastery.api import gdpr, ingest, predict, query, recommend
 from mastery.bootstrap import Core
 from mastery.config import JwtSettings, Settings
-from mastery.http.auth import mint_token
-from mastery.http.function import HttpFunction
+from mastery.entrypoints.http import gdpr, ingest, predict, query, recommend
 from mastery.ports import Clock, StateStore
+from mastery.web.auth import mint_token
+from mastery.web.function import HttpFunction
 from tests.asgi import serve
 
 SECRET = "all-functions-test-secret-of-32-bytes!"

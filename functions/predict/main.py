@@ -4,8 +4,8 @@ import functions_framework.aio
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mastery.api import predict as api
-from mastery.http import LazyFunction
+from mastery.entrypoints.http import predict as api
+from mastery.web import LazyFunction
 
 _function = LazyFunction(api.create)
 

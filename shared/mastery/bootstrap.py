@@ -1,7 +1,7 @@
 """The composition root: build each adapter once from the settings, and hand fakes to tests.
 
 HTTP functions have no lifespan hooks under functions-framework, so each entry point builds its
-function on the first request (`mastery.http.LazyFunction`); importing never connects anything.
+function on the first request (`mastery.web.LazyFunction`); importing never connects anything.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from mastery.config import Settings
 from mastery.domain.curriculum import CURRICULUM, Curriculum
 from mastery.domain.knowledge import LearnerModel
 from mastery.domain.mastery import MasteryRules
-from mastery.http.auth import JwtVerifier
-from mastery.http.function import HttpFunction
-from mastery.http.routing import Route
 from mastery.ports import Clock, EventSink, StateStore
+from mastery.web.auth import JwtVerifier
+from mastery.web.function import HttpFunction
+from mastery.web.routing import Route
 
 if TYPE_CHECKING:
     from mastery.services.ingest import IngestDeps

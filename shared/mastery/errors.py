@@ -3,14 +3,14 @@
 Every error the engine raises on purpose derives from `MasteryError`. Adapters wrap the
 library errors they catch (`raise StateUnavailableError(...) from exc`), so callers never
 depend on redis, dapr or kafka exception types. The HTTP layer maps this tree to status codes
-in exactly one place (`mastery.http.problems`):
+in exactly one place (`mastery.web.problems`):
 
 - `DependencyUnavailableError` (`StateUnavailableError`, `SinkUnavailableError`) → 503 with
   `Retry-After`
 - `ConflictError` → 409
 - `NotFoundError` → 404, `ForbiddenError` → 403
 - `PoisonEventError` → 422
-- `mastery.http.problems.ProblemError` → its own status
+- `mastery.web.problems.ProblemError` → its own status
 - anything else → 500, logged, never described to the client
 """
 

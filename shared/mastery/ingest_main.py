@@ -30,11 +30,11 @@ def main() -> None:
     """Serve the ingest function in the mode `INGEST_MODE` names."""
     settings = Settings.from_env()
     if settings.ingest_mode == "kafka":
-        from mastery.api import kafka_consumer
+        from mastery.entrypoints import kafka_consumer
 
         asyncio.run(kafka_consumer.run(settings))
     elif settings.ingest_mode == "grpc":
-        from mastery.api import grpc_binding
+        from mastery.entrypoints import grpc_binding
 
         grpc_binding.serve(settings)
     else:

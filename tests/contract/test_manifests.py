@@ -19,7 +19,7 @@ import jwt
 import pytest
 
 from mastery.config import KafkaSettings, Settings
-from mastery.http.auth import JwtVerifier
+from mastery.web.auth import JwtVerifier
 
 from ._manifests import (
     OVERLAYS,

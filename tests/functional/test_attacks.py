@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from mastery.adapters.memory import MemoryStateStore
 from mastery.config import JwtSettings
-from mastery.http.auth import mint_token
+from mastery.web.auth import mint_token
 from tests.all_functions import (
     DAPR_TOKEN,
     HTTP_FUNCTIONS,

@@ -24,10 +24,10 @@ from schemathesis import GenerationMode
 from starlette.testclient import TestClient
 
 from mastery.adapters.memory import MemorySink, MemoryStateStore
-from mastery.api import gdpr, ingest, predict, query, recommend
 from mastery.bootstrap import Core
 from mastery.config import JwtSettings, Settings
-from mastery.http.function import HttpFunction
+from mastery.entrypoints.http import gdpr, ingest, predict, query, recommend
+from mastery.web.function import HttpFunction
 from tests.all_functions import DAPR_TOKEN, NOW, SECRET, bearer
 
 MAX_EXAMPLES = 25

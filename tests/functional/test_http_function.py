@@ -25,8 +25,8 @@ from mastery.errors import (
     PoisonEventError,
     StateUnavailableError,
 )
-from mastery.http import Call, HttpFunction, JwtVerifier, LazyFunction, Route, mint_token
 from mastery.observability import configure_logging
+from mastery.web import Call, HttpFunction, JwtVerifier, LazyFunction, Route, mint_token
 
 SECRET = "functional-test-secret-of-32-bytes-or-more"
 MAX_BODY = 1024

@@ -11,10 +11,10 @@ import httpx
 import pytest
 
 from mastery.adapters.memory import MemorySink, MemoryStateStore
-from mastery.api import ingest, query
 from mastery.bootstrap import Core
 from mastery.config import JwtSettings, Settings
-from mastery.http.auth import mint_token
+from mastery.entrypoints.http import ingest, query
+from mastery.web.auth import mint_token
 from tests.asgi import serve
 from tests.factories import event, raw
 

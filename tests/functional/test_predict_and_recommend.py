@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from mastery.adapters.memory import MemorySink, MemoryStateStore
-from mastery.api import ingest, predict, recommend
 from mastery.bootstrap import Core
 from mastery.config import JwtSettings, Settings
 from mastery.domain.alerts import Alert
@@ -22,8 +21,9 @@ from mastery.domain.knowledge import LearnerModel, replay_topic
 from mastery.domain.learner import ModelParams, TopicParams, p_correct
 from mastery.domain.mastery import MasteryRules
 from mastery.domain.record import StudentRecord
-from mastery.http.auth import mint_token
+from mastery.entrypoints.http import ingest, predict, recommend
 from mastery.services.students import load_student, student_key
+from mastery.web.auth import mint_token
 from tests.asgi import serve
 from tests.factories import event, raw
 

@@ -12,14 +12,14 @@ import httpx
 import pytest
 
 from mastery.adapters.memory import MemorySink, MemoryStateStore
-from mastery.api import ingest, recommend
-from mastery.api.alerts import alert_routes
 from mastery.bootstrap import Core, http_function
 from mastery.config import JwtSettings, Settings
 from mastery.domain.record import StudentRecord
+from mastery.entrypoints.http import ingest, recommend
+from mastery.entrypoints.http.alerts import alert_routes
 from mastery.errors import SinkUnavailableError
-from mastery.http.auth import mint_token
 from mastery.services.students import load_student
+from mastery.web.auth import mint_token
 from tests.asgi import serve
 from tests.factories import event, raw
 

@@ -11,10 +11,10 @@ import pytest
 
 from mastery.adapters.memory import MemorySink
 from mastery.adapters.redis_store import RedisStateStore, connect
-from mastery.api import ingest, query
 from mastery.bootstrap import Core
 from mastery.config import JwtSettings, Settings
-from mastery.http.auth import mint_token
+from mastery.entrypoints.http import ingest, query
+from mastery.web.auth import mint_token
 from tests.asgi import serve
 
 SECRET = "integration-test-secret-with-32-bytes"

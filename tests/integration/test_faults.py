@@ -14,10 +14,10 @@ import pytest
 
 from mastery.adapters.redis_store import RedisStateStore, connect
 from mastery.config import KafkaSettings
-from mastery.http.auth import mint_token
 from mastery.local.functions import RunningFunction, running_functions
 from mastery.local.servers import KafkaBroker, RedisCluster, RedisServer, free_port
 from mastery.services.students import load_student
+from mastery.web.auth import mint_token
 from tests.factories import event, raw
 
 pytestmark = pytest.mark.integration
@@ -145,9 +145,9 @@ async def test_redis_killed_under_load_fails_fast_recovers_and_applies_each_even
 async def test_cluster_ingest_and_query_survive_a_node_restart() -> None:
     with RedisCluster(persistence=True) as cluster:
         from mastery.adapters.memory import MemorySink
-        from mastery.api import ingest, query
         from mastery.bootstrap import Core
         from mastery.config import JwtSettings, Settings
+        from mastery.entrypoints.http import ingest, query
         from tests.asgi import serve
 
         settings = Settings(

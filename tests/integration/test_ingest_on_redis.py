@@ -13,11 +13,11 @@ import redis
 
 from mastery.adapters.memory import MemorySink
 from mastery.adapters.redis_store import RedisStateStore, connect
-from mastery.api.ingest import create
 from mastery.bootstrap import Core
 from mastery.config import Settings
 from mastery.domain.curriculum import CURRICULUM
 from mastery.domain.record import StudentRecord
+from mastery.entrypoints.http.ingest import create
 from mastery.local.servers import RedisServer
 from mastery.ports import StateStore
 from mastery.services.ingest import IngestDeps, KafkaMetadata, Outcome, handle_record

@@ -12,8 +12,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from mastery.adapters.memory import MemorySink
 from mastery.adapters.redis_store import RedisStateStore, connect
-from mastery.api.kafka_consumer import BatchConsumer
 from mastery.domain.curriculum import CURRICULUM
+from mastery.entrypoints.kafka_consumer import BatchConsumer
 from mastery.local.servers import KafkaBroker, RedisServer
 from mastery.local.stream import produce
 from mastery.services.ingest import IngestDeps

@@ -17,11 +17,11 @@ from mastery.domain.curriculum import CURRICULUM
 from mastery.domain.events import parse_event
 from mastery.domain.mastery import MasteryRules, student_mastery
 from mastery.domain.record import StudentRecord, apply_event
-from mastery.http.auth import mint_token
 from mastery.local.demo import demo_events
 from mastery.local.functions import FUNCTIONS, RunningFunction, running_functions
 from mastery.local.run import deliver_like_dapr
 from mastery.local.servers import KafkaBroker, free_port
+from mastery.web.auth import mint_token
 
 pytestmark = pytest.mark.integration
 SECRET = "served-functions-secret-with-32-bytes"

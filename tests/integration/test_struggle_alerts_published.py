@@ -15,9 +15,9 @@ from aiokafka import AIOKafkaConsumer
 
 from mastery.adapters.memory import MemorySink
 from mastery.adapters.redis_store import RedisStateStore, connect
-from mastery.api import ingest, recommend
 from mastery.bootstrap import Core, open_sinks
 from mastery.config import JwtSettings, KafkaSettings, Settings
+from mastery.entrypoints.http import ingest, recommend
 from mastery.local.servers import KafkaBroker
 from mastery.services.students import load_student
 from tests.asgi import serve

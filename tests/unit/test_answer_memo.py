@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from mastery.api.memo import AnswerMemo
 from mastery.domain.record import StudentRecord
+from mastery.entrypoints.http.memo import AnswerMemo
 
 
 def _bytes(student_id: str, offset: int = 0) -> bytes:

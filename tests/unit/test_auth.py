@@ -18,9 +18,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from mastery.config import ConfigError, JwtSettings
 from mastery.errors import DependencyUnavailableError
-from mastery.http.auth import JwtVerifier, Principal, mint_token
-from mastery.http.problems import ProblemError
 from mastery.local.servers import free_port
+from mastery.web.auth import JwtVerifier, Principal, mint_token
+from mastery.web.problems import ProblemError
 from tests.jwks_endpoint import Endpoint, public_jwk, serving
 
 SECRET = "a-test-secret-that-is-long-enough-for-hs256"

@@ -8,12 +8,12 @@ from datetime import UTC, date, datetime, time, timedelta, timezone
 
 import pytest
 
-from mastery.api.views import HistoryView, history_point, history_view
 from mastery.domain.curriculum import CURRICULUM
 from mastery.domain.daily import daily_scores, history
 from mastery.domain.events import parse_event
 from mastery.domain.mastery import MasteryRules, StudentMastery, student_mastery
 from mastery.domain.record import StudentRecord, TopicEvidence, apply_event
+from mastery.entrypoints.http.views import HistoryView, history_point, history_view
 from mastery.local.demo import demo_events
 from tests.factories import event
 

@@ -7,13 +7,13 @@ from datetime import UTC, datetime, timedelta, timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mastery.api.views import history_view
 from mastery.domain.curriculum import CURRICULUM
 from mastery.domain.daily import daily_scores, history
 from mastery.domain.events import parse_event
 from mastery.domain.mastery import MasteryRules, student_mastery
 from mastery.domain.outlook import student_outlook
 from mastery.domain.record import StudentRecord, apply_event
+from mastery.entrypoints.http.views import history_view
 from tests.factories import event, raw
 
 RULES = MasteryRules()

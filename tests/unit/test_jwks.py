@@ -14,9 +14,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from mastery.config import JwtSettings
-from mastery.http.auth import JwtVerifier
-from mastery.http.jwks import KeySourceError
-from mastery.http.problems import problem_for
+from mastery.web.auth import JwtVerifier
+from mastery.web.jwks import KeySourceError
+from mastery.web.problems import problem_for
 from tests.jwks_endpoint import Endpoint, public_jwk, serving
 
 REFRESH = 300.0

@@ -7,8 +7,8 @@ import pytest
 from mastery.adapters.breaker import CircuitBreaker
 from mastery.adapters.guarded import GuardedSink
 from mastery.adapters.memory import MemorySink
-from mastery.api.ops_server import breakers_closed
 from mastery.config import ConfigError, Settings
+from mastery.entrypoints.ops_server import breakers_closed
 from mastery.errors import SinkUnavailableError
 
 
@@ -53,7 +53,7 @@ async def test_readiness_reports_each_open_breaker_by_dependency() -> None:
 def test_a_group_join_can_outlast_the_session_timeout() -> None:
     # JoinGroup waits up to the rebalance (= session) timeout; a shorter request timeout made
     # the consumer time out every join on the default 10 s session and never consume.
-    from mastery.api.kafka_consumer import group_timeouts
+    from mastery.entrypoints.kafka_consumer import group_timeouts
 
     for session in (1_000, 10_000, 45_000):
         timeouts = group_timeouts(session)

@@ -1,7 +1,7 @@
 """Baseline for bench/struggle_cost.py: the ingest function with struggle detection off.
 
 Target `ingest`. The same routes, state store, sinks, learner model and apply path as
-`functions/ingest/main.py` (`mastery.api.ingest.create`), built the same way on the first
+`functions/ingest/main.py` (`mastery.entrypoints.http.ingest.create`), built the same way on the first
 request; the one difference is `IngestDeps.struggle=None`: no evidence kept, no alerts derived,
 stored or published. Served next to the real function, it is the "without detection" side of
 the served comparison.
@@ -13,10 +13,10 @@ import functions_framework.aio
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mastery.api.ingest import ingest_routes
 from mastery.bootstrap import build_core, http_function, ingest_deps, open_sinks
-from mastery.http import LazyFunction
-from mastery.http.function import HttpFunction
+from mastery.entrypoints.http.ingest import ingest_routes
+from mastery.web import LazyFunction
+from mastery.web.function import HttpFunction
 
 
 async def _create() -> HttpFunction:

@@ -24,7 +24,6 @@ from typing import Any
 import httpx
 
 from mastery.config import KafkaSettings
-from mastery.http.auth import mint_token
 from mastery.local.demo import demo_events
 from mastery.local.functions import (
     FUNCTIONS,
@@ -35,6 +34,7 @@ from mastery.local.functions import (
 )
 from mastery.local.servers import KafkaBroker, RedisServer
 from mastery.local.stream import produce, wait_for_zero_lag
+from mastery.web.auth import mint_token
 
 log = logging.getLogger("mastery.run")
 CLASS_ID = "class-7b"

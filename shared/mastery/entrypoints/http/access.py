@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from mastery.errors import ForbiddenError
-from mastery.http.auth import Principal
+from mastery.web.auth import Principal
 
 
 def authorize_student_in(

@@ -6,13 +6,17 @@ from datetime import date
 from functools import partial
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from mastery.api.access import authorize_class, authorize_student_in
-from mastery.api.audited import audit_reads, what_was_read
-from mastery.api.memo import AnswerMemo, StudentVersion
-from mastery.api.views import (
+from mastery.bootstrap import Core, build_core, http_function
+from mastery.domain.daily import daily_scores
+from mastery.domain.mastery import StudentMastery, student_mastery
+from mastery.entrypoints.http.access import authorize_class
+from mastery.entrypoints.http.audited import audit_reads, what_was_read
+from mastery.entrypoints.http.memo import AnswerMemo, StudentVersion
+from mastery.entrypoints.http.route_helpers import NoQuery, path_id, readable_version
+from mastery.entrypoints.http.views import (
     ClassStudentRow,
     ClassView,
     HistoryView,
@@ -23,49 +27,16 @@ from mastery.api.views import (
     mastery_view,
     topic_view,
 )
-from mastery.bootstrap import Core, build_core, http_function
-from mastery.domain.daily import daily_scores
-from mastery.domain.events import Identifier
-from mastery.domain.mastery import StudentMastery, student_mastery
 from mastery.errors import NotFoundError
-from mastery.http.function import HttpFunction
-from mastery.http.problems import validation_problem
-from mastery.http.routing import Call, Route
 from mastery.services.students import load_roster
-
-_IDENTIFIER: TypeAdapter[str] = TypeAdapter(Identifier)
-
-
-def path_id(call: Call, name: str) -> str:
-    """A validated id from the path (422 when it is not a valid id)."""
-    try:
-        return _IDENTIFIER.validate_python(call.path_params[name])
-    except ValidationError as exc:
-        raise validation_problem(exc, location=f"path.{name}") from exc
+from mastery.web.function import HttpFunction
+from mastery.web.routing import Call, Route
 
 
 class HistoryQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     days: Annotated[int, Field(ge=1, le=90)] = 30
-
-
-class NoQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-async def readable_version(call: Call, core: Core, memo: AnswerMemo) -> StudentVersion:
-    """The path's student as this request reads it, after checking the caller may (audited).
-
-    Shared by query, predict and recommend: answers are memoised per record version in `memo`.
-    """
-    student_id = path_id(call, "student_id")
-    version = await memo.load(core.store, student_id)
-    classes = version.enrolled_classes if version.exists else None
-    authorize_student_in(call.require_principal(), student_id, classes)
-    if version.exists:
-        await audit_reads(core, call.require_principal(), [student_id], what_was_read(call))
-    return version
 
 
 def _json(body: bytes) -> Response:

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from starlette.responses import JSONResponse, Response
 
-from mastery.api.dapr_delivery import API_TOKEN_HEADER, api_token_accepted, binding_metadata
 from mastery.bootstrap import Core, build_core, http_function, ingest_deps, open_sinks
-from mastery.http.function import HttpFunction, read_body
-from mastery.http.problems import ProblemError
-from mastery.http.routing import Call, Route
+from mastery.entrypoints.dapr_delivery import API_TOKEN_HEADER, api_token_accepted, binding_metadata
 from mastery.ports import EventSink
 from mastery.services.ingest import IngestDeps, handle_record, handle_too_large
+from mastery.web.function import HttpFunction, read_body
+from mastery.web.problems import ProblemError
+from mastery.web.routing import Call, Route
 
 BINDING_PATH = "/learning-events"
 

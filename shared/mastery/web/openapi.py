@@ -10,8 +10,8 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from starlette.routing import compile_path
 
-from mastery.http.problems import PROBLEM_JSON
-from mastery.http.routing import Route
+from mastery.web.problems import PROBLEM_JSON
+from mastery.web.routing import Route
 
 __all__ = ["OPERATIONS_TAG", "build_openapi"]
 

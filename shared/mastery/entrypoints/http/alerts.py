@@ -19,22 +19,22 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mastery.api.access import authorize_class
-from mastery.api.alert_views import AlertPage, AlertView, alert_view
-from mastery.api.memo import AnswerMemo, StudentVersion
-from mastery.api.query import path_id
 from mastery.bootstrap import Core, open_sinks
 from mastery.domain.alerts import Alert
 from mastery.domain.record import StudentRecord
 from mastery.domain.struggle import StruggleRules
 from mastery.domain.sweep_due import AlertFacts, quiet_until
+from mastery.entrypoints.http.access import authorize_class
+from mastery.entrypoints.http.alert_views import AlertPage, AlertView, alert_view
+from mastery.entrypoints.http.memo import AnswerMemo, StudentVersion
+from mastery.entrypoints.http.route_helpers import NoQuery, path_id
 from mastery.errors import ForbiddenError, NotFoundError
-from mastery.http.auth import Principal
-from mastery.http.problems import ProblemError
-from mastery.http.routing import Call, Route
 from mastery.ports import EventSink
 from mastery.services.alerts import acknowledge, sweep_students
 from mastery.services.students import load_roster, load_student
+from mastery.web.auth import Principal
+from mastery.web.problems import ProblemError
+from mastery.web.routing import Call, Route
 
 
 class AlertQuery(BaseModel):
@@ -43,10 +43,6 @@ class AlertQuery(BaseModel):
     status: Literal["open", "acknowledged", "all"] = "open"
     limit: Annotated[int, Field(ge=1, le=200)] = 50
     cursor: Annotated[str, Field(max_length=200)] | None = None
-
-
-class NoQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 @dataclass(slots=True)

@@ -16,8 +16,8 @@ import jwt
 from cachetools import TLRUCache
 
 from mastery.config import ConfigError, JwtSettings
-from mastery.http.jwks import JwksKeys, JwksPolicy, UnknownKeyError
-from mastery.http.problems import ProblemError
+from mastery.web.jwks import JwksKeys, JwksPolicy, UnknownKeyError
+from mastery.web.problems import ProblemError
 
 __all__ = ["JwtVerifier", "Principal", "Role", "mint_token"]
 

@@ -19,7 +19,7 @@ from starlette.requests import Request
 
 from mastery.adapters.breaker import CircuitBreaker
 from mastery.config import Settings
-from mastery.http.function import HttpFunction, Readiness
+from mastery.web.function import HttpFunction, Readiness
 
 if TYPE_CHECKING:
     from mastery.services.ingest import IngestDeps

@@ -11,10 +11,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mastery.config import ConfigError
-from mastery.http.function import HttpFunction
-from mastery.http.headers import correlation_id_from, secure
-from mastery.http.problems import ProblemError, problem_response
 from mastery.observability import reset_correlation_id, set_correlation_id
+from mastery.web.function import HttpFunction
+from mastery.web.headers import correlation_id_from, secure
+from mastery.web.problems import ProblemError, problem_response
 
 __all__ = ["LazyFunction"]
 

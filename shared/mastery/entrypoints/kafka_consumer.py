@@ -12,7 +12,7 @@ batches, which the next owner of the partitions applies again, without double co
 The broker is an outside dependency like the others: a poll that fails backs off like a batch
 that could not be applied, and commits go through the `kafka` circuit breaker (each one timed
 out); a commit that fails keeps its offsets for the next one. Alongside runs a small HTTP
-server (`mastery.api.ops_server`) with /healthz, /readyz and /metrics for the pod's probes.
+server (`mastery.entrypoints.ops_server`) with /healthz, /readyz and /metrics for the pod's probes.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from prometheus_client import Counter, Gauge
 
 from mastery.adapters.breaker import CircuitBreaker
-from mastery.api.ops_server import OpsServer, ingest_readiness
 from mastery.config import Settings
+from mastery.entrypoints.ops_server import OpsServer, ingest_readiness
 from mastery.errors import DependencyUnavailableError
 from mastery.services.ingest import IngestDeps, KafkaMetadata, handle_records
 

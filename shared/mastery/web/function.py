@@ -18,17 +18,17 @@ from starlette.responses import Response
 from starlette.types import Message, Receive
 
 from mastery.config import ConfigError, Settings
-from mastery.http.auth import JwtVerifier
-from mastery.http.headers import correlation_id_from, secure
-from mastery.http.openapi import OPERATIONS_TAG, build_openapi
-from mastery.http.problems import ProblemError, problem_for, problem_response, validation_problem
-from mastery.http.routing import Call, Route, RouteMatch, Router
 from mastery.observability import (
     HTTP_REQUEST_DURATION_SECONDS,
     HTTP_REQUESTS_TOTAL,
     reset_correlation_id,
     set_correlation_id,
 )
+from mastery.web.auth import JwtVerifier
+from mastery.web.headers import correlation_id_from, secure
+from mastery.web.openapi import OPERATIONS_TAG, build_openapi
+from mastery.web.problems import ProblemError, problem_for, problem_response, validation_problem
+from mastery.web.routing import Call, Route, RouteMatch, Router
 
 __all__ = ["HttpFunction", "Readiness", "read_body"]
 

@@ -6,13 +6,13 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mastery.api.forecast_views import ForecastResponse, forecast_response
-from mastery.api.memo import AnswerMemo
-from mastery.api.query import readable_version
 from mastery.bootstrap import Core, build_core, http_function
 from mastery.domain.outlook import student_outlook
-from mastery.http.function import HttpFunction
-from mastery.http.routing import Call, Route
+from mastery.entrypoints.http.forecast_views import ForecastResponse, forecast_response
+from mastery.entrypoints.http.memo import AnswerMemo
+from mastery.entrypoints.http.route_helpers import readable_version
+from mastery.web.function import HttpFunction
+from mastery.web.routing import Call, Route
 
 
 class ForecastQuery(BaseModel):

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from mastery.bootstrap import Core
-from mastery.http.auth import Principal
-from mastery.http.routing import Call
 from mastery.services.audit import audit_entry, record_entries
+from mastery.web.auth import Principal
+from mastery.web.routing import Call
 
 __all__ = ["audit_reads", "what_was_read"]
 

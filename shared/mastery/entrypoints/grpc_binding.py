@@ -8,7 +8,7 @@ the AppCallback server turns into a gRPC error, so the binding retries the recor
 
 `dapr.ext.grpc.App` runs a synchronous grpc server on a thread pool, while our adapters are
 asyncio: every callback hands its work to one event loop running in a background thread. That
-loop also serves /healthz, /readyz and /metrics on `HEALTH_PORT` (`mastery.api.ops_server`),
+loop also serves /healthz, /readyz and /metrics on `HEALTH_PORT` (`mastery.entrypoints.ops_server`),
 and the same readiness answers daprd's gRPC app health check.
 """
 
@@ -25,8 +25,8 @@ from typing import Any, TypeVar
 from dapr.clients.grpc._request import BindingRequest
 from dapr.ext.grpc import App
 
-from mastery.api.dapr_delivery import API_TOKEN_HEADER, api_token_accepted, binding_metadata
 from mastery.config import Settings
+from mastery.entrypoints.dapr_delivery import API_TOKEN_HEADER, api_token_accepted, binding_metadata
 from mastery.errors import MasteryError
 from mastery.services.ingest import IngestDeps, handle_record
 
@@ -80,8 +80,8 @@ def binding_app(deps: IngestDeps, loop: LoopThread, api_token: str | None) -> Ap
 
 def serve(settings: Settings) -> None:
     """The gRPC mode's composition root: serve on `PORT` until SIGTERM/SIGINT."""
-    from mastery.api.ops_server import OpsServer, ingest_readiness
     from mastery.bootstrap import build_core, ingest_deps, open_sinks
+    from mastery.entrypoints.ops_server import OpsServer, ingest_readiness
 
     core = build_core(settings)
     loop = LoopThread()

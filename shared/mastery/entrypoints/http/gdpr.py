@@ -7,20 +7,20 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, model_validator
 
-from mastery.api.query import NoQuery, path_id
-from mastery.api.views import history_point, mastery_view
 from mastery.bootstrap import Core, build_core, http_function
 from mastery.domain.daily import history
 from mastery.domain.events import Identifier
 from mastery.domain.mastery import student_mastery
+from mastery.entrypoints.http.route_helpers import NoQuery, path_id
+from mastery.entrypoints.http.views import history_point, mastery_view
 from mastery.errors import ForbiddenError, NotFoundError
-from mastery.http.auth import Principal
-from mastery.http.function import HttpFunction
-from mastery.http.routing import Call, Route
 from mastery.services.audit import AuditEntry, audit_entry, read_trail, record_entries
 from mastery.services.gdpr import ErasureReport, erase_student, export_document
 from mastery.services.students import DAY_SECONDS, load_student
 from mastery.services.tombstones import Tombstone, tombstone_key
+from mastery.web.auth import Principal
+from mastery.web.function import HttpFunction
+from mastery.web.routing import Call, Route
 
 _STUDENT = "/v1/students/{student_id}"
 

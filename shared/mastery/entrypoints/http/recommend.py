@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from mastery.api.alerts import alert_routes
-from mastery.api.memo import AnswerMemo
-from mastery.api.recommendations import student_recommendation_routes
 from mastery.bootstrap import Core, build_core, http_function
-from mastery.http.function import HttpFunction
+from mastery.entrypoints.http.alerts import alert_routes
+from mastery.entrypoints.http.memo import AnswerMemo
+from mastery.entrypoints.http.recommendations import student_recommendation_routes
+from mastery.web.function import HttpFunction
 
 
 async def create(core: Core | None = None) -> HttpFunction:

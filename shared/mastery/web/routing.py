@@ -13,8 +13,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import compile_path
 
-from mastery.http.auth import Principal
-from mastery.http.problems import ProblemError
+from mastery.web.auth import Principal
+from mastery.web.problems import ProblemError
 
 __all__ = ["Call", "Endpoint", "Route", "RouteMatch", "Router"]
 

@@ -7,13 +7,13 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mastery.api.memo import AnswerMemo, StudentVersion
-from mastery.api.query import readable_version
 from mastery.bootstrap import Core
 from mastery.domain.alerts import Alert
 from mastery.domain.mastery import StudentMastery, student_mastery
 from mastery.domain.recommend import Kind, recommend
-from mastery.http.routing import Call, Route
+from mastery.entrypoints.http.memo import AnswerMemo, StudentVersion
+from mastery.entrypoints.http.route_helpers import readable_version
+from mastery.web.routing import Call, Route
 
 __all__ = ["RecommendationsView", "student_recommendation_routes"]
 
