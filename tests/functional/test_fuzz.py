@@ -1,4 +1,5 @@
-"""Every HTTP function fuzzed from its own /openapi.json (schemathesis): never a 5xx.
+"""Every HTTP function fuzzed from its own /openapi.json (schemathesis): never a 5xx, and every
+answer conforms to that document (status, content type, headers, body schema).
 
 Valid and invalid inputs (positive and negative generation), each sent with an admin token, a
 student token, a forged token and none (ingest: with and without the dapr-api-token). Bounded
@@ -12,15 +13,21 @@ import asyncio
 import json
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 import schemathesis
-from functions_framework import _function_registry
-from functions_framework.aio import _create_asgi_app_with_function
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 from starlette.testclient import TestClient
 
 from mastery.adapters.memory import MemorySink, MemoryStateStore
@@ -29,8 +36,18 @@ from mastery.config import JwtSettings, Settings
 from mastery.entrypoints.http import gdpr, ingest, predict, query, recommend
 from mastery.web.function import HttpFunction
 from tests.all_functions import DAPR_TOKEN, NOW, SECRET, bearer
+from tests.asgi import asgi_app
 
 MAX_EXAMPLES = 25
+# Never a 5xx, and every answer as the function's own OpenAPI declares it: a documented status,
+# its content type, its headers and a body that matches the schema.
+CONFORMANCE = (
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+)
 IDENTITIES: list[dict[str, str]] = [
     bearer("admin-1", "admin"),
     bearer("stu-1", "student"),
@@ -52,20 +69,14 @@ async def _build(name: str) -> HttpFunction:
     return await module.create(core)
 
 
-def _asgi_app(function: HttpFunction) -> Any:
-    async def handler(request: Any) -> Any:
-        return await function(request)
-
-    return _create_asgi_app_with_function(handler, _function_registry.HTTP_SIGNATURE_TYPE, False)
-
-
 @pytest.mark.parametrize("name", ["ingest", "query", "predict", "recommend", "gdpr"])
-def test_fuzzing_the_openapi_of_each_function_finds_no_5xx(name: str) -> None:
-    app = _asgi_app(asyncio.run(_build(name)))
+def test_fuzzing_the_openapi_of_each_function_finds_no_5xx_and_conforming_answers(
+    name: str,
+) -> None:
+    app = asgi_app(asyncio.run(_build(name)))
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     identities = INGEST_IDENTITIES if name == "ingest" else IDENTITIES
     sent: list[int] = []
-    failures: list[str] = []
     operations = [result.ok() for result in schema.get_all_operations()]
     for operation in operations:
         for mode in GenerationMode:
@@ -81,10 +92,12 @@ def test_fuzzing_the_openapi_of_each_function_finds_no_5xx(name: str) -> None:
                 for headers in identities:
                     response = case.call(headers=headers)
                     sent.append(response.status_code)
-                    if response.status_code >= 500:
-                        failures.append(
-                            f"{case.method} {case.formatted_path} -> {response.status_code}"
-                        )
+                    if "\n" in unquote(case.formatted_path):
+                        # functions-framework's own route (`/{path:path}`, a `.*` pattern) never
+                        # matches a newline: Starlette answers a plain-text 404 before our code.
+                        assert response.status_code == 404
+                        continue
+                    case.validate_response(response, checks=CONFORMANCE)
 
             try:
                 fuzz()
@@ -92,7 +105,6 @@ def test_fuzzing_the_openapi_of_each_function_finds_no_5xx(name: str) -> None:
                 # Nothing to make invalid (no parameters, no body): the positive run covers it.
                 assert mode is GenerationMode.NEGATIVE
     print(f"fuzzed {name}: {len(sent)} requests on {len(operations)} operations")
-    assert not failures, failures[:5]
     assert len(sent) >= len(operations) * len(identities)
 
 
@@ -119,7 +131,7 @@ _EVENTISH = st.fixed_dictionaries(
 
 def test_fuzzing_the_ingest_binding_body_finds_no_5xx() -> None:
     """The binding's body has no schema in OpenAPI (it is the raw Kafka value): fuzz it here."""
-    client = TestClient(_asgi_app(asyncio.run(_build("ingest"))))
+    client = TestClient(asgi_app(asyncio.run(_build("ingest"))))
     sent: list[int] = []
     headers = {"dapr-api-token": DAPR_TOKEN, "content-type": "application/json"}
 

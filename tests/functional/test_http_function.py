@@ -10,10 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from functions_framework import _function_registry
-from functions_framework.aio import _create_asgi_app_with_function
 from pydantic import BaseModel, Field
-from starlette.requests import Request
 from starlette.responses import Response
 
 from mastery.config import ConfigError, JwtSettings, Settings
@@ -27,6 +24,7 @@ from mastery.errors import (
 )
 from mastery.observability import configure_logging
 from mastery.web import Call, HttpFunction, JwtVerifier, LazyFunction, Route, mint_token
+from tests.asgi import asgi_app
 
 SECRET = "functional-test-secret-of-32-bytes-or-more"
 MAX_BODY = 1024
@@ -138,20 +136,9 @@ def toy_function(dependencies: FakeDependencies) -> HttpFunction:
     )
 
 
-def serve(function: Any) -> Any:
-    """functions-framework's ASGI app around `function`, as `functions/<name>/main.py` does."""
-
-    async def toy(request: Request) -> Response:
-        response: Response = await function(request)
-        return response
-
-    signature = _function_registry.HTTP_SIGNATURE_TYPE
-    return _create_asgi_app_with_function(toy, signature, False)  # type: ignore[no-untyped-call]
-
-
 @pytest.fixture
 async def client(toy_function: HttpFunction) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=serve(toy_function))
+    transport = httpx.ASGITransport(app=asgi_app(toy_function))
     async with httpx.AsyncClient(transport=transport, base_url="http://toy") as client:
         yield client
 
@@ -419,7 +406,7 @@ async def test_lazy_function_retries_a_failed_build(toy_function: HttpFunction) 
             raise ConnectionError("redis down at start")
         return toy_function
 
-    transport = httpx.ASGITransport(app=serve(LazyFunction(factory)))
+    transport = httpx.ASGITransport(app=asgi_app(LazyFunction(factory)))
     async with httpx.AsyncClient(transport=transport, base_url="http://toy") as lazy:
         first = await lazy.get("/healthz")
         _assert_problem(first, 503)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from mastery.adapters.cache import CACHE_REQUESTS, CachedStateStore
 from mastery.adapters.memory import MemoryStateStore
 
@@ -14,7 +12,8 @@ def count(result: str) -> float:
 
 async def test_reads_hit_until_the_ttl_then_see_other_writers() -> None:
     backing = MemoryStateStore()
-    cache = CachedStateStore(backing, ttl_seconds=0.05)
+    now = [0.0]
+    cache = CachedStateStore(backing, ttl_seconds=0.05, timer=lambda: now[0])
     await backing.write("k", b"one", etag=None, ttl_seconds=60)
     hits, misses = count("hit"), count("miss")
     first = await cache.read("k")
@@ -25,7 +24,7 @@ async def test_reads_hit_until_the_ttl_then_see_other_writers() -> None:
     assert stale is not None
     assert stale.data == b"one"
     assert (count("hit") - hits, count("miss") - misses) == (1, 1)
-    await asyncio.sleep(0.06)
+    now[0] += 0.06
     fresh = await cache.read("k")
     assert fresh is not None
     assert fresh.data == b"two"

@@ -82,9 +82,12 @@ def test_after_a_sweep_that_changed_nothing_its_quiet_time_holds_for_the_stored_
     record = random_record(rng)
     clock = record.struggle.as_of
     first = clock + rng.randrange(0, 3 * 86_400, 11)
+    if swept(record, first).alerts != record.alerts:
+        # This sweep raised alerts: the stored version is the swept one, and sweeping it again at
+        # the same time must change nothing (a sweep is idempotent).
+        record = swept(record, first)
     after_first = swept(record, first)
-    if after_first.alerts != record.alerts:
-        return
+    assert after_first.alerts == record.alerts
     for _ in range(20):
         later = first + rng.randrange(0, 10 * 86_400, 13)
         if later < quiet(after_first):

@@ -7,7 +7,8 @@ bound. Writes and deletes through this store drop the cached entry at once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 from cachetools import TTLCache
 from prometheus_client import Counter
@@ -25,10 +26,15 @@ class CachedStateStore:
     """`StateStore` with reads served from memory for up to `ttl_seconds`."""
 
     def __init__(
-        self, inner: StateStore, *, ttl_seconds: float = 1.0, max_entries: int = 10_000
+        self,
+        inner: StateStore,
+        *,
+        ttl_seconds: float = 1.0,
+        max_entries: int = 10_000,
+        timer: Callable[[], float] = time.monotonic,
     ) -> None:
         self._inner = inner
-        self._cache: TTLCache[str, Versioned] = TTLCache(maxsize=max_entries, ttl=ttl_seconds)
+        self._cache: TTLCache[str, Versioned] = TTLCache(max_entries, ttl_seconds, timer)
 
     async def read(self, key: str) -> Versioned | None:
         cached = self._cache.get(key)

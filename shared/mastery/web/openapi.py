@@ -98,7 +98,7 @@ def _operation(route: Route, refs: dict[Any, Any], schemas: dict[str, Any]) -> d
         success["content"] = {"application/json": {"schema": schema}}
     responses: dict[str, Any] = {str(route.status_code): success}
 
-    problems: set[int] = set()
+    problems: set[int] = set(route.problems)
     if route.auth:
         problems |= {401, 403}
     if convertors:

@@ -44,6 +44,8 @@ class Route:
     status_code: int = 200
     tags: tuple[str, ...] = ()
     reads_body: bool = True
+    problems: frozenset[int] = frozenset()
+    """Problem statuses the endpoint raises itself, beyond those OpenAPI derives from the route."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,9 +46,9 @@ def ingest_routes(deps: IngestDeps, api_token: str | None, max_record_bytes: int
 
     return [
         Route("POST", BINDING_PATH, receive, auth=False, tags=("binding",), reads_body=False,
-              summary="Apply one Kafka record delivered by the Dapr input binding"),
+              problems=frozenset({401}), summary="Apply one Kafka record delivered by the Dapr input binding"),
         Route("OPTIONS", BINDING_PATH, probe, auth=False, tags=("binding",),
-              summary="Dapr's binding probe: 200 subscribes the app to the binding"),
+              problems=frozenset({401}), summary="Dapr's binding probe: 200 subscribes the app to the binding"),
     ]  # fmt: skip
 
 
