@@ -42,10 +42,6 @@ class StudentView(BaseModel):
     caller: str
 
 
-class Note(BaseModel):
-    text: str = Field(min_length=1, max_length=100)
-
-
 @dataclass
 class FakeDependencies:
     """What /readyz reports, switchable by a test."""
@@ -67,7 +63,7 @@ async def student(call: Call) -> StudentView:
 
 
 async def add_note(call: Call) -> dict[str, Any]:
-    return {"text": call.payload_as(Note).text, "by": call.require_principal().role}
+    return {"bytes": len(call.body), "by": call.require_principal().role}
 
 
 async def raw_size(call: Call) -> dict[str, Any]:
@@ -109,7 +105,7 @@ def toy_routes() -> list[Route]:
             response_model=StudentView,
             tags=("students",),
         ),
-        Route("POST", "/v1/notes", add_note, summary="Add a note", request_model=Note),
+        Route("POST", "/v1/notes", add_note, summary="Add a note"),
         Route("POST", "/v1/raw", raw_size, summary="Raw body size", auth=False),
         Route("GET", "/v1/boom", boom, summary="Always fails", auth=False),
         Route("GET", "/v1/down", down, summary="State store down", auth=False),
@@ -260,14 +256,6 @@ async def test_bad_query_params_are_a_422_naming_the_field(
         assert "input" not in json.dumps(errors)
 
 
-async def test_bad_json_body_is_a_422(client: httpx.AsyncClient, teacher_token: str) -> None:
-    for content in (b"{not json", b'{"text": ""}', b"[]"):
-        response = await client.post("/v1/notes", content=content, headers=_bearer(teacher_token))
-        _assert_problem(response, 422)
-    response = await client.post("/v1/notes", json={"text": "hi"}, headers=_bearer(teacher_token))
-    assert response.json() == {"text": "hi", "by": "teacher"}
-
-
 async def test_unexpected_error_is_a_500_problem_without_its_text(
     client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -340,7 +328,6 @@ async def test_openapi_lists_the_routes(client: httpx.AsyncClient) -> None:
     assert {"200", "401", "403", "404", "422", "503"} <= set(student["responses"])
     assert student["responses"]["401"]["content"]["application/problem+json"]
     notes = document["paths"]["/v1/notes"]["post"]
-    assert notes["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     assert "413" in notes["responses"]
     assert "security" not in document["paths"]["/healthz"]["get"]
     assert {"/readyz", "/metrics", "/openapi.json"} <= set(document["paths"])

@@ -121,13 +121,7 @@ class HttpFunction:
         query = None
         if route.query_params is not None:
             query = _validate_query(route.query_params, request, match.sequence_params)
-        payload = None
-        if route.request_model is not None:
-            try:
-                payload = route.request_model.model_validate_json(body)
-            except ValidationError as exc:
-                raise validation_problem(exc, "body") from None
-        call = Call(request, principal, match.path_params, query, cid, body, payload)
+        call = Call(request, principal, match.path_params, query, cid, body)
         result = await route.endpoint(call)
         if isinstance(result, Response):
             return result

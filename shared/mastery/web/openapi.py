@@ -58,7 +58,6 @@ def build_openapi(title: str, version: str, routes: Sequence[Route]) -> dict[str
     for route in routes:
         for model, mode in (
             (route.query_params, "validation"),
-            (route.request_model, "validation"),
             (route.response_model, "serialization"),
         ):
             if model is not None and (model, mode) not in wanted:
@@ -105,9 +104,7 @@ def _operation(route: Route, refs: dict[Any, Any], schemas: dict[str, Any]) -> d
         problems |= {404, 422}
     if route.query_params is not None:
         problems.add(422)
-    if route.reads_body and (
-        route.request_model is not None or route.method.upper() in {"POST", "PUT", "PATCH"}
-    ):
+    if route.reads_body and route.method.upper() in {"POST", "PUT", "PATCH"}:
         problems |= {413, 422}
     if OPERATIONS_TAG not in route.tags:
         problems.add(503)
@@ -124,12 +121,6 @@ def _operation(route: Route, refs: dict[Any, Any], schemas: dict[str, Any]) -> d
         "parameters": parameters,
         "responses": responses,
     }
-    if route.request_model is not None:
-        schema = refs[(route.request_model, "validation")]
-        operation["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": schema}},
-        }
     if route.auth:
         operation["security"] = [{"bearerAuth": []}]
     return operation

@@ -27,8 +27,8 @@ _SEQUENCE_ORIGINS = (list, tuple, set, frozenset)
 class Route:
     """One method on one path template, e.g. `Route("GET", "/v1/students/{student_id}", ...)`.
 
-    `query_params` validates the query string (422 on failure), `request_model` the JSON body
-    (available as `Call.payload`), `response_model` only documents the answer in OpenAPI.
+    `query_params` validates the query string (422 on failure); `response_model` only documents
+    the answer in OpenAPI.
     `reads_body=False` leaves the body unread: the endpoint reads `Call.request` itself, under
     its own limit (the function's `MAX_BODY_BYTES` does not apply).
     """
@@ -39,7 +39,6 @@ class Route:
     summary: str = ""
     auth: bool = True
     query_params: type[BaseModel] | None = None
-    request_model: type[BaseModel] | None = None
     response_model: type[BaseModel] | None = None
     status_code: int = 200
     tags: tuple[str, ...] = ()
@@ -58,7 +57,6 @@ class Call:
     query: BaseModel | None
     correlation_id: str
     body: bytes = b""
-    payload: BaseModel | None = None
 
     def require_principal(self) -> Principal:
         """The caller; 401 if the route was declared with `auth=False` and nobody signed in."""
@@ -71,12 +69,6 @@ class Call:
         if not isinstance(self.query, model):
             raise TypeError(f"route has no query_params model {model.__name__}")
         return self.query
-
-    def payload_as(self, model: type[M]) -> M:
-        """The validated JSON body, typed as the route's `request_model`."""
-        if not isinstance(self.payload, model):
-            raise TypeError(f"route has no request_model {model.__name__}")
-        return self.payload
 
 
 @dataclass(frozen=True, slots=True)
