@@ -25,11 +25,11 @@ from datetime import datetime
 from mastery.domain.record import StudentRecord
 from mastery.errors import StateUnavailableError
 from mastery.ports import StateStore, Write
+from mastery.services.retry import MAX_ATTEMPTS, backoff
 from mastery.services.students import DAY_SECONDS, ClassRoster, class_key
 
 __all__ = ["RosterMemo", "keep_enrolments", "prune", "remove_from_rosters"]
 
-_ATTEMPTS = 16
 
 
 def prune(roster: ClassRoster, now: int) -> None:
@@ -95,9 +95,11 @@ async def _update(
     """Set, per class, each named member's expiry (None removes the member), with CAS retries."""
     epoch = int(now.timestamp())
     pending = sorted(wanted)
-    for _ in range(_ATTEMPTS):
+    for attempt in range(MAX_ATTEMPTS):
         if not pending:
             return
+        if attempt:
+            await backoff(attempt - 1)  # lost a compare-and-set to another writer
         stored = await store.read_many([class_key(c) for c in pending])
         writes: list[Write] = []
         rosters: dict[str, ClassRoster] = {}
@@ -124,7 +126,9 @@ async def _update(
             for class_id, roster in rosters.items():
                 if class_key(class_id) not in lost:
                     memo.saw(class_id, roster)
-    raise StateUnavailableError(f"gave up after {_ATTEMPTS} concurrent roster updates")
+    if not pending:
+        return
+    raise StateUnavailableError(f"gave up after {MAX_ATTEMPTS} concurrent roster updates")
 
 
 async def keep_enrolments(
