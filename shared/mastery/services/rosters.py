@@ -31,7 +31,6 @@ from mastery.services.students import DAY_SECONDS, ClassRoster, class_key
 __all__ = ["RosterMemo", "keep_enrolments", "prune", "remove_from_rosters"]
 
 
-
 def prune(roster: ClassRoster, now: int) -> None:
     """Drop members whose data has expired, and expiries of students no longer members."""
     live = [m for m in roster.members if roster.expires.get(m, now) >= now]

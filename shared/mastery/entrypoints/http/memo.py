@@ -10,11 +10,12 @@ classes and UTC offset. Bounded LRU over students; a new ETag drops the old vers
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import TypeVar
+
+from cachetools import LRUCache
 
 from mastery.domain.record import StudentRecord
 from mastery.ports import StateStore
@@ -97,18 +98,14 @@ class AnswerMemo:
     """The latest version seen of up to `max_students` students, least recently used out."""
 
     def __init__(self, max_students: int = 1024) -> None:
-        self._max = max_students
-        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._entries: LRUCache[str, _Entry] = LRUCache(max_students)
 
     def version(self, student_id: str, etag: str | None, data: bytes | None) -> StudentVersion:
         """This request's version of the student, sharing the memo when the ETag is unchanged."""
         digest = hash(data)
-        entry = self._entries.get(student_id)
+        entry = self._entries.get(student_id)  # a hit makes it the most recently used
         if entry is None or entry.etag != etag or entry.digest != digest:
             entry = self._entries[student_id] = _Entry(etag, digest)
-            if len(self._entries) > self._max:
-                self._entries.popitem(last=False)
-        self._entries.move_to_end(student_id)
         return StudentVersion(student_id, entry, data)
 
     async def load(self, store: StateStore, student_id: str) -> StudentVersion:
