@@ -4,7 +4,9 @@
 #   docker build -t mastery-engine .
 #   docker run -e FUNCTION_TARGET=query -p 8080:8080 mastery-engine
 
-ARG PYTHON_IMAGE=python:3.11-slim
+# An exact release, not a moving tag: a rebuild gets the same interpreter and Debian. To pin
+# the bytes too, append the digest (`docker buildx imagetools inspect <image>`) as @sha256:...
+ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS builder
 ENV PIP_NO_CACHE_DIR=1 \

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mastery.config import Settings
 from mastery.domain.curriculum import CURRICULUM, Curriculum
@@ -20,6 +20,7 @@ from mastery.web.function import HttpFunction
 from mastery.web.routing import Route
 
 if TYPE_CHECKING:
+    from mastery.adapters.dapr import Sidecar
     from mastery.services.ingest import IngestDeps
 
 
@@ -38,20 +39,25 @@ class Core:
     curriculum: Curriculum = CURRICULUM
     rules: MasteryRules = field(default_factory=MasteryRules)
     learner: LearnerModel = field(default_factory=LearnerModel)
+    sidecar: Sidecar | None = None
+    """The Dapr sidecar, when the state store or the sinks go through it."""
 
 
-def _dapr_client() -> Any:
-    # Imported here: the Dapr SDK and grpc are only needed with a sidecar, and DaprClient()
-    # waits for the sidecar, so it must never run at import time.
-    from dapr.aio.clients import DaprClient
+def sidecar_for(settings: Settings) -> Sidecar | None:
+    """One Dapr client holder for the process, if any adapter goes through the sidecar."""
+    if "dapr" not in (settings.state_backend, settings.sink_backend):
+        return None
+    from mastery.adapters.dapr import Sidecar  # the Dapr SDK and grpc: only with a sidecar
 
-    return DaprClient()
+    return Sidecar()
 
 
-def open_store(settings: Settings, *, cached: bool = False) -> StateStore:
+def open_store(
+    settings: Settings, *, cached: bool = False, sidecar: Sidecar | None = None
+) -> StateStore:
     """The state store the settings name, behind a circuit breaker (and the L1 read cache).
 
-    No I/O until first use, except Dapr's wait for its sidecar.
+    No I/O until first use.
     """
     from mastery.adapters.breaker import CircuitBreaker
     from mastery.adapters.guarded import GuardedStateStore
@@ -60,7 +66,9 @@ def open_store(settings: Settings, *, cached: bool = False) -> StateStore:
     if settings.state_backend == "dapr":
         from mastery.adapters.dapr import DaprStateStore
 
-        inner = DaprStateStore(_dapr_client(), settings.dapr_state_store)
+        sidecar = sidecar or sidecar_for(settings)
+        assert sidecar is not None  # state_backend is dapr
+        inner = DaprStateStore(sidecar, settings.dapr_state_store)
     else:
         from mastery.adapters.redis_store import RedisStateStore, connect
 
@@ -73,7 +81,9 @@ def open_store(settings: Settings, *, cached: bool = False) -> StateStore:
     return store
 
 
-async def open_sinks(settings: Settings) -> tuple[EventSink, EventSink]:
+async def open_sinks(
+    settings: Settings, sidecar: Sidecar | None = None
+) -> tuple[EventSink, EventSink]:
     """The dead-letter and alert sinks: Dapr output bindings, or a native Kafka producer."""
     from mastery.adapters.breaker import CircuitBreaker
     from mastery.adapters.guarded import GuardedSink
@@ -83,9 +93,10 @@ async def open_sinks(settings: Settings) -> tuple[EventSink, EventSink]:
     if settings.sink_backend == "dapr":
         from mastery.adapters.dapr import DaprBindingSink
 
-        client = _dapr_client()
-        dead_letters = DaprBindingSink(client, settings.dapr_dead_letter_binding)
-        alerts = DaprBindingSink(client, settings.dapr_alert_binding)
+        sidecar = sidecar or sidecar_for(settings)
+        assert sidecar is not None  # sink_backend is dapr
+        dead_letters = DaprBindingSink(sidecar, settings.dapr_dead_letter_binding)
+        alerts = DaprBindingSink(sidecar, settings.dapr_alert_binding)
     else:
         dead_letters, alerts = await _kafka_sinks(settings)
     return (
@@ -136,14 +147,19 @@ def build_core(settings: Settings | None = None, *, cached: bool = False) -> Cor
     from mastery.learning.params_io import load_params
 
     learner = LearnerModel(load_params(settings.learner_params_path))
-    return Core(settings=settings, store=open_store(settings, cached=cached), learner=learner)
+    sidecar = sidecar_for(settings)
+    store = open_store(settings, cached=cached, sidecar=sidecar)
+    return Core(settings=settings, store=store, learner=learner, sidecar=sidecar)
 
 
 def http_function(name: str, routes: list[Route], core: Core) -> HttpFunction:
     """An HTTP function: its routes plus health, readiness, metrics and OpenAPI."""
 
     async def readiness() -> dict[str, bool]:
-        return {"state_store": await core.store.ping()}
+        checks = {"state_store": await core.store.ping()}
+        if core.sidecar is not None:
+            checks["sidecar"] = await core.sidecar.ready()
+        return checks
 
     verifier = JwtVerifier(core.settings.jwt) if any(r.auth for r in routes) else None
     return HttpFunction(

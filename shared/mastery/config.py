@@ -87,6 +87,8 @@ class Settings:
     """Learner-model params file (`python -m mastery.learning.fit`); None: built-in defaults."""
     health_port: int | None = None
     """Ingest's /healthz, /readyz, /metrics port in the kafka and grpc modes (see `ops_port`)."""
+    metrics_token: str | None = None
+    """When set, /metrics answers only a request bearing it (the scraper); others get 404."""
 
     @property
     def ops_port(self) -> int:
@@ -172,6 +174,7 @@ class Settings:
                 ),
                 learner_params_path=get("LEARNER_PARAMS_PATH"),
                 health_port=int(port) if (port := get("HEALTH_PORT")) else None,
+                metrics_token=get("METRICS_TOKEN"),
             )
         except ValueError as exc:
             if isinstance(exc, ConfigError):

@@ -36,6 +36,7 @@ SOURCE_DIRS = (
     "deploy/overlays/production",
 )
 PATCH_FILES = frozenset({"deploy/overlays/production/delete-secrets.yaml"})
+KUSTOMIZE_FILES = frozenset({"kustomization.yaml", "kustomizeconfig.yaml"})
 
 CRD_FILES = (
     "dapr-components.crd.yaml",
@@ -87,7 +88,7 @@ def source_manifest_files() -> list[Path]:
     for directory in SOURCE_DIRS:
         for path in sorted((ROOT / directory).glob("*.yaml")):
             relative = path.relative_to(ROOT).as_posix()
-            if path.name != "kustomization.yaml" and relative not in PATCH_FILES:
+            if path.name not in KUSTOMIZE_FILES and relative not in PATCH_FILES:
                 files.append(path)
     return files
 

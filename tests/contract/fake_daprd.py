@@ -15,6 +15,8 @@ answers that endpoint from a small HTTP server.
 from __future__ import annotations
 
 import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -24,6 +26,8 @@ from dapr.proto import api_service_v1, api_v1, common_v1
 from google.protobuf import empty_pb2
 from redis import asyncio as aioredis
 from redis.exceptions import ResponseError
+
+from mastery.local.process import free_port
 
 # The script of components-contrib state/redis (setDefaultQuery), argument for argument:
 # KEYS[1] key; ARGV[1] expected version ("0": none), ARGV[2] data, ARGV[3] "0" for first-write.
@@ -159,3 +163,29 @@ class HealthEndpoint:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+@dataclass
+class Running:
+    """A fake daprd serving: its gRPC API port and its HTTP (health) port."""
+
+    daprd: FakeDaprd
+    grpc_port: int
+    http_port: int
+
+
+@asynccontextmanager
+async def running(redis_url: str) -> AsyncIterator[Running]:
+    """A fake daprd on free loopback ports, its gRPC API served from this event loop."""
+    daprd = FakeDaprd(redis_url)
+    server = grpc.aio.server()
+    api_service_v1.add_DaprServicer_to_server(daprd, server)
+    grpc_port = server.add_insecure_port(f"127.0.0.1:{free_port()}")
+    await server.start()
+    health = HealthEndpoint()
+    try:
+        yield Running(daprd, grpc_port, health.port)
+    finally:
+        await server.stop(None)
+        health.close()
+        await daprd.redis.aclose()

@@ -6,28 +6,32 @@ function with a sidecar and one without share one store (DESIGN §4).
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import grpc
 import pytest
 import redis
 from dapr.conf import settings as dapr_settings
-from dapr.proto import api_service_v1
 
+from mastery.adapters.dapr import DaprStateStore
+from mastery.adapters.dapr import Sidecar as DaprSidecar
 from mastery.adapters.memory import MemorySink
 from mastery.adapters.redis_store import RedisStateStore, connect
-from mastery.bootstrap import open_sinks, open_store
+from mastery.bootstrap import build_core, open_sinks, open_store
 from mastery.config import Settings
 from mastery.domain.curriculum import CURRICULUM
+from mastery.entrypoints.http import ingest
 from mastery.errors import ConflictError, DependencyUnavailableError, StateUnavailableError
 from mastery.local.servers import free_port
 from mastery.ports import StateStore, Write
 from mastery.services.ingest import IngestDeps, KafkaMetadata, Outcome, handle_record
 from mastery.services.students import load_student, student_key
-from tests.contract.fake_daprd import FakeDaprd, HealthEndpoint
+from tests.asgi import serve
+from tests.contract.fake_daprd import FakeDaprd, running
 from tests.factories import event, raw
 
 pytestmark = pytest.mark.integration
@@ -44,28 +48,20 @@ class Sidecar:
 
 @pytest.fixture
 async def sidecar(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Sidecar]:
-    daprd = FakeDaprd(redis_url)
-    server = grpc.aio.server()
-    api_service_v1.add_DaprServicer_to_server(daprd, server)
-    port = server.add_insecure_port(f"127.0.0.1:{free_port()}")
-    await server.start()
-    health = HealthEndpoint()
-    # Where DaprClient() looks for its sidecar (it reads these settings on every construction).
-    monkeypatch.setattr(dapr_settings, "DAPR_RUNTIME_HOST", "127.0.0.1")
-    monkeypatch.setattr(dapr_settings, "DAPR_HTTP_PORT", health.port)
-    monkeypatch.setattr(dapr_settings, "DAPR_GRPC_PORT", port)
-    monkeypatch.setattr(dapr_settings, "DAPR_HEALTH_TIMEOUT", 5)
-    settings = Settings(state_backend="dapr", sink_backend="dapr", redis_url=redis_url)
-    dapr = open_store(settings)  # through the composition root, as a function with a sidecar
-    direct = RedisStateStore(connect(redis_url, cluster=False))
-    try:
-        yield Sidecar(daprd, dapr, direct, settings)
-    finally:
-        await dapr.aclose()
-        await direct.aclose()
-        await server.stop(None)
-        health.close()
-        await daprd.redis.aclose()
+    async with running(redis_url) as daprd:
+        # Where DaprClient() looks for its sidecar (it reads these settings on every construction).
+        monkeypatch.setattr(dapr_settings, "DAPR_RUNTIME_HOST", "127.0.0.1")
+        monkeypatch.setattr(dapr_settings, "DAPR_HTTP_PORT", daprd.http_port)
+        monkeypatch.setattr(dapr_settings, "DAPR_GRPC_PORT", daprd.grpc_port)
+        monkeypatch.setattr(dapr_settings, "DAPR_HEALTH_TIMEOUT", 5)
+        settings = Settings(state_backend="dapr", sink_backend="dapr", redis_url=redis_url)
+        dapr = open_store(settings)  # through the composition root, as a function with a sidecar
+        direct = RedisStateStore(connect(redis_url, cluster=False))
+        try:
+            yield Sidecar(daprd.daprd, dapr, direct, settings)
+        finally:
+            await dapr.aclose()
+            await direct.aclose()
 
 
 def _key() -> str:
@@ -162,9 +158,7 @@ async def test_events_applied_through_dapr_are_the_records_the_direct_path_reads
 
 
 async def test_an_unreachable_sidecar_is_a_transient_fault(sidecar: Sidecar) -> None:
-    from mastery.adapters.dapr import DaprStateStore
-
-    store = DaprStateStore(_client_for_missing_sidecar(), "mastery-state")
+    store = DaprStateStore(DaprSidecar(_client_for_missing_sidecar), "mastery-state")
     with pytest.raises(StateUnavailableError):
         await store.read(_key())
     assert not await store.ping()
@@ -175,3 +169,37 @@ def _client_for_missing_sidecar() -> object:
     from dapr.aio.clients import DaprClient
 
     return DaprClient(address=f"127.0.0.1:{free_port()}")
+
+
+async def test_waiting_for_the_sidecar_leaves_the_event_loop_free(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # DaprClient() polls the sidecar with blocking calls, here for 3 s: nothing listens.
+    monkeypatch.setattr(dapr_settings, "DAPR_RUNTIME_HOST", "127.0.0.1")
+    monkeypatch.setattr(dapr_settings, "DAPR_HTTP_PORT", free_port())
+    monkeypatch.setattr(dapr_settings, "DAPR_HEALTH_TIMEOUT", 3)
+    core = build_core(Settings(sink_backend="dapr", redis_url=redis_url))
+    function = await ingest.create(core)
+    async with serve(function) as client:
+        started = time.monotonic()
+        live = await client.get("/healthz")
+        ready = await client.get("/readyz")
+        elapsed = time.monotonic() - started
+    await core.store.aclose()
+    assert live.status_code == 200
+    assert ready.status_code == 503
+    assert ready.json()["checks"] == {"state_store": True, "sidecar": False}
+    assert elapsed < 1.0, "the probes waited for the sidecar"
+
+
+async def test_ingest_is_ready_once_the_sidecar_answers(sidecar: Sidecar) -> None:
+    core = build_core(Settings(sink_backend="dapr", redis_url=sidecar.settings.redis_url))
+    function = await ingest.create(core)
+    async with serve(function) as client:
+        deadline = time.monotonic() + 10
+        while (ready := await client.get("/readyz")).status_code != 200:
+            assert time.monotonic() < deadline, ready.text
+            await asyncio.sleep(0.05)
+    await core.store.aclose()
+    await core.sidecar.aclose()  # type: ignore[union-attr]
+    assert ready.json()["checks"] == {"state_store": True, "sidecar": True}

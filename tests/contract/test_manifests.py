@@ -20,6 +20,7 @@ import pytest
 
 from mastery.config import KafkaSettings, Settings
 from mastery.web.auth import JwtVerifier
+from mastery.web.function import READINESS_TIMEOUT_SECONDS
 
 from ._manifests import (
     OVERLAYS,
@@ -375,10 +376,10 @@ BROKEN_COPIES: list[tuple[str, int, str, Callable[[Manifest], None]]] = [
         _set(f"{CONTAINER}.securityContext.readOnlyRootFS", True),
     ),
     ("keda/ingest-deployment.yaml", 0, "missing required", _delete("spec.selector")),
-    # ConfigMap
-    ("deploy/base/configmap.yaml", 0, "wrong type", _set("data.RETENTION_DAYS", 90)),
-    ("deploy/base/configmap.yaml", 0, "unknown field", _set("datas", {"A": "b"})),
-    ("deploy/base/configmap.yaml", 0, "missing required", _delete("metadata.name")),
+    # ServiceAccount, PodDisruptionBudget, NetworkPolicy
+    ("knative/query.yaml", 1, "wrong type", _set("automountServiceAccountToken", "false")),
+    ("keda/ingest-deployment.yaml", 2, "wrong type", _set("spec.maxUnavailable", [1])),
+    ("deploy/base/network-policies.yaml", 0, "unknown field", _set("spec.podSelectors", {})),
     # Secret
     ("deploy/base/secrets.yaml", 2, "wrong type", _set("stringData.token", 1)),
     ("deploy/base/secrets.yaml", 2, "unknown field", _set("stringdata", {"token": "x"})),
@@ -600,6 +601,31 @@ def test_kafka_auth_agrees_between_dapr_and_keda(bundle: str) -> None:
             for field, parameter in (("saslUsername", "username"), ("saslPassword", "password")):
                 ref = binding[field]
                 assert _secret(manifests, ref["name"])[ref["key"]] == keda[parameter]
+            if not tls_off:
+                # No public CA signs a broker's .svc name: both sides trust the same CA.
+                ref = binding["caCert"]
+                assert keda["ca"] == _secret(manifests, ref["name"])[ref["key"]]
+
+
+@pytest.mark.parametrize("bundle", BUNDLES)
+def test_dapr_and_keda_speak_the_same_pinned_kafka_version(bundle: str) -> None:
+    manifests = render(bundle)
+    trigger = _kafka_trigger(manifests)["metadata"]
+    versions = {_component_metadata(manifests, name).get("version") for name in
+                ("learning-events", "dead-letters", "struggle-alerts")}  # fmt: skip
+    # Unpinned, Dapr speaks 2.0.0 and KEDA 1.0.0, requests Kafka 4 no longer serves.
+    assert versions == {trigger.get("version")}
+    assert tuple(int(part) for part in trigger["version"].split(".")) >= (2, 1, 0)
+
+
+@pytest.mark.parametrize("bundle", BUNDLES)
+def test_scaler_errors_fall_back_to_running_ingest(bundle: str) -> None:
+    manifests = render(bundle)
+    spec = find(manifests, "ScaledObject", "ingest")["spec"]
+    # Without a fallback a scaler error at zero replicas leaves ingest at zero.
+    assert spec["fallback"]["failureThreshold"] > 0
+    assert 1 <= spec["fallback"]["replicas"] <= spec["maxReplicaCount"]
+    assert _kafka_trigger(manifests)["metadata"]["limitToPartitionsWithLag"] == "true"
 
 
 # ---------------------------------------------------------------- Dapr state and resiliency
@@ -664,6 +690,8 @@ def test_knative_service_scales_to_zero_within_justified_limits(bundle: str, fun
     assert annotations["autoscaling.knative.dev/min-scale"] == "0"
     assert int(annotations["autoscaling.knative.dev/max-scale"]) >= 1
     assert 0 < int(annotations["autoscaling.knative.dev/target"]) <= pod["containerConcurrency"]
+    # Knative aims at target × utilisation (70 % by default): 100 makes the target mean itself.
+    assert annotations["autoscaling.knative.dev/target-utilization-percentage"] == "100"
     assert pod["timeoutSeconds"] > 0
     assert "dapr.io/enabled" not in annotations
     ports = container["ports"]
@@ -753,7 +781,10 @@ def test_dockerfile_builds_one_non_root_image_serving_any_function() -> None:
     text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
     stages = re.findall(r"^FROM\s+(\S+)(?:\s+AS\s+(\w+))?", text, re.MULTILINE)
     assert len(stages) >= 2, "multi-stage"
-    assert "ARG PYTHON_IMAGE=python:3.11-slim" in text
+    # An exact release (optionally with its digest), never a moving tag like 3.11-slim.
+    assert re.search(
+        r"^ARG PYTHON_IMAGE=python:3\.11\.\d+-slim-\w+(@sha256:[0-9a-f]{64})?$", text, re.M
+    )
     assert _dockerfile_user() != 0
     final_stage = text.rsplit("\nFROM ", 1)[1]
     assert "COPY --from=builder /opt/venv" in final_stage
@@ -787,3 +818,103 @@ def test_dockerignore_keeps_tests_caches_and_tooling_out() -> None:
     }
     assert {".git", ".venv", "tests", "bench", "docs", "**/__pycache__"} <= ignored
     assert not ignored & {"shared", "functions", "pyproject.toml", "README.md"}
+
+
+def test_functions_framework_is_bounded_to_versions_with_asgi() -> None:
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    # --asgi, which the image's command passes, arrived in 3.9.0.
+    assert '"functions-framework>=3.9,<4"' in text
+
+
+# ---------------------------------------------------------------- configuration, identity, network
+
+
+@pytest.mark.parametrize("bundle", BUNDLES)
+def test_settings_are_hashed_so_an_edit_rolls_every_function(bundle: str) -> None:
+    manifests = render(bundle)
+    [config] = [m for m in of_kind(manifests, "ConfigMap")
+                if m["metadata"]["name"].startswith("mastery-config-")]  # fmt: skip
+    name = config["metadata"]["name"]
+    for function, workload in _workloads(manifests).items():
+        refs = [e["configMapRef"]["name"] for e in workload.container.get("envFrom", [])]
+        refs += [e["valueFrom"]["configMapKeyRef"]["name"]
+                 for e in workload.container.get("env", [])
+                 if "configMapKeyRef" in e.get("valueFrom", {})]  # fmt: skip
+        assert set(refs) == {name}, function
+
+
+def test_a_settings_edit_makes_a_new_config_name() -> None:
+    local, production = render("deploy/overlays/local"), render("deploy/overlays/production")
+    names = {
+        m["metadata"]["name"]
+        for bundle in (local, production)
+        for m in of_kind(bundle, "ConfigMap")
+        if m["metadata"]["name"].startswith("mastery-config-")
+    }
+    assert len(names) == 2, "different settings, the same name: the hash does not follow them"
+
+
+@pytest.mark.parametrize("bundle", BUNDLES)
+def test_each_workload_has_its_own_identity_without_an_api_token(bundle: str) -> None:
+    manifests = render(bundle)
+    for function, workload in _workloads(manifests).items():
+        assert workload.pod["serviceAccountName"] == function
+        assert workload.pod["automountServiceAccountToken"] is False
+        account = find(manifests, "ServiceAccount", function)
+        assert account["automountServiceAccountToken"] is False
+
+
+@pytest.mark.parametrize("bundle", BUNDLES)
+def test_ingest_keeps_running_through_voluntary_disruptions(bundle: str) -> None:
+    manifests = render(bundle)
+    budget = find(manifests, "PodDisruptionBudget", "ingest")["spec"]
+    pod_labels = find(manifests, "Deployment", "ingest")["spec"]["template"]["metadata"]["labels"]
+    assert budget["selector"]["matchLabels"].items() <= pod_labels.items()
+    # maxUnavailable, not minAvailable: at 0 or 1 replicas a drain must still proceed.
+    assert budget["maxUnavailable"] == 1
+    assert "minAvailable" not in budget
+
+
+def _selected(policy: Manifest, labels: dict[str, str]) -> bool:
+    return policy["spec"]["podSelector"]["matchLabels"].items() <= labels.items()
+
+
+@pytest.mark.parametrize("bundle", BUNDLES)
+def test_network_policies_fence_every_workload(bundle: str) -> None:
+    manifests = render(bundle)
+    policies = of_kind(manifests, "NetworkPolicy")
+    for function, workload in _workloads(manifests).items():
+        labels = find(manifests, workload.kind, function)["spec"]["template"]["metadata"]["labels"]
+        fencing = [p for p in policies if _selected(p, labels)]
+        assert fencing, f"{function}: no NetworkPolicy selects its pods"
+        for policy in fencing:
+            assert "Ingress" in policy["spec"]["policyTypes"]
+    egress = find(manifests, "NetworkPolicy", "ingest")["spec"]["egress"]
+    ports = {port["port"] for rule in egress for port in rule.get("ports", [])}
+    redis_port = int(_settings(manifests, "ingest").redis_url.rsplit(":", 1)[1].split("/")[0])
+    kafka_ports = {int(b.rsplit(":", 1)[1]) for b in
+                   _settings(manifests, "ingest").kafka.brokers.split(",")}  # fmt: skip
+    assert {redis_port, *kafka_ports} <= ports
+
+
+@pytest.mark.parametrize("bundle", BUNDLES)
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_probes_wait_longer_than_readiness_takes(bundle: str, function: str) -> None:
+    workload = _workloads(render(bundle))[function]
+    # Shorter, and a slow dependency reads as a probe timeout instead of /readyz's 503.
+    assert workload.container["readinessProbe"]["timeoutSeconds"] > READINESS_TIMEOUT_SECONDS
+    if workload.annotations.get("dapr.io/enable-app-health-check") == "true":
+        timeout_ms = int(workload.annotations["dapr.io/app-health-probe-timeout"])
+        assert timeout_ms > READINESS_TIMEOUT_SECONDS * 1000
+
+
+@pytest.mark.parametrize("bundle", BUNDLES)
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_metrics_are_scraped_with_a_token(bundle: str, function: str) -> None:
+    manifests = render(bundle)
+    workload = _workloads(manifests)[function]
+    assert workload.annotations["prometheus.io/scrape"] == "true"
+    assert workload.annotations["prometheus.io/path"] == "/metrics"
+    ports = {p["containerPort"] for p in workload.container["ports"]}
+    assert int(workload.annotations["prometheus.io/port"]) in ports
+    assert _env(manifests, workload.container).get("METRICS_TOKEN")

@@ -307,6 +307,23 @@ async def test_unsafe_or_invalid_ids_are_replaced(
     assert int(correlation_id, 16) != 0
 
 
+async def test_metrics_with_a_token_answer_only_the_scraper(
+    dependencies: FakeDependencies,
+) -> None:
+    settings = Settings(function="toy", jwt=JwtSettings(secret=SECRET), metrics_token="scrape-me")
+    function = HttpFunction("toy", toy_routes(), settings=settings,
+                            readiness=dependencies.readiness, verifier=JwtVerifier(settings.jwt))  # fmt: skip
+    transport = httpx.ASGITransport(app=asgi_app(function))
+    async with httpx.AsyncClient(transport=transport, base_url="http://toy") as client:
+        anonymous = await client.get("/metrics")
+        wrong = await client.get("/metrics", headers={"Authorization": "Bearer scrape-you"})
+        scraper = await client.get("/metrics", headers={"Authorization": "Bearer scrape-me"})
+    assert anonymous.status_code == wrong.status_code == 404
+    assert anonymous.json()["type"].endswith("not-found")
+    assert scraper.status_code == 200
+    assert "http_requests_total" in scraper.text
+
+
 async def test_metrics_label_requests_with_the_route_template(
     client: httpx.AsyncClient, student_token: str
 ) -> None:

@@ -17,13 +17,10 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import grpc
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
-from dapr.proto import api_service_v1
 
-from mastery.local.process import free_port
-from tests.contract.fake_daprd import FakeDaprd, HealthEndpoint
+from tests.contract.fake_daprd import FakeDaprd, running
 from tests.smoke.image import ROOT
 
 DEPLOY_GUIDE = ROOT / "docs" / "DEPLOY.md"
@@ -112,16 +109,6 @@ class Sidecar:
 @asynccontextmanager
 async def sidecar(redis_url: str) -> AsyncIterator[Sidecar]:
     """A fake daprd on free ports, serving from this event loop."""
-    daprd = FakeDaprd(redis_url)
-    server = grpc.aio.server()
-    api_service_v1.add_DaprServicer_to_server(daprd, server)
-    grpc_port = server.add_insecure_port(f"127.0.0.1:{free_port()}")
-    await server.start()
-    health = HealthEndpoint()
-    try:
-        env = {"DAPR_HTTP_PORT": str(health.port), "DAPR_GRPC_PORT": str(grpc_port)}
-        yield Sidecar(daprd, env)
-    finally:
-        await server.stop(None)
-        health.close()
-        await daprd.redis.aclose()
+    async with running(redis_url) as daprd:
+        env = {"DAPR_HTTP_PORT": str(daprd.http_port), "DAPR_GRPC_PORT": str(daprd.grpc_port)}
+        yield Sidecar(daprd.daprd, env)

@@ -173,6 +173,20 @@ async def _probe(client: httpx.AsyncClient, probe: pods.Probe | None, what: str)
     return await client.get(url, timeout=probe.timeout_seconds)
 
 
+async def _scraped(client: httpx.AsyncClient, pod: Pod) -> None:
+    """Prometheus's scrape, where the annotations point it; the token keeps others out."""
+    annotations, container = pod.container.annotations, pod.container
+    assert annotations.get("prometheus.io/scrape") == "true", "not scraped"
+    port = container.ports[int(annotations["prometheus.io/port"])]
+    url = f"http://127.0.0.1:{port}{annotations['prometheus.io/path']}"
+    bearer = {"Authorization": f"Bearer {container.env['METRICS_TOKEN']}"}
+    scraped = await client.get(url, headers=bearer)
+    assert scraped.status_code == 200, f"scrape {url}: {scraped.status_code}"
+    assert scraped.headers["content-type"].startswith("text/plain")
+    anonymous = await client.get(url)
+    assert anonymous.status_code == 404, f"{url} without the token: {anonymous.status_code}"
+
+
 async def _ready(client: httpx.AsyncClient, process: subprocess.Popen[bytes], pod: Pod) -> None:
     deadline = time.monotonic() + READY_WITHIN_S
     last = "no answer"
@@ -201,6 +215,7 @@ async def _run(pod: Pod, provider: Jwks, logs: Path, gate: asyncio.Semaphore) ->
                 _checked_process(process.pid, pod.container)
                 live = await _probe(client, pod.container.liveness, "liveness")
                 assert live.status_code == 200, f"liveness: {live.status_code} {live.text}"
+                await _scraped(client, pod)
                 await _request(pod, client, provider)
                 error = None
             except Exception as exc:  # reported per pod, with its log

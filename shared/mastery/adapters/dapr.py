@@ -1,13 +1,15 @@
 """The state store and the output bindings through the Dapr sidecar (gRPC API).
 
-`DaprClient()` waits for the sidecar (up to `DAPR_HEALTH_TIMEOUT`), so the composition root
-builds it at startup and passes it in; nothing here runs at import time.
+`DaprClient()` waits for the sidecar with blocking HTTP polls (up to `DAPR_HEALTH_TIMEOUT`,
+60 s), so `Sidecar` waits off the event loop and builds the client once the sidecar answers;
+nothing here runs at import time.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import grpc
@@ -26,7 +28,83 @@ _APPEND_ATTEMPTS = 8
 
 # What the aio client raises: DaprGrpcError (an RpcError) from most calls, but a bare
 # AioRpcError from invoke_binding and a DaprInternalError from save_state.
-_DAPR_ERRORS = (grpc.RpcError, DaprInternalError)
+# TimeoutError: the sidecar has not answered yet (`Sidecar.client`).
+_DAPR_ERRORS = (grpc.RpcError, DaprInternalError, TimeoutError)
+
+
+# How long a call waits for a sidecar that has not answered yet before it fails as transient.
+_CONNECT_WAIT_S = 5.0
+_logger = logging.getLogger(__name__)
+
+
+def _dapr_client() -> Any:
+    from dapr.aio.clients import DaprClient  # the SDK and grpc: only with a sidecar
+
+    return DaprClient()
+
+
+def _wait_for_sidecar() -> None:
+    from dapr.clients.health import DaprHealth
+
+    DaprHealth.wait_for_sidecar()  # type: ignore[no-untyped-call]
+
+
+def _log_failure(attempt: asyncio.Task[Any]) -> None:
+    # The next call or readiness check starts a new attempt; this one's error is only logged.
+    if not attempt.cancelled() and (error := attempt.exception()) is not None:
+        _logger.warning("the Dapr sidecar did not answer: %s", error)
+
+
+class Sidecar:
+    """The Dapr client of this process, built once the sidecar answers.
+
+    The wait for the sidecar runs in a thread, so the event loop (and with it the liveness
+    probe) never stalls; the client is then built on the loop, which its grpc.aio channel
+    belongs to, when the SDK's own health check passes at once. `ready()` is the readiness
+    check: false, and a connection attempt started, until the sidecar has answered.
+    """
+
+    def __init__(
+        self,
+        make_client: Callable[[], Any] = _dapr_client,
+        wait: Callable[[], None] = _wait_for_sidecar,
+    ) -> None:
+        self._make_client = make_client
+        self._wait = wait
+        self._client: Any = None
+        self._connecting: asyncio.Task[Any] | None = None
+
+    async def _connect(self) -> Any:
+        await asyncio.to_thread(self._wait)
+        self._client = self._make_client()
+        return self._client
+
+    def _attempt(self) -> asyncio.Task[Any]:
+        task = self._connecting
+        if task is None or (task.done() and (task.cancelled() or task.exception() is not None)):
+            self._connecting = task = asyncio.ensure_future(self._connect())
+            task.add_done_callback(_log_failure)
+        return task
+
+    async def client(self) -> Any:
+        """The client; raises TimeoutError if the sidecar does not answer within a few seconds."""
+        if self._client is not None:
+            return self._client
+        async with asyncio.timeout(_CONNECT_WAIT_S):
+            return await asyncio.shield(self._attempt())
+
+    async def ready(self) -> bool:
+        """Whether the sidecar has answered (starting an attempt if none is under way)."""
+        if self._client is None:
+            self._attempt()
+        return self._client is not None
+
+    async def aclose(self) -> None:
+        if self._connecting is not None and not self._connecting.done():
+            self._connecting.cancel()
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.close()
 
 
 def _is_conflict(exc: Exception) -> bool:
@@ -39,13 +117,14 @@ def _is_conflict(exc: Exception) -> bool:
 class DaprStateStore:
     """`StateStore` on the sidecar's state API (component `state.redis`, `keyPrefix: none`)."""
 
-    def __init__(self, client: Any, store_name: str) -> None:
-        self._client = client
+    def __init__(self, sidecar: Sidecar, store_name: str) -> None:
+        self._sidecar = sidecar
         self._store = store_name
 
     async def read(self, key: str) -> Versioned | None:
         try:
-            response = await self._client.get_state(self._store, key)
+            client = await self._sidecar.client()
+            response = await client.get_state(self._store, key)
         except _DAPR_ERRORS as exc:
             raise StateUnavailableError("state store unavailable") from exc
         if not response.data:
@@ -56,7 +135,8 @@ class DaprStateStore:
         if not keys:
             return []
         try:
-            response = await self._client.get_bulk_state(self._store, list(keys), parallelism=4)
+            client = await self._sidecar.client()
+            response = await client.get_bulk_state(self._store, list(keys), parallelism=4)
         except _DAPR_ERRORS as exc:
             raise StateUnavailableError("state store unavailable") from exc
         found = {item.key: item for item in response.items if item.data}
@@ -67,7 +147,8 @@ class DaprStateStore:
 
     async def write(self, key: str, data: bytes, *, etag: str | None, ttl_seconds: int) -> str:
         try:
-            await self._client.save_state(
+            client = await self._sidecar.client()
+            await client.save_state(
                 self._store,
                 key,
                 data,
@@ -107,7 +188,8 @@ class DaprStateStore:
             for key in keys
         ]
         try:
-            await self._client.execute_state_transaction(self._store, operations)
+            client = await self._sidecar.client()
+            await client.execute_state_transaction(self._store, operations)
         except _DAPR_ERRORS as exc:
             raise StateUnavailableError("state store unavailable") from exc
         return len(keys)
@@ -126,7 +208,8 @@ class DaprStateStore:
         ]
         try:
             # state.redis runs a transaction as one MULTI/EXEC: all or nothing.
-            await self._client.execute_state_transaction(self._store, operations)
+            client = await self._sidecar.client()
+            await client.execute_state_transaction(self._store, operations)
         except _DAPR_ERRORS as exc:
             raise StateUnavailableError("state store unavailable") from exc
         return len(deletes)
@@ -153,26 +236,30 @@ class DaprStateStore:
         raise StateUnavailableError(f"gave up appending to {append.key}")
 
     async def ping(self) -> bool:
+        if not await self._sidecar.ready():
+            return False
         try:
-            await self._client.get_state(self._store, "readiness-probe")
+            client = await self._sidecar.client()
+            await client.get_state(self._store, "readiness-probe")
         except _DAPR_ERRORS:
             return False
         return True
 
     async def aclose(self) -> None:
-        await self._client.close()
+        await self._sidecar.aclose()
 
 
 class DaprBindingSink:
     """`EventSink` on a Kafka output binding: operation `create`, key from `partitionKey`."""
 
-    def __init__(self, client: Any, binding_name: str) -> None:
-        self._client = client
+    def __init__(self, sidecar: Sidecar, binding_name: str) -> None:
+        self._sidecar = sidecar
         self._binding = binding_name
 
     async def publish(self, key: str, value: bytes) -> None:
         try:
-            await self._client.invoke_binding(
+            client = await self._sidecar.client()
+            await client.invoke_binding(
                 self._binding, "create", value, binding_metadata={"partitionKey": key}
             )
         except _DAPR_ERRORS as exc:

@@ -85,10 +85,10 @@ def serve(settings: Settings) -> None:
 
     core = build_core(settings)
     loop = LoopThread()
-    dead_letters, alerts = loop.run(open_sinks(settings))
+    dead_letters, alerts = loop.run(open_sinks(settings, core.sidecar))
     deps = ingest_deps(core, dead_letters, alerts)
     app = binding_app(deps, loop, settings.app_api_token)
-    readiness = functools.partial(ingest_readiness, deps)
+    readiness = functools.partial(ingest_readiness, deps, core.sidecar)
 
     def health_check() -> None:
         if not all(loop.run(readiness()).values()):

@@ -203,7 +203,7 @@ async def run(settings: Settings) -> None:
     from mastery.bootstrap import build_core, ingest_deps, open_sinks
 
     core = build_core(settings)
-    dead_letters, alerts = await open_sinks(settings)
+    dead_letters, alerts = await open_sinks(settings, core.sidecar)
     kafka = settings.kafka
     consumer = AIOKafkaConsumer(
         kafka.topic,

@@ -22,6 +22,7 @@ from mastery.config import Settings
 from mastery.web.function import HttpFunction, Readiness
 
 if TYPE_CHECKING:
+    from mastery.adapters.dapr import Sidecar
     from mastery.services.ingest import IngestDeps
 
 log = logging.getLogger(__name__)
@@ -35,12 +36,16 @@ def breakers_closed(*dependencies: Any) -> dict[str, bool]:
     return {b.dependency: not b.is_open for b in breakers if isinstance(b, CircuitBreaker)}
 
 
-async def ingest_readiness(deps: IngestDeps) -> dict[str, bool]:
-    """Every ingest mode's readiness: the state store answers and no sink's breaker is open."""
-    return {
+async def ingest_readiness(deps: IngestDeps, sidecar: Sidecar | None = None) -> dict[str, bool]:
+    """Every ingest mode's readiness: the state store answers, no sink's breaker is open, and
+    the Dapr sidecar, if the adapters use one, has answered."""
+    checks = {
         "state_store": await deps.store.ping(),
         **breakers_closed(deps.dead_letters, deps.alerts),
     }
+    if sidecar is not None:
+        checks["sidecar"] = await sidecar.ready()
+    return checks
 
 
 class OpsServer:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from importlib import metadata
@@ -30,11 +31,11 @@ from mastery.web.openapi import OPERATIONS_TAG, build_openapi
 from mastery.web.problems import ProblemError, problem_for, problem_response, validation_problem
 from mastery.web.routing import Call, Route, RouteMatch, Router
 
-__all__ = ["HttpFunction", "Readiness", "read_body"]
+__all__ = ["READINESS_TIMEOUT_SECONDS", "HttpFunction", "Readiness", "read_body"]
 
 Readiness = Callable[[], Awaitable[dict[str, bool]]]
 _UNMATCHED = "<unmatched>"
-_READINESS_TIMEOUT_SECONDS = 2.0
+READINESS_TIMEOUT_SECONDS = 2.0
 _JSON = "application/json"
 _logger = logging.getLogger(__name__)
 _access_logger = logging.getLogger("mastery.access")
@@ -58,6 +59,9 @@ class HttpFunction:
         self._readiness = readiness
         self._verifier = verifier
         self._max_body = settings.max_body_bytes
+        self._metrics_authorization = (
+            None if settings.metrics_token is None else f"Bearer {settings.metrics_token}".encode()
+        )
         self._router = Router([*routes, *self._operational_routes()])
         self._openapi: bytes | None = None
         self._counters: dict[tuple[str, str, int], Any] = {}
@@ -165,7 +169,7 @@ class HttpFunction:
 
     async def _readyz(self, call: Call) -> Response:
         try:
-            async with asyncio.timeout(_READINESS_TIMEOUT_SECONDS):
+            async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
                 checks = await self._readiness()
             ready = all(checks.values())
         except Exception:
@@ -175,6 +179,12 @@ class HttpFunction:
         return Response(body, status_code=200 if ready else 503, media_type=_JSON)
 
     async def _metrics(self, call: Call) -> Response:
+        expected = self._metrics_authorization
+        if expected is not None:
+            sent = call.request.headers.get("authorization", "").encode("latin-1")
+            if not hmac.compare_digest(sent, expected):
+                # The public route must not even show that the endpoint exists.
+                raise ProblemError(404, "Not found", problem_type="not-found")
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     async def _openapi_json(self, call: Call) -> Response:

@@ -74,7 +74,7 @@ class LazyAlertSink:
     async def publish(self, key: str, value: bytes) -> None:
         async with self._lock:
             if self._sink is None:
-                _, self._sink = await open_sinks(self._core.settings)
+                _, self._sink = await open_sinks(self._core.settings, self._core.sidecar)
         await self._sink.publish(key, value)
 
     async def aclose(self) -> None:

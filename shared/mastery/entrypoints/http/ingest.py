@@ -60,7 +60,7 @@ async def create(
     """The ingest function in Dapr HTTP-binding mode (tests pass the sinks; else they open)."""
     core = core or build_core()
     if dead_letters is None:
-        dead_letters, opened_alerts = await open_sinks(core.settings)
+        dead_letters, opened_alerts = await open_sinks(core.settings, core.sidecar)
         alerts = alerts or opened_alerts
     deps = ingest_deps(core, dead_letters, alerts)
     settings = core.settings
