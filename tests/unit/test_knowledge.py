@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from mastery.domain.curriculum import CURRICULUM
 from mastery.domain.events import LearningEvent, parse_event
@@ -81,8 +82,8 @@ def test_in_order_answers_update_the_state_like_replay() -> None:
     model = LearnerModel()
     answers = [quiz(NOW - timedelta(hours=10 - i), i % 5) for i in range(10)]
     record = ingest(answers, model)
-    expected = replay([(a.occurred_at, (i % 5) / 4) for i, a in enumerate(answers)],
-                      model.for_topic(LISTS))  # fmt: skip
+    expected = replay(None, [(a.occurred_at.timestamp(), (i % 5) / 4)
+                             for i, a in enumerate(answers)], model.for_topic(LISTS))  # fmt: skip
     assert record.learner[LISTS] == expected
     assert record.learner[LISTS].answers == 10
 
@@ -111,22 +112,83 @@ def test_a_new_params_file_recomputes_every_state_on_the_next_event() -> None:
     assert record.learner_params == sharper.fingerprint != LearnerModel().fingerprint
 
 
-def test_answers_older_than_the_retention_window_leave_the_state() -> None:
+def later_quiz(days: int, correct: int, topic: str = LOOPS) -> LearningEvent:
+    """A quiz `days` after NOW, parsed at its own time (a delivery held back that long)."""
+    at = NOW + timedelta(days=days)
+    document = event("quiz.completed", "s1", topic, at, quiz_id="q", correct=correct, total=1)
+    return parse_event(json.dumps(document).encode(), at, CURRICULUM)
+
+
+def test_answers_leaving_the_retention_window_keep_their_knowledge() -> None:
     model = LearnerModel()
-    old = quiz(NOW - timedelta(days=89), 0)
-    recent = [quiz(NOW - timedelta(days=1, minutes=i), 4) for i in range(3)]
-    record = ingest([old, *recent], model)
-    assert record.learner[LISTS].answers == 4
-    # An event far enough after the old answer pushes it out of the 90-day window.
-    later = parse_event(json.dumps(event("quiz.completed", "s1", LOOPS, NOW + timedelta(days=2),
-                        quiz_id="q", correct=1, total=1)).encode(), NOW + timedelta(days=2),
-                        CURRICULUM)  # fmt: skip
+    old = [quiz(NOW - timedelta(days=89, minutes=i), 4) for i in range(5, 0, -1)]
+    recent = quiz(NOW - timedelta(days=1), 0)
+    record = ingest([*old, recent], model)
+    before = record.learner[LISTS]
+    assert before.answers == 6
+    # An event far enough after the old answers pushes them out of the 90-day window: they
+    # leave the stored list but are folded into the topic's checkpoint, so nothing is reset.
+    later = later_quiz(2, 1)
     apply_event(record, later)
     track_answer(record, later, model)
-    assert record.learner[LISTS].answers == 3
-    assert record.learner[LISTS] == replay(
-        [(a.occurred_at, 1.0) for a in recent], model.for_topic(LISTS)
+    assert len(record.answers[LISTS]) == 1
+    assert record.answers[LISTS].start == replay(
+        None, [(a.occurred_at.timestamp(), 1.0) for a in old], model.for_topic(LISTS)
     )
+    assert record.learner[LISTS] == before
+    # A late answer inside the window replays from the checkpoint, not from the prior.
+    late = quiz(NOW - timedelta(days=1, minutes=5), 4)
+    apply_event(record, late)
+    track_answer(record, late, model)
+    expected = replay(record.answers[LISTS].start, [(late.occurred_at.timestamp(), 1.0),
+                      (recent.occurred_at.timestamp(), 0.0)], model.for_topic(LISTS))  # fmt: skip
+    assert record.learner[LISTS] == expected
+    assert record.learner[LISTS].answers == 7
+
+
+def test_an_answer_older_than_the_window_is_ignored() -> None:
+    model = LearnerModel()
+    record = ingest([later_quiz(0, 1)], model)
+    stale = later_quiz(-91, 0, LISTS)
+    apply_event(record, stale)
+    track_answer(record, stale, model)
+    assert LISTS not in record.learner
+
+
+def test_answers_in_the_same_second_keep_the_order_they_happened_in() -> None:
+    model = LearnerModel()
+    right = quiz(NOW + timedelta(milliseconds=100), 4)
+    wrong = quiz(NOW + timedelta(milliseconds=700), 0)
+    expected = replay(None, [(right.occurred_at.timestamp(), 1.0),
+                             (wrong.occurred_at.timestamp(), 0.0)], model.for_topic(LISTS))  # fmt: skip
+    assert ingest([right, wrong], model).learner[LISTS] == expected
+    assert ingest([wrong, right], model).learner[LISTS] == expected
+    # Exactly the same instant: the event id decides, whatever the values.
+    same = [quiz(NOW, c) for c in (0, 4)]
+    first, second = sorted(same, key=lambda e: e.id)
+    tied = replay(None, [(NOW.timestamp(), graded_answer(first) or 0.0),
+                         (NOW.timestamp(), graded_answer(second) or 0.0)],
+                  model.for_topic(LISTS))  # fmt: skip
+    assert ingest(same, model).learner[LISTS] == ingest(same[::-1], model).learner[LISTS] == tied
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        [1.5, 1e308, -1],
+        [1.5, 1.7e9, 1, 1.0, 0.5, 0.5],
+        [0.5, 1e308, 1, 1.0, 0.5, 0.5],
+        [0.5, 1.7e9, 1, 2.0, 0.5, 0.5],
+    ],
+)
+def test_a_stored_record_with_an_impossible_learner_state_does_not_parse(
+    state: list[float],
+) -> None:
+    record = ingest([quiz(NOW, 3)], LearnerModel())
+    document = json.loads(record.model_dump_json())
+    document["learner"][LISTS] = state
+    with pytest.raises(ValidationError):
+        StudentRecord.model_validate_json(json.dumps(document))
 
 
 def test_events_that_grade_nothing_leave_no_state() -> None:

@@ -1,44 +1,62 @@
-"""A topic's graded answers as two parallel lists, kept in (time, value) order.
+"""A topic's graded answers as parallel lists in (time, key) order, and the state before them.
 
-Two flat lists rather than a list of tuples: pydantic reads and writes `list[int]` and
-`list[float]` in its Rust core about three times faster than tuples, and the record is read
-and written on every event (bench/learner_in_ingest.py).
+Parallel flat lists rather than a list of tuples: pydantic reads and writes `list[float]` and
+`list[str]` in its Rust core about three times faster than tuples, and the record is read and
+written on every event (bench/learner_in_ingest.py).
+
+Order: by event time with sub-second precision, then by the event id (a stable key), so
+answers in the same second keep the order they happened in and any delivery order of the same
+events gives one order. `start` is the checkpoint: the learner state after answers that are no
+longer listed (dropped by the retention window), so dropping them never resets knowledge.
 """
 
 from __future__ import annotations
 
 import bisect
+from collections.abc import Iterator
 
 from pydantic import BaseModel, Field, model_validator
 
+from mastery.domain.learner import StoredLearnerState
+
 
 class AnswerLog(BaseModel):
-    """Graded answers of one topic: `at[i]` (epoch seconds) and `value[i]` (0–1), sorted."""
+    """Graded answers of one topic: `at[i]` (epoch s), `key[i]` (event id), `value[i]` (0–1)."""
 
-    at: list[int] = Field(default_factory=list)
+    at: list[float] = Field(default_factory=list)
+    key: list[str] = Field(default_factory=list)
     value: list[float] = Field(default_factory=list)
+    start: StoredLearnerState | None = None
+    """The state after the answers dropped from the lists (None: nothing was dropped)."""
 
     @model_validator(mode="after")
     def _parallel(self) -> AnswerLog:
-        if len(self.at) != len(self.value):
-            raise ValueError("an answer log needs one value per time")
+        if not len(self.at) == len(self.key) == len(self.value):
+            raise ValueError("an answer log needs one key and one value per time")
         return self
 
-    def insert(self, at: int, value: float) -> bool:
-        """Insert one answer in (time, value) order; True when it is the newest."""
+    def insert(self, at: float, key: str, value: float) -> bool:
+        """Insert one answer in (time, key) order; True when it is the newest."""
         low, high = bisect.bisect_left(self.at, at), bisect.bisect_right(self.at, at)
-        position = bisect.bisect_right(self.value, value, low, high)
+        position = bisect.bisect_right(self.key, key, low, high)
         self.at.insert(position, at)
+        self.key.insert(position, key)
         self.value.insert(position, value)
         return position == len(self.at) - 1
 
-    def drop_before(self, horizon: int) -> bool:
-        """Forget answers older than `horizon`; True when any were dropped."""
+    def take_before(self, horizon: float) -> list[tuple[float, float]]:
+        """Remove the answers older than `horizon`; them, as (time, value), in order."""
         cut = bisect.bisect_left(self.at, horizon)
+        taken = list(zip(self.at[:cut], self.value[:cut], strict=True))
         if cut:
             del self.at[:cut]
+            del self.key[:cut]
             del self.value[:cut]
-        return cut > 0
+        return taken
+
+    def moments(self) -> Iterator[tuple[float, float]]:
+        """The listed answers as (time, value), in order."""
+        return zip(self.at, self.value, strict=True)
 
     def __len__(self) -> int:
         return len(self.at)

@@ -1,31 +1,39 @@
-"""The learner model inside the student's record: graded answers in, P(known) per topic out.
+"""The learner model inside the student's record: graded answers in, learner states out.
 
 Which events are graded answers (docs/PREDICTIONS.md): a quiz is one answer worth
 `correct / total` (the learner model's fractional-answer convention); an exercise attempt is 1
 when it passed, else 0; a code run is 1 when it ran, else 0. Other events grade nothing.
 
-Shuffle invariance: the record keeps every graded answer (`StudentRecord.answers`), and the
-stored state of a topic is always exactly `replay` of that topic's stored answers with the
-current parameters. An answer that is the newest of its topic costs one O(1) `update` (the same
-float operations `replay` would do last); a late answer, an answer that made the retention
-window drop old ones, or a change of parameter file costs a `replay`. So any delivery order of
-the same events leaves the same states.
+Shuffle invariance: the record keeps each topic's graded answers of the retention window
+(`StudentRecord.answers`, in (time, event id) order) and the checkpoint state they start from,
+and the stored state of a topic is always `replay` of those answers from that checkpoint. An
+answer that is the newest of its topic costs one O(1) `update` (the same float operations
+`replay` would do last); a late answer or a change of parameter file costs a replay of the
+topic's window. Answers the window drops are folded into the checkpoint, so the state does not
+change and knowledge is never reset. One exception to shuffle invariance: an answer that arrives
+after the window has already moved past it (more than 90 days older than the student's newest
+event) is outside retention and ignored, while one delivered in time was counted.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import cached_property
 
 from mastery.domain.answer_log import AnswerLog
 from mastery.domain.events import CodeExecuted, ExerciseCompleted, LearningEvent, QuizCompleted
-from mastery.domain.learner import LearnerState, ModelParams, TopicParams, replay, update
+from mastery.domain.learner import (
+    ModelParams,
+    StudentSummary,
+    TopicParams,
+    replay,
+    summarize,
+    update,
+)
 from mastery.domain.record import RETENTION, StudentRecord
 
-__all__ = ["LearnerModel", "graded_answer", "replay_topic", "track_answer"]
+__all__ = ["LearnerModel", "graded_answer", "replay_topic", "student_summary", "track_answer"]
 
 
 @dataclass(frozen=True)
@@ -56,17 +64,15 @@ def graded_answer(event: LearningEvent) -> float | None:
     return None
 
 
-def _moments(log: AnswerLog) -> Iterable[tuple[datetime, float]]:
-    return (
-        (datetime.fromtimestamp(at, UTC), value)
-        for at, value in zip(log.at, log.value, strict=True)
-    )
+def student_summary(record: StudentRecord, model: LearnerModel) -> StudentSummary:
+    """The student's summary across topics, which P(next correct) reads beside a topic's state."""
+    return summarize(record.learner, model.params)
 
 
 def replay_topic(record: StudentRecord, topic: str, model: LearnerModel) -> None:
-    """Recompute one topic's state from its stored answers (dropping it when there are none)."""
+    """Recompute one topic's state from its checkpoint and listed answers."""
     log = record.answers.get(topic)
-    state = replay(_moments(log), model.for_topic(topic)) if log else None
+    state = replay(log.start, log.moments(), model.for_topic(topic)) if log else None
     if state is None:
         record.answers.pop(topic, None)
         record.learner.pop(topic, None)
@@ -74,10 +80,19 @@ def replay_topic(record: StudentRecord, topic: str, model: LearnerModel) -> None
         record.learner[topic] = state
 
 
-def _prune(record: StudentRecord) -> set[str]:
-    """Drop answers older than the retention window; the topics that lost any."""
-    horizon = record.last_event_at - int(RETENTION.total_seconds())
-    return {topic for topic, log in record.answers.items() if log.drop_before(horizon)}
+def _horizon(record: StudentRecord) -> float:
+    return float(record.last_event_at - int(RETENTION.total_seconds()))
+
+
+def _prune(record: StudentRecord, model: LearnerModel) -> None:
+    """Fold answers older than the retention window into their topic's checkpoint.
+
+    The state is the fold of the checkpoint and the listed answers, so it does not change.
+    """
+    horizon = _horizon(record)
+    for topic, log in record.answers.items():
+        if log.at and log.at[0] < horizon:
+            log.start = replay(log.start, log.take_before(horizon), model.for_topic(topic))
 
 
 def track_answer(record: StudentRecord, event: LearningEvent, model: LearnerModel) -> None:
@@ -86,24 +101,21 @@ def track_answer(record: StudentRecord, event: LearningEvent, model: LearnerMode
     Call it after `apply_event` applied the event (never for a duplicate).
     """
     if record.learner_params != model.fingerprint:
-        # States computed with other parameters: recompute them all once.
+        # States computed with other parameters: recompute them all once (the checkpoints keep
+        # what they hold: their answers are gone).
         record.learner_params = model.fingerprint
         for name in list(record.answers):
             replay_topic(record, name, model)
     value = graded_answer(event)
-    if value is None or event.topic is None:
-        return
-    topic = event.topic
-    at = int(event.occurred_at.timestamp())
-    log = record.answers.setdefault(topic, AnswerLog())
-    newest = log.insert(at, value)
-    touched = _prune(record)
-    state: LearnerState | None = record.learner.get(topic)
-    if newest and topic not in touched and (state is not None or len(log) == 1):
-        # The same arithmetic `replay` would do last, so the invariant holds at O(1).
-        when = datetime.fromtimestamp(at, UTC)
-        record.learner[topic] = update(state, model.for_topic(topic), value, when)
-    else:
-        touched.add(topic)
-    for name in touched:
-        replay_topic(record, name, model)
+    at = event.occurred_at.timestamp()
+    if value is not None and event.topic is not None and at >= _horizon(record):
+        topic = event.topic
+        log = record.answers.setdefault(topic, AnswerLog())
+        if log.insert(at, event.id, value):
+            # The same arithmetic `replay` would do last, so the invariant holds at O(1).
+            record.learner[topic] = update(
+                record.learner.get(topic), model.for_topic(topic), value, at
+            )
+        else:
+            replay_topic(record, topic, model)
+    _prune(record, model)

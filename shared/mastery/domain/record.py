@@ -24,7 +24,7 @@ from mastery.domain.events import (
     LearningEvent,
     QuizCompleted,
 )
-from mastery.domain.learner import LearnerState
+from mastery.domain.learner import StoredLearnerState
 from mastery.domain.struggle_evidence import StruggleState
 
 RETENTION = timedelta(days=90)
@@ -74,9 +74,11 @@ class StudentRecord(BaseModel):
     struggle: StruggleState = Field(default_factory=StruggleState)
     """What the struggle triggers read (`mastery.domain.struggle_alerts` keeps it bounded)."""
     answers: dict[str, AnswerLog] = Field(default_factory=dict)
-    """topic -> graded answers in time order (the learner model's evidence)."""
-    learner: dict[str, LearnerState] = Field(default_factory=dict)
-    """topic -> learner-model state, always `replay` of `answers[topic]` (domain.knowledge)."""
+    """topic -> graded answers of the retention window and the checkpoint state they start
+    from (the learner model's evidence; `mastery.domain.answer_log`)."""
+    learner: dict[str, StoredLearnerState] = Field(default_factory=dict)
+    """topic -> learner-model state, always `replay` of `answers[topic]` (domain.knowledge);
+    its ranges are checked whenever a record is parsed."""
     learner_params: str = ""
     """Fingerprint of the learner parameters `learner` was computed with."""
 

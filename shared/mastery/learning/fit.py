@@ -21,7 +21,11 @@ from mastery.learning.params_io import load_params, save_params
 
 
 def fit_params(
-    log: AnswerLog, start: TopicParams | None = None, *, max_iter: int = 60, tol: float = 1e-6
+    log: AnswerLog,
+    start: TopicParams | None = None,
+    *,
+    max_iter: int = em.MAX_ITER,
+    tol: float = em.TOL,
 ) -> tuple[ModelParams, em.FitResult]:
     """Fitted params for every skill of `log`; the default is their answer-weighted mean."""
     start = start or TopicParams()
@@ -52,8 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mastery.learning.fit")
     add_log_arguments(parser)
     parser.add_argument("--out", required=True, help="params file (JSON) to write")
-    parser.add_argument("--max-iter", type=int, default=60)
-    parser.add_argument("--tol", type=float, default=1e-6)
+    parser.add_argument("--max-iter", type=int, default=em.MAX_ITER)
+    parser.add_argument("--tol", type=float, default=em.TOL)
     parser.add_argument("--compare", help="a params file to report the largest differences from")
     args = parser.parse_args(argv)
     started = time.perf_counter()

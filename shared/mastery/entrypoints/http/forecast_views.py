@@ -8,8 +8,8 @@ from typing import Literal
 from pydantic import BaseModel
 
 from mastery.domain.forecast import INTERVAL_LEVEL, Forecast, Trend
-from mastery.domain.knowledge import LearnerModel
-from mastery.domain.learner import p_correct, p_mastered
+from mastery.domain.knowledge import LearnerModel, student_summary
+from mastery.domain.learner import StudentSummary, p_correct, p_mastered
 from mastery.domain.mastery import Level, level_for
 from mastery.domain.outlook import Outlook, Prediction
 from mastery.domain.record import StudentRecord
@@ -90,14 +90,18 @@ def forecast_view(prediction: Prediction) -> ForecastView:
 
 
 def learner_view(
-    record: StudentRecord, topic: str, model: LearnerModel, now: datetime
+    record: StudentRecord,
+    topic: str,
+    model: LearnerModel,
+    summary: StudentSummary,
+    now: datetime,
 ) -> LearnerView:
     """P(next answer correct) and P(mastered) of one topic now (the prior without answers)."""
     state = record.learner.get(topic)
-    params = model.for_topic(topic)
+    at = now.timestamp()
     return LearnerView(
-        p_next_correct=round(p_correct(state, params, now), 4),
-        p_mastered=round(p_mastered(state, params, now), 4),
+        p_next_correct=round(p_correct(state, summary, topic, model.params, at), 4),
+        p_mastered=round(p_mastered(state, model.for_topic(topic), at), 4),
         answers=state.answers if state else 0,
         last_answer_at=datetime.fromtimestamp(state.last_at, UTC) if state else None,
     )
@@ -107,6 +111,7 @@ def forecast_response(
     record: StudentRecord, outlook: Outlook, model: LearnerModel, now: datetime
 ) -> ForecastResponse:
     """The predict answer: overall and every topic, with the learner model beside each topic."""
+    summary = student_summary(record, model)
     return ForecastResponse(
         student_id=record.student_id,
         as_of=outlook.as_of,
@@ -117,7 +122,7 @@ def forecast_response(
         topics=[
             TopicForecastView(
                 topic=topic,
-                learner=learner_view(record, topic, model, now),
+                learner=learner_view(record, topic, model, summary, now),
                 **forecast_view(prediction).model_dump(),
             )
             for topic, prediction in outlook.topics.items()
