@@ -1,12 +1,12 @@
-"""Per-event cost of the learner model update, against ingest's own per-event work, same run.
+"""Per-event cost of the learner model's functions, against ingest's own per-event work, same run.
 
     .venv/bin/python bench/learner_update.py [--history 200] [--repeat 7]
 
 Ingest's CPU path for one event (no I/O): parse the Kafka value, load the student's record from
-JSON, apply the event, dump the record back to JSON. "With the model" adds what the model needs:
-the record carries one learner state per topic, the event's topic state is updated, and the
-record is dumped with it. Network round trips to Redis are left out on purpose: they dwarf both
-and would hide the ratio. Timings are the best of `--repeat` interleaved rounds (the least disturbed).
+JSON, apply the event, dump the record back to JSON. "With the model" is the record as ingest
+stores it (answers and one learner state per topic) and `track_answer` on the event. Network
+round trips to Redis are left out on purpose: they dwarf both and would hide the ratio. Timings
+are the best of `--repeat` interleaved rounds (the least disturbed).
 """
 
 from __future__ import annotations
@@ -18,21 +18,14 @@ import timeit
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from pydantic import Field
-
 from mastery.domain.curriculum import build_curriculum
-from mastery.domain.events import QuizCompleted, parse_event
-from mastery.domain.learner import LearnerState, ModelParams, p_correct, p_mastered, replay, update
+from mastery.domain.events import parse_event
+from mastery.domain.knowledge import LearnerModel, student_summary, track_answer
+from mastery.domain.learner import LearnerState, p_correct, p_mastered, replay, update
 from mastery.domain.record import StudentRecord, apply_event
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 TOPICS = build_curriculum().topological_order()
-
-
-class RecordWithLearner(StudentRecord):
-    """The record as ingest would store it with the model: one learner state per topic."""
-
-    learner: dict[str, tuple[float, float, int]] = Field(default_factory=dict)
 
 
 def _quiz(i: int, topic: str, at: datetime) -> str:
@@ -48,18 +41,16 @@ def _quiz(i: int, topic: str, at: datetime) -> str:
     )
 
 
-def _history(events: int) -> tuple[str, str]:
-    """A student's record after `events` quizzes, without and with learner states, as JSON."""
-    curriculum, params = build_curriculum(), ModelParams()
-    plain, rich = StudentRecord(student_id="s-1"), RecordWithLearner(student_id="s-1")
+def _history(events: int, model: LearnerModel) -> tuple[str, str]:
+    """A student's record after `events` quizzes, without and with the learner model, as JSON."""
+    curriculum = build_curriculum()
+    plain, rich = StudentRecord(student_id="s-1"), StudentRecord(student_id="s-1")
     for i in range(events):
         topic, at = TOPICS[i % len(TOPICS)], NOW - timedelta(days=30) + timedelta(minutes=9 * i)
         event = parse_event(_quiz(i, topic, at), NOW, curriculum)
         apply_event(plain, event)
         apply_event(rich, event)
-        previous = rich.learner.get(topic)
-        state = LearnerState(*previous) if previous else None
-        rich.learner[topic] = update(state, params.for_topic(topic), (i % 4) / 4, at)
+        track_answer(rich, event, model)
     return plain.model_dump_json(), rich.model_dump_json()
 
 
@@ -83,14 +74,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--history", type=int, default=200, help="events already in the record")
     parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args(argv)
-    curriculum, params = build_curriculum(), ModelParams()
-    plain_json, rich_json = _history(args.history)
+    curriculum, model = build_curriculum(), LearnerModel()
+    plain_json, rich_json = _history(args.history, model)
     topic = "control_flow.for_loops"
-    topic_params = params.for_topic(topic)
+    topic_params = model.for_topic(topic)
     raw = _quiz(10**6, topic, NOW - timedelta(minutes=1))
-    state = update(None, topic_params, 1.0, NOW - timedelta(hours=1))
+    now = NOW.timestamp()
+    state = update(None, topic_params, 1.0, now - 3600.0)
     scratch: dict[str, LearnerState] = {}
-    answers = [(NOW - timedelta(minutes=m), (m % 3) / 2) for m in range(50)]
+    answers = [(now - 60.0 * m, (m % 3) / 2) for m in range(50, 0, -1)]
+    record = StudentRecord.model_validate_json(rich_json)
 
     def ingest_without() -> None:
         record = StudentRecord.model_validate_json(plain_json)
@@ -98,17 +91,18 @@ def main(argv: list[str] | None = None) -> int:
         record.model_dump_json()
 
     def ingest_with() -> None:
-        record = RecordWithLearner.model_validate_json(rich_json)
+        record = StudentRecord.model_validate_json(rich_json)
         event = parse_event(raw, NOW, curriculum)
         apply_event(record, event)
-        data = event.data
-        if not isinstance(data, QuizCompleted):
-            raise TypeError("the bench event is a quiz")
-        fraction = data.correct / data.total
-        stored = record.learner.get(topic)
-        previous = LearnerState(*stored) if stored else None
-        record.learner[topic] = update(previous, topic_params, fraction, event.occurred_at)
+        track_answer(record, event, model)
         record.model_dump_json()
+
+    def predict() -> tuple[float, float]:
+        summary = student_summary(record, model)
+        return (
+            p_correct(record.learner.get(topic), summary, topic, model.params, now),
+            p_mastered(record.learner.get(topic), topic_params, now),
+        )
 
     cases: list[tuple[str, Callable[[], object]]] = [
         ("dict assignment (floor)", lambda: scratch.__setitem__(topic, state)),
@@ -116,12 +110,9 @@ def main(argv: list[str] | None = None) -> int:
             "json round trip of one state",
             lambda: LearnerState.from_list(json.loads(json.dumps(state))),
         ),
-        ("update()", lambda: update(state, topic_params, 1.0, NOW)),
-        (
-            "p_correct() + p_mastered()",
-            lambda: (p_correct(state, topic_params, NOW), p_mastered(state, topic_params, NOW)),
-        ),
-        ("replay() of 50 answers (late event)", lambda: replay(answers, topic_params)),
+        ("update()", lambda: update(state, topic_params, 1.0, now)),
+        (f"summary over {len(record.learner)} topics + p_correct() + p_mastered()", predict),
+        ("replay() of 50 answers (late event)", lambda: replay(None, answers, topic_params)),
         (f"ingest CPU path, record of {args.history} events, without model", ingest_without),
         (f"ingest CPU path, record of {args.history} events, with model", ingest_with),
     ]

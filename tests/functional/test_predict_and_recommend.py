@@ -18,7 +18,7 @@ from mastery.domain.alerts import Alert
 from mastery.domain.daily import history
 from mastery.domain.forecast import FIT_WINDOW_DAYS
 from mastery.domain.knowledge import LearnerModel, replay_topic
-from mastery.domain.learner import ModelParams, TopicParams, p_correct
+from mastery.domain.learner import ModelParams, StudentSummary, TopicParams, p_correct
 from mastery.domain.mastery import MasteryRules
 from mastery.domain.record import StudentRecord
 from mastery.entrypoints.http import ingest, predict, recommend
@@ -91,7 +91,7 @@ async def test_forecast_of_a_student_with_no_data_is_well_formed(engine: Engine)
     assert body["overall"]["current_score"] == 0
     assert body["overall"]["forecast"] is None
     assert len(body["topics"]) == 31
-    prior = p_correct(None, PARAMS.default, NOW)
+    prior = p_correct(None, StudentSummary(), LISTS, PARAMS, NOW.timestamp())
     for topic in body["topics"]:
         assert topic["status"] == "insufficient_history"
         assert topic["history_days"] == 0

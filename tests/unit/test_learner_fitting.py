@@ -77,12 +77,14 @@ def test_batch_bkt_equals_the_online_model_answer_by_answer() -> None:
 
 def test_fitted_default_is_the_answer_weighted_mean_of_the_skills() -> None:
     data = simulate(60, 3, 2, 30, seed=4)
-    params, result = fit_params(data.log, TopicParams(forget_per_day=0.01))
+    params, report = fit_params(data.log, TopicParams(forget_per_day=0.01))
     counts = np.bincount(data.log.skill, minlength=3)
     learn = [params.topics[s].p_learn for s in data.log.skill_ids]
     assert params.default.p_learn == pytest.approx(np.dot(counts, learn) / counts.sum())
     assert params.default.forget_per_day == 0.01
-    assert result.answers.tolist() == counts.tolist()
+    assert report.em.answers.tolist() == counts.tolist()
+    rates = (np.bincount(data.log.skill, weights=data.log.correct) + 1) / (counts + 2)
+    assert [params.topics[s].base_rate for s in data.log.skill_ids] == pytest.approx(rates)
 
 
 def test_params_file_round_trips_and_defaults_without_a_file(tmp_path: Path) -> None:

@@ -35,6 +35,7 @@ __all__ = [
     "TopicParams",
     "Weights",
     "features",
+    "logistic",
     "p_correct",
     "p_mastered",
     "replay",
@@ -377,19 +378,15 @@ def features(
     )
 
 
-def p_correct(
-    state: LearnerState | None, summary: StudentSummary, topic: str, params: ModelParams, at: float
-) -> float:
-    """Probability that the student's next answer in `topic` at `at` is correct."""
-    own = params.for_topic(topic)
-    x = features(state, summary, own, at)
-    w = params.weights
+def logistic(x: tuple[float, ...], params: TopicParams, weights: Weights) -> float:
+    """sigmoid(weights · x) for features `x` of a topic with `params` (its own terms added)."""
+    w = weights
     z = (
         w.intercept
-        + own.intercept
+        + params.intercept
         + w.bkt * x[1]
-        + (w.successes + own.successes) * x[2]
-        + (w.failures + own.failures) * x[3]
+        + (w.successes + params.successes) * x[2]
+        + (w.failures + params.failures) * x[3]
         + w.recent_fast * x[4]
         + w.recent_slow * x[5]
         + w.total_successes * x[6]
@@ -397,4 +394,15 @@ def p_correct(
         + w.ability * x[8]
         + w.idle * x[9]
     )
-    return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+    if z >= 0.0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+def p_correct(
+    state: LearnerState | None, summary: StudentSummary, topic: str, params: ModelParams, at: float
+) -> float:
+    """Probability that the student's next answer in `topic` at `at` is correct."""
+    own = params.for_topic(topic)
+    return logistic(features(state, summary, own, at), own, params.weights)

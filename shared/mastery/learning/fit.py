@@ -1,4 +1,4 @@
-"""Fit per-topic learner parameters from an answer log and write the params file.
+"""Fit the learner model from an answer log and write the params file.
 
 python -m mastery.learning.fit answers.csv --out learner_params.json
 """
@@ -9,15 +9,61 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from mastery.domain.learner import ModelParams, TopicParams
-from mastery.learning import em
-from mastery.learning.answers import AnswerLog, read_answers
+from mastery.domain.learner import FEATURES, ModelParams, TopicParams, Weights
+from mastery.learning import em, logistic, online
+from mastery.learning.answers import AnswerLog, FloatArray, read_answers
 from mastery.learning.bkt import BOUNDS
 from mastery.learning.cli import add_log_arguments, columns
 from mastery.learning.params_io import load_params, save_params
+
+
+@dataclass(frozen=True)
+class FitReport:
+    """How the fit went: EM (BKT) and Newton (the logistic weights), and the features used."""
+
+    em: em.FitResult
+    logistic: logistic.LogisticFit
+    features: FloatArray
+    """The online features of every row of the fitted log (the weights do not change them)."""
+
+
+def bkt_params(log: AnswerLog, result: em.FitResult, start: TopicParams) -> ModelParams:
+    """BKT's fitted params per skill, each with its base rate; the default is their mean.
+
+    The default (for topics the log lacks) is the answer-weighted mean of the skills' BKT
+    parameters and the overall rate; the weights are BKT's alone until the logistic fit.
+    """
+    weights = result.answers / max(1.0, float(result.answers.sum()))
+    n_skills = len(log.skill_ids)
+    rates = (np.bincount(log.skill, weights=log.correct, minlength=n_skills) + 1.0) / (
+        result.answers + 2.0
+    )
+    default = replace(
+        start,
+        **{name: float(np.dot(weights, getattr(result.params, name))) for name in BOUNDS},
+        base_rate=float(np.clip(log.correct.mean(), 0.0, 1.0)) if len(log) else 0.5,
+    )
+    fitted = result.params.to_model(log.skill_ids, default)
+    topics = {
+        skill: replace(params, base_rate=float(rates[k]))
+        for k, (skill, params) in enumerate(fitted.topics.items())
+    }
+    return ModelParams(default=default, topics=topics)
+
+
+def with_weights(params: ModelParams, fitted: logistic.LogisticFit) -> ModelParams:
+    """`params` with the fitted shared weights and each topic's own terms."""
+    own = dict(zip(("intercept", "successes", "failures"), fitted.per_topic.T, strict=True))
+    topics = {
+        skill: replace(p, **{name: float(values[k]) for name, values in own.items()})
+        for k, (skill, p) in enumerate(params.topics.items())
+    }
+    weights = Weights(**dict(zip(FEATURES, map(float, fitted.shared), strict=True)))
+    return ModelParams(default=params.default, topics=topics, weights=weights)
 
 
 def fit_params(
@@ -26,16 +72,18 @@ def fit_params(
     *,
     max_iter: int = em.MAX_ITER,
     tol: float = em.TOL,
-) -> tuple[ModelParams, em.FitResult]:
-    """Fitted params for every skill of `log`; the default is their answer-weighted mean."""
+) -> tuple[ModelParams, FitReport]:
+    """Fit every skill of `log`: BKT by EM, then the logistic weights over the online features.
+
+    The features are computed by the online model itself (`mastery.learning.online`), so the
+    weights are fitted on exactly the numbers the engine computes.
+    """
     start = start or TopicParams()
     result = em.fit(log, start, max_iter=max_iter, tol=tol)
-    weights = result.answers / max(1.0, float(result.answers.sum()))
-    default = TopicParams(
-        **{name: float(np.dot(weights, getattr(result.params, name))) for name in BOUNDS},
-        forget_per_day=start.forget_per_day,
-    )
-    return result.params.to_model(log.skill_ids, default), result
+    params = bkt_params(log, result, start)
+    features = online.run(log, params).features
+    weights = logistic.fit(features, log.skill, log.correct, len(log.skill_ids))
+    return with_weights(params, weights), FitReport(result, weights, features)
 
 
 def _differences(fitted: ModelParams, reference: ModelParams) -> str:
@@ -65,12 +113,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if len(log) == 0:
         sys.stderr.write("no answers to fit\n")
         return 1
-    params, result = fit_params(log, max_iter=args.max_iter, tol=args.tol)
+    params, report = fit_params(log, max_iter=args.max_iter, tol=args.tol)
     save_params(params, args.out)
+    result = report.em
     sys.stdout.write(
-        f"fitted {len(params.topics)} skills on {len(log)} answers ({dropped} dropped) in "
-        f"{len(result.loglik)} EM iterations (converged: {result.converged}), "
-        f"log-likelihood per answer {result.loglik[-1]:.4f}, "
+        f"fitted {len(params.topics)} skills on {len(log)} answers ({dropped} dropped): "
+        f"BKT by EM in {len(result.loglik)} iterations (converged: {result.converged}), "
+        f"log-likelihood per answer {result.loglik[-1]:.4f}; logistic weights by Newton in "
+        f"{report.logistic.iterations} iterations (converged: {report.logistic.converged}); "
         f"{time.perf_counter() - started:.1f} s; wrote {args.out}\n"
     )
     if args.compare:
