@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from mastery.domain.answer_log import AnswerLog
 from mastery.domain.curriculum import CURRICULUM
 from mastery.domain.events import LearningEvent, parse_event
 from mastery.domain.knowledge import LearnerModel, graded_answer, track_answer
@@ -163,9 +164,9 @@ def test_answers_in_the_same_second_keep_the_order_they_happened_in() -> None:
                              (wrong.occurred_at.timestamp(), 0.0)], model.for_topic(LISTS))  # fmt: skip
     assert ingest([right, wrong], model).learner[LISTS] == expected
     assert ingest([wrong, right], model).learner[LISTS] == expected
-    # Exactly the same instant: the event id decides, whatever the values.
+    # Exactly the same instant: the event id's stable key decides, whatever the values.
     same = [quiz(NOW, c) for c in (0, 4)]
-    first, second = sorted(same, key=lambda e: e.id)
+    first, second = sorted(same, key=lambda e: AnswerLog.key_of(e.id))
     tied = replay(None, [(NOW.timestamp(), graded_answer(first) or 0.0),
                          (NOW.timestamp(), graded_answer(second) or 0.0)],
                   model.for_topic(LISTS))  # fmt: skip

@@ -5,7 +5,7 @@ Which events are graded answers (docs/PREDICTIONS.md): a quiz is one answer wort
 when it passed, else 0; a code run is 1 when it ran, else 0. Other events grade nothing.
 
 Shuffle invariance: the record keeps each topic's graded answers of the retention window
-(`StudentRecord.answers`, in (time, event id) order) and the checkpoint state they start from,
+(`StudentRecord.answers`, in (time, event id key) order) and the checkpoint state they start from,
 and the stored state of a topic is always `replay` of those answers from that checkpoint. An
 answer that is the newest of its topic costs one O(1) `update` (the same float operations
 `replay` would do last); a late answer or a change of parameter file costs a replay of the
@@ -111,7 +111,7 @@ def track_answer(record: StudentRecord, event: LearningEvent, model: LearnerMode
     if value is not None and event.topic is not None and at >= _horizon(record):
         topic = event.topic
         log = record.answers.setdefault(topic, AnswerLog())
-        if log.insert(at, event.id, value):
+        if log.insert(at, AnswerLog.key_of(event.id), value):
             # The same arithmetic `replay` would do last, so the invariant holds at O(1).
             record.learner[topic] = update(
                 record.learner.get(topic), model.for_topic(topic), value, at
