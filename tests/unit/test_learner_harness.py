@@ -114,6 +114,12 @@ def test_answers_csv_is_read_with_a_column_mapping_and_empty_rows_dropped(tmp_pa
     assert (by_alias.correct.tolist(), by_alias.skill_ids) == ([0.0, 1.0, 1.0], log.skill_ids)
     with pytest.raises(AnswerLogError):
         read_answers(path, ("user_id", "skill", "correct", "order_id"))
+    # Text columns in another encoding (as in the public ASSISTments file) do not stop it.
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(
+        "user_id,skill_id,correct,order_id,skill_name\nu1,7,1,1,Añgle\n".encode("latin-1")
+    )
+    assert read_answers(latin)[0].correct.tolist() == [1.0]
     with pytest.raises(AnswerLogError):
         from_columns(["a"], ["k"], [2.0], [1])
     with pytest.raises(AnswerLogError):

@@ -8,6 +8,7 @@ reads; without one every answer is at 0.
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -106,16 +107,23 @@ Row = tuple[str, ...]
 
 
 def _read_rows(path: str | Path, columns: Sequence[str], encoding: str) -> tuple[list[Row], int]:
-    """The kept rows (student, skill, correct, order[, timestamp]) and how many were dropped."""
-    with Path(path).open(newline="", encoding=encoding) as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None:
-            raise AnswerLogError(f"{path} is empty")
-        at = _positions(header, columns, path)
-        if TIME_COLUMN in header:
-            at.append(header.index(TIME_COLUMN))
-        raw = [tuple(r[i] for i in at) for r in reader if r]
+    """The kept rows (student, skill, correct, order[, timestamp]) and how many were dropped.
+
+    A file that is not valid in `encoding` is read as latin-1, which decodes any byte: public
+    logs (ASSISTments) carry other encodings in text columns the harness never reads.
+    """
+    try:
+        text = Path(path).read_text(encoding=encoding)
+    except UnicodeDecodeError:
+        text = Path(path).read_text(encoding="latin-1")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, None)
+    if header is None:
+        raise AnswerLogError(f"{path} is empty")
+    at = _positions(header, columns, path)
+    if TIME_COLUMN in header:
+        at.append(header.index(TIME_COLUMN))
+    raw = [tuple(r[i] for i in at) for r in reader if r]
     kept = [r for r in raw if r[1] != "" and r[2] != ""]
     return kept, len(raw) - len(kept)
 

@@ -20,7 +20,9 @@ def add_log_arguments(parser: argparse.ArgumentParser, *, required: bool = True)
         " a `timestamp` column (epoch seconds) is read when present",
     )
     parser.add_argument(
-        "--encoding", default="utf-8", help="of the CSV; latin-1 reads any file whose ids are ASCII"
+        "--encoding",
+        default="utf-8",
+        help="of the CSV; a file not valid in it is read as latin-1 (any file whose ids are ASCII)",
     )
 
 
