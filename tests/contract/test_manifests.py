@@ -7,7 +7,6 @@ for the built-in kinds, overlays rendered by `kubectl kustomize` (kubectl-cli-bi
 from __future__ import annotations
 
 import ast
-import base64
 import copy
 import re
 import time
@@ -27,8 +26,10 @@ from ._manifests import (
     ROOT,
     Manifest,
     crd_schemas,
+    environment,
     find,
     load_yaml_documents,
+    objects_data,
     of_kind,
     render,
     source_manifest_files,
@@ -53,43 +54,18 @@ def _relative(path: Path) -> str:
 # ---------------------------------------------------------------- reading the manifests
 
 
-def _config_map(bundle: list[Manifest], name: str) -> dict[str, str]:
-    return {k: str(v) for k, v in find(bundle, "ConfigMap", name).get("data", {}).items()}
+def _secrets(bundle: list[Manifest]) -> dict[str, dict[str, str]]:
+    """Every Secret's values; production creates its Secrets out of band from the base template."""
+    return {**objects_data(render(BASE), "Secret"), **objects_data(bundle, "Secret")}
 
 
 def _secret(bundle: list[Manifest], name: str) -> dict[str, str]:
-    """A Secret's values; production creates its Secrets out of band from the base template."""
-    found = [s for s in of_kind(bundle, "Secret") if s["metadata"]["name"] == name]
-    secret = found[0] if found else find(render(BASE), "Secret", name)
-    values = {k: base64.b64decode(v).decode() for k, v in secret.get("data", {}).items()}
-    values.update({k: str(v) for k, v in secret.get("stringData", {}).items()})
-    return values
+    return _secrets(bundle)[name]
 
 
 def _env(bundle: list[Manifest], container: dict[str, Any]) -> dict[str, str]:
     """The environment a container starts with, every reference resolved."""
-    env: dict[str, str] = {}
-    for source in container.get("envFrom", []):
-        if "configMapRef" in source:
-            data = _config_map(bundle, source["configMapRef"]["name"])
-        else:
-            data = _secret(bundle, source["secretRef"]["name"])
-        env.update({source.get("prefix", "") + k: v for k, v in data.items()})
-    for item in container.get("env", []):
-        ref = item.get("valueFrom", {})
-        if "value" in item:
-            env[item["name"]] = str(item["value"])
-        elif "configMapKeyRef" in ref:
-            key = ref["configMapKeyRef"]
-            env[item["name"]] = _config_map(bundle, key["name"])[key["key"]]
-        elif "secretKeyRef" in ref:
-            key = ref["secretKeyRef"]
-            values = _secret(bundle, key["name"])
-            assert key["key"] in values, f"{item['name']}: no key {key['key']} in {key['name']}"
-            env[item["name"]] = values[key["key"]]
-        else:
-            env[item["name"]] = "<from the platform>"
-    return env
+    return environment(container, bundle, secrets=_secrets(bundle))
 
 
 class Workload:

@@ -17,16 +17,11 @@ One machine cannot reproduce everything a cluster does, and where it differs it 
 
 from __future__ import annotations
 
-import base64
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
+from tests.contract._manifests import Manifest, environment, expand
 from tests.smoke.image import Image
-
-Manifest = dict[str, Any]
-_REFERENCE = re.compile(r"\$\((\w+)\)")
 
 
 @dataclass(frozen=True)
@@ -53,71 +48,6 @@ class Container:
     readiness: Probe | None = None
     liveness: Probe | None = None
     annotations: dict[str, str] = field(default_factory=dict)
-
-
-def _objects_data(rendered: list[Manifest], kind: str) -> dict[str, dict[str, str]]:
-    found: dict[str, dict[str, str]] = {}
-    for manifest in rendered:
-        if manifest.get("kind") != kind:
-            continue
-        raw = manifest.get("data") or {}
-        if kind == "Secret":
-            data = {k: base64.b64decode(v).decode() for k, v in raw.items()}
-        else:
-            data = {k: str(v) for k, v in raw.items()}
-        data.update({k: str(v) for k, v in (manifest.get("stringData") or {}).items()})
-        found[manifest["metadata"]["name"]] = data
-    return found
-
-
-def _expand(text: str, env: Mapping[str, str]) -> str:
-    # Kubernetes expands $(VAR) from the variables defined before; unknown ones stay as written.
-    return _REFERENCE.sub(lambda m: env.get(m.group(1), m.group(0)), text)
-
-
-class _Refs:
-    def __init__(self, rendered: list[Manifest], secrets: Mapping[str, dict[str, str]]) -> None:
-        self.config_maps = _objects_data(rendered, "ConfigMap")
-        self.secrets = {**secrets, **_objects_data(rendered, "Secret")}
-
-    def lookup(self, source: str, ref: Mapping[str, Any]) -> str | None:
-        objects = self.config_maps if source == "configMapKeyRef" else self.secrets
-        data = objects.get(ref["name"])
-        if data is None or ref["key"] not in data:
-            if ref.get("optional"):
-                return None
-            # The kubelet refuses to start the container (CreateContainerConfigError).
-            raise AssertionError(f"{source} {ref['name']}/{ref['key']} does not exist")
-        return data[ref["key"]]
-
-    def all_of(self, entry: Mapping[str, Any]) -> dict[str, str]:
-        source = "configMapRef" if "configMapRef" in entry else "secretRef"
-        ref = entry[source]
-        objects = self.config_maps if source == "configMapRef" else self.secrets
-        if ref["name"] not in objects:
-            if ref.get("optional"):
-                return {}
-            raise AssertionError(f"{source} {ref['name']} does not exist")
-        prefix = entry.get("prefix", "")
-        return {prefix + k: v for k, v in objects[ref["name"]].items()}
-
-
-def _environment(container: Manifest, refs: _Refs, image: Image) -> dict[str, str]:
-    env = dict(image.env)
-    for entry in container.get("envFrom", []):
-        env.update(refs.all_of(entry))
-    for entry in container.get("env", []):
-        if "value" in entry:
-            env[entry["name"]] = _expand(str(entry["value"]), env)
-            continue
-        source = entry["valueFrom"]
-        kind = next(iter(source))
-        if kind not in ("configMapKeyRef", "secretKeyRef"):
-            raise AssertionError(f"env {entry['name']}: {kind} is not supported here")
-        value = refs.lookup(kind, source[kind])
-        if value is not None:
-            env[entry["name"]] = value
-    return env
 
 
 def _probe(spec: Manifest | None, container: Manifest, ports: dict[int, int]) -> Probe | None:
@@ -149,7 +79,7 @@ def resolve(
     template = workload["spec"]["template"]
     pod, container = template["spec"], template["spec"]["containers"][0]
     annotations = dict(template.get("metadata", {}).get("annotations", {}))
-    env = _environment(container, _Refs(rendered, secrets), image)
+    env = environment(container, rendered, secrets=secrets, base=image.env)
     ports = {p["containerPort"]: free_port() for p in container.get("ports", [])}
     if knative:
         # Knative injects these; PORT is the container port (moved, see the module docstring).
@@ -170,7 +100,7 @@ def resolve(
         entrypoint, cmd = container["command"], []
     if "args" in container:
         cmd = container["args"]
-    argv = [_expand(part, env) for part in [*entrypoint, *cmd]]
+    argv = [expand(part, env) for part in [*entrypoint, *cmd]]
 
     security = {**pod.get("securityContext", {}), **container.get("securityContext", {})}
     uid, gid = image.uid_gid
