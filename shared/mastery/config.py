@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -24,6 +25,22 @@ def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise ConfigError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
     return value
+
+
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
+
+
+def _origin(name: str, value: str) -> str:
+    # An origin exactly as a browser sends it: scheme, host, optional port; no path, no slash.
+    if value and not _ORIGIN.fullmatch(value):
+        raise ConfigError(f"{name} must be an origin like https://host:port, not {value!r}")
+    return value
+
+
+def _origins(value: str) -> tuple[str, ...]:
+    return tuple(
+        _origin("CORS_ALLOWED_ORIGINS", item.strip()) for item in value.split(",") if item.strip()
+    )
 
 
 @dataclass(frozen=True)
@@ -85,6 +102,12 @@ class Settings:
     `message.max.bytes`), not the public routes' `max_body_bytes`."""
     learner_params_path: str | None = None
     """Learner-model params file (`python -m mastery.learning.fit`); None: built-in defaults."""
+    cors_allowed_origins: tuple[str, ...] = ()
+    """Browser origins that may call the function (the dashboard's, when it is elsewhere)."""
+    dashboard_predict_url: str = ""
+    """Where the dashboard calls predict ("": the dashboard's own origin)."""
+    dashboard_recommend_url: str = ""
+    """Where the dashboard calls recommend ("": the dashboard's own origin)."""
     health_port: int | None = None
     """Ingest's /healthz, /readyz, /metrics port in the kafka and grpc modes (see `ops_port`)."""
     metrics_token: str | None = None
@@ -173,6 +196,13 @@ class Settings:
                     get("BINDING_MAX_RECORD_BYTES") or defaults.binding_max_record_bytes
                 ),
                 learner_params_path=get("LEARNER_PARAMS_PATH"),
+                cors_allowed_origins=_origins(get("CORS_ALLOWED_ORIGINS") or ""),
+                dashboard_predict_url=_origin(
+                    "DASHBOARD_PREDICT_URL", get("DASHBOARD_PREDICT_URL") or ""
+                ),
+                dashboard_recommend_url=_origin(
+                    "DASHBOARD_RECOMMEND_URL", get("DASHBOARD_RECOMMEND_URL") or ""
+                ),
                 health_port=int(port) if (port := get("HEALTH_PORT")) else None,
                 metrics_token=get("METRICS_TOKEN"),
             )

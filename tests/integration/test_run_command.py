@@ -69,6 +69,12 @@ def test_run_command_serves_the_demo_class_and_stops_everything_on_sigterm() -> 
         assert view.status_code == 200
         assert len(view.json()["students"]) == 30
         assert httpx.get(f"http://127.0.0.1:{base + 5}/readyz").status_code == 200
+        dashboard = re.search(r"^  (http://\S+/dashboard/)#token=(\S+)$", text, re.M)
+        assert dashboard is not None, text
+        assert dashboard.group(2) == token.group(1)  # the demo teacher, in the fragment
+        page = httpx.get(dashboard.group(1))
+        assert page.status_code == 200
+        assert "dashboard.js" in page.text
     finally:
         run.send_signal(signal.SIGTERM)
         run.wait(timeout=30)

@@ -77,6 +77,15 @@ async def stream_through_kafka(
     return sum(ends.values()), (datetime.now(UTC) - started).total_seconds()
 
 
+def dashboard_env(urls: dict[str, str]) -> dict[str, str]:
+    """The dashboard is served by query and calls predict and recommend on their own ports."""
+    return {
+        "CORS_ALLOWED_ORIGINS": urls["query"],
+        "DASHBOARD_PREDICT_URL": urls["predict"],
+        "DASHBOARD_RECOMMEND_URL": urls["recommend"],
+    }
+
+
 def _banner(urls: dict[str, str], secret: str, summary: str) -> str:
     teacher = mint_token(secret, "teacher-1", "teacher", (CLASS_ID,), ttl=timedelta(hours=12))
     student = mint_token(secret, "student-03", "student", ttl=timedelta(hours=12))
@@ -87,6 +96,10 @@ def _banner(urls: dict[str, str], secret: str, summary: str) -> str:
     lines += [
         "",
         summary,
+        "",
+        "Dashboard (signed in as the demo teacher; the token is in the URL fragment, which",
+        "never reaches a server):",
+        f"  {urls['query']}/dashboard/#token={teacher}",
         "",
         f"TEACHER_TOKEN={teacher}",
         f"STUDENT_TOKEN={student}",
@@ -119,7 +132,8 @@ def main() -> None:
             [kafka.topic, kafka.dead_letter_topic, kafka.alert_topic], partitions=PARTITIONS
         )
         env = {"REDIS_URL": redis_server.url, "KAFKA_BROKERS": broker.brokers,
-               "JWT_SECRET": secret, "LOG_LEVEL": "WARNING"}  # fmt: skip
+               "JWT_SECRET": secret, "LOG_LEVEL": "WARNING",
+               **dashboard_env({name: f"http://127.0.0.1:{port}" for name, port in ports.items()})}  # fmt: skip
         log.info("redis %s, kafka %s; starting functions...", redis_server.url, broker.brokers)
         consumer = start_ingest_consumer({**env, "HEALTH_PORT": str(consumer_health_port)})
         try:

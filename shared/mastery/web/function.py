@@ -26,6 +26,7 @@ from mastery.observability import (
     set_correlation_id,
 )
 from mastery.web.auth import JwtVerifier
+from mastery.web.cors import CorsPolicy
 from mastery.web.headers import correlation_id_from, secure
 from mastery.web.openapi import OPERATIONS_TAG, build_openapi
 from mastery.web.problems import ProblemError, problem_for, problem_response, validation_problem
@@ -62,6 +63,7 @@ class HttpFunction:
         self._metrics_authorization = (
             None if settings.metrics_token is None else f"Bearer {settings.metrics_token}".encode()
         )
+        self._cors = CorsPolicy(settings.cors_allowed_origins)
         self._router = Router([*routes, *self._operational_routes()])
         self._openapi: bytes | None = None
         self._counters: dict[tuple[str, str, int], Any] = {}
@@ -87,11 +89,16 @@ class HttpFunction:
         route, authenticated = _UNMATCHED, False
         try:
             try:
-                match = self._router.match(method, path)
-                route, authenticated = match.route.path_template, match.route.auth
-                response = await self._dispatch(request, match, headers, correlation_id)
+                preflight = self._cors.preflight(method, headers)
+                if preflight is not None:
+                    response, route = preflight, "<preflight>"
+                else:
+                    match = self._router.match(method, path)
+                    route, authenticated = match.route.path_template, match.route.auth
+                    response = await self._dispatch(request, match, headers, correlation_id)
             except Exception as exc:
                 response = problem_response(problem_for(exc), path)
+            self._cors.allow(response, headers)
             secure(response, correlation_id, authenticated=authenticated)
             self._observe(method, route, response.status_code, perf_counter() - started)
             return response

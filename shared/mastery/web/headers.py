@@ -14,10 +14,12 @@ _TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f
 _ZERO_TRACE = "0" * 32
 _ZERO_PARENT = "0" * 16
 
-# A JSON API never renders HTML, so the strictest browser policies cost nothing.
+# A JSON API never renders HTML, so the strictest browser policies cost nothing. The dashboard's
+# pages set their own (still no inline script or style) and keep it.
+_CSP = b"content-security-policy"
+_DEFAULT_CSP = (_CSP, b"default-src 'none'; frame-ancestors 'none'")
 _SECURITY_HEADERS = (
     (b"x-content-type-options", b"nosniff"),
-    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
     (b"referrer-policy", b"no-referrer"),
     (b"x-frame-options", b"DENY"),
     (b"strict-transport-security", b"max-age=63072000; includeSubDomains"),
@@ -62,6 +64,8 @@ def secure(response: Response, correlation_id: str, *, authenticated: bool) -> R
         raw[:] = [(name, value) for name, value in raw if name != b"cache-control"]
         has_cache_control = False
     raw.extend(_SECURITY_HEADERS)
+    if not any(name == _CSP for name, _ in raw):
+        raw.append(_DEFAULT_CSP)
     if not has_cache_control:
         raw.append(_NO_STORE)
     raw.append((b"x-request-id", correlation_id.encode("latin-1")))

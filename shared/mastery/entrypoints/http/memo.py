@@ -10,6 +10,7 @@ classes and UTC offset. Bounded LRU over students; a new ETag drops the old vers
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -85,6 +86,13 @@ class StudentVersion:
         if offset is None:
             return self.record().local_day(at)
         return at.astimezone(timezone(timedelta(minutes=offset))).date()
+
+    def tag(self, day: date) -> str:
+        """What the answers of this version on `day` share, for their ETags: the store's
+        version and a checksum of the stored bytes (an erased and re-created record starts
+        its versions again)."""
+        return self.answer(("tag", day), lambda: (
+            f"{self.etag or 0}.{zlib.crc32(self._data or b''):08x}.{day.isoformat()}"))  # fmt: skip
 
     def answer(self, key: Hashable, compute: Callable[[], _T]) -> _T:
         """The answer for `key` (which must include the day when it depends on it), once."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date
 from functools import partial
 from typing import Annotated
@@ -14,6 +15,7 @@ from mastery.domain.daily import daily_scores
 from mastery.domain.mastery import StudentMastery, student_mastery
 from mastery.entrypoints.http.access import authorize_class
 from mastery.entrypoints.http.audited import audit_reads, what_was_read
+from mastery.entrypoints.http.dashboard import dashboard_routes
 from mastery.entrypoints.http.memo import AnswerMemo, StudentVersion
 from mastery.entrypoints.http.route_helpers import NoQuery, path_id, readable_version
 from mastery.entrypoints.http.views import (
@@ -24,11 +26,13 @@ from mastery.entrypoints.http.views import (
     TopicView,
     class_row,
     history_view,
+    level_bands,
     mastery_view,
     topic_view,
 )
 from mastery.errors import NotFoundError
 from mastery.services.students import load_roster
+from mastery.web.conditional import conditional_response
 from mastery.web.function import HttpFunction
 from mastery.web.routing import Call, Route
 
@@ -39,8 +43,8 @@ class HistoryQuery(BaseModel):
     days: Annotated[int, Field(ge=1, le=90)] = 30
 
 
-def _json(body: bytes) -> Response:
-    return Response(body, media_type="application/json")
+def _etag(tag: str) -> str:
+    return f'"{tag}"'
 
 
 def query_routes(core: Core, memo: AnswerMemo | None = None) -> list[Route]:
@@ -54,11 +58,13 @@ def query_routes(core: Core, memo: AnswerMemo | None = None) -> list[Route]:
         record = version.record()
         return student_mastery(record, core.curriculum, day, core.rules)
 
+    # Every answer carries an ETag from the record version (and the day it was scored for),
+    # and is 304 Not Modified when the caller holds it already: dashboards poll.
     async def get_mastery(call: Call) -> Response:
         version = await readable(call)
         day = version.local_day(core.clock())
-        return _json(version.answer(("mastery", day), lambda: _dump(
-            mastery_view(scored(version, day), core.curriculum))))  # fmt: skip
+        return conditional_response(call.request, _etag(version.tag(day)), version.answer(
+            ("mastery", day), lambda: _dump(mastery_view(scored(version, day), core.curriculum))))  # fmt: skip
 
     async def get_topic(call: Call) -> Response:
         topic_id = call.path_params["topic_id"]
@@ -66,8 +72,9 @@ def query_routes(core: Core, memo: AnswerMemo | None = None) -> list[Route]:
             raise NotFoundError(f"no topic {topic_id!r} in the curriculum")
         version = await readable(call)
         day = version.local_day(core.clock())
-        return _json(version.answer(("topic", topic_id, day), lambda: _dump(
-            topic_view(scored(version, day).topic(topic_id), core.curriculum))))  # fmt: skip
+        return conditional_response(call.request, _etag(version.tag(day)), version.answer(
+            ("topic", topic_id, day), lambda: _dump(
+                topic_view(scored(version, day).topic(topic_id), core.curriculum))))  # fmt: skip
 
     async def get_history(call: Call) -> Response:
         version = await readable(call)
@@ -78,35 +85,42 @@ def query_routes(core: Core, memo: AnswerMemo | None = None) -> list[Route]:
             daily = daily_scores(version.record(), core.curriculum, day, days, core.rules)
             return _dump(history_view(version.student_id, daily))
 
-        return _json(version.answer(("history", days, day), render))
+        body = version.answer(("history", days, day), render)
+        return conditional_response(call.request, _etag(version.tag(day)), body)
 
     def row(version: StudentVersion, day: date) -> ClassStudentRow:
         return class_row(scored(version, day))
 
-    async def get_class(call: Call) -> ClassView:
+    async def get_class(call: Call) -> Response:
         class_id = path_id(call, "class_id")
         authorize_class(call.require_principal(), class_id)
         roster, _ = await load_roster(core.store, class_id)
         versions = await memo.load_many(core.store, roster.members)
-        today = core.clock().date()
+        now = core.clock()
+        today = now.date()
         rows = []
-        for version in versions:
+        # The class's ETag: the date and every row's student version and local day.
+        tag = hashlib.blake2b(f"{class_id}/{today}".encode(), digest_size=12)
+        for version in sorted(versions, key=lambda version: version.student_id):
             if class_id not in version.enrolled_classes():
                 continue
-            day = version.local_day(core.clock())
+            day = version.local_day(now)
             rows.append(version.answer(("class_row", day), partial(row, version, day)))
+            tag.update(f"/{version.student_id}/{version.tag(day)}".encode())
         await audit_reads(
             core,
             call.require_principal(),
             [r.student_id for r in rows],
             what_was_read(call),
         )
-        return ClassView(
+        view = ClassView(
             class_id=class_id,
             as_of=today,
             topics=list(core.curriculum.topics),
-            students=sorted(rows, key=lambda row: row.student_id),
+            levels=level_bands(),
+            students=rows,
         )
+        return conditional_response(call.request, _etag(tag.hexdigest()), _dump(view))
 
     return [
         Route("GET", "/v1/students/{student_id}/mastery", get_mastery,
@@ -132,4 +146,4 @@ def _dump(view: BaseModel) -> bytes:
 async def create(core: Core | None = None) -> HttpFunction:
     """The query function (built on its first request by functions/query/main.py)."""
     core = core or build_core(cached=True)
-    return http_function("query", query_routes(core), core)
+    return http_function("query", [*query_routes(core), *dashboard_routes(core.settings)], core)

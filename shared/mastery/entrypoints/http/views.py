@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from functools import cache
 
 from pydantic import BaseModel
 
@@ -85,11 +86,20 @@ class ClassStudentRow(BaseModel):
     topics: dict[str, int]
 
 
+class LevelBand(BaseModel):
+    level: Level
+    colour: str
+    min_score: int
+    max_score: int
+
+
 class ClassView(BaseModel):
     class_id: str
     as_of: date
     topics: list[str]
     """Column order for a heat map."""
+    levels: list[LevelBand]
+    """The level and colour of each displayed score (a heat map's legend)."""
     students: list[ClassStudentRow]
 
 
@@ -196,3 +206,17 @@ def class_row(mastery: StudentMastery) -> ClassStudentRow:
         level=level_for(mastery.overall),
         topics={t.topic: t.display_score for m in mastery.modules for t in m.topics},
     )
+
+
+@cache
+def level_bands() -> list[LevelBand]:
+    """The displayed scores 0–100 grouped by the level the rules give them, lowest first."""
+    bands: list[LevelBand] = []
+    for score in range(101):
+        level = level_for(score)
+        if bands and bands[-1].level == level:
+            bands[-1].max_score = score
+        else:
+            bands.append(LevelBand(level=level, colour=LEVEL_COLOURS[level],
+                                   min_score=score, max_score=score))  # fmt: skip
+    return bands
