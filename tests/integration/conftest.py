@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -16,6 +16,7 @@ from mastery.config import JwtSettings, Settings
 from mastery.entrypoints.http import ingest, query
 from mastery.web.auth import mint_token
 from tests.asgi import serve
+from tests.demo_run import DemoRun, start_demo
 
 SECRET = "integration-test-secret-with-32-bytes"
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -49,3 +50,17 @@ async def redis_engine(redis_url: str) -> AsyncIterator[RedisEngine]:
     async with serve(ingest_function) as ingest_client, serve(query_function) as query_client:
         yield RedisEngine(ingest_client, query_client, store, sink)
     await store.aclose()
+
+
+DEMO_SECRET = "demo-run-test-secret-with-32-bytes!!"
+
+
+@pytest.fixture(scope="session")
+def demo() -> Iterator[DemoRun]:
+    """The engine exactly as `make run` starts it (its own process group), banner printed."""
+    run = start_demo({"JWT_SECRET": DEMO_SECRET})
+    try:
+        yield run
+    finally:
+        run.stop()
+        run.stderr.close()

@@ -245,29 +245,42 @@ function renderHeatMap() {
 
 let shownAlerts = "";
 
+function alertItem(alert) {
+  const trigger = alert.trigger.replace(/_/g, " ");
+  const when = new Date(alert.raised_at).toLocaleString();
+  const detail = alert.detail ? ` (${alert.detail})` : "";
+  const item = el("li", { "data-alert": alert.id }, `${trigger}${detail} in ${alert.topic_name}, ${when} `);
+  const button = el(
+    "button",
+    { type: "button", "aria-label": `Acknowledge ${trigger} alert for ${alert.student_id} in ${alert.topic_name}` },
+    "Acknowledge",
+  );
+  button.addEventListener("click", () => acknowledge(alert, item, button));
+  item.append(button);
+  return item;
+}
+
 function renderAlerts(page) {
   const shown = JSON.stringify(page.alerts);
   if (shown === shownAlerts) return; // unchanged: keep the list (and the keyboard focus in it)
   shownAlerts = shown;
-  const list = $("alerts");
-  list.replaceChildren(
-    ...page.alerts.map((alert) => {
-      const when = new Date(alert.raised_at).toLocaleString();
-      const detail = alert.detail ? ` (${alert.detail})` : "";
-      const item = el(
+  const byStudent = new Map();
+  for (const alert of page.alerts) {
+    if (!byStudent.has(alert.student_id)) byStudent.set(alert.student_id, []);
+    byStudent.get(alert.student_id).push(alert);
+  }
+  const students = [...byStudent.keys()].sort();
+  $("alerts").replaceChildren(
+    ...students.map((student) => {
+      const alerts = byStudent.get(student);
+      const href = `#/student/${encodeURIComponent(student)}`;
+      return el(
         "li",
-        { "data-alert": alert.id, "data-student": alert.student_id },
-        el("a", { href: `#/student/${encodeURIComponent(alert.student_id)}` }, alert.student_id),
-        ` — ${alert.trigger.replace(/_/g, " ")}${detail} in ${alert.topic_name}, ${when} `,
+        { "data-student": student },
+        el("a", { href }, student),
+        el("span", { class: "count" }, ` — ${alerts.length} open`),
+        el("ul", {}, ...alerts.map(alertItem)),
       );
-      const button = el(
-        "button",
-        { type: "button", "aria-label": `Acknowledge ${alert.trigger.replace(/_/g, " ")} alert for ${alert.student_id} in ${alert.topic_name}` },
-        "Acknowledge",
-      );
-      button.addEventListener("click", () => acknowledge(alert, item, button));
-      item.append(button);
-      return item;
     }),
   );
   $("alerts-empty").hidden = page.alerts.length > 0;
@@ -278,12 +291,17 @@ async function acknowledge(alert, item, button) {
   try {
     const path = `/v1/students/${encodeURIComponent(alert.student_id)}/alerts/${encodeURIComponent(alert.id)}/ack`;
     await api("recommend", path, { method: "POST" });
+    const group = item.closest("li[data-student]");
     const next = item.nextElementSibling || item.previousElementSibling;
     item.remove();
     shownAlerts = "";
+    const left = group.querySelectorAll("li[data-alert]").length;
+    if (left === 0) group.remove();
+    else group.querySelector(".count").textContent = ` — ${left} open`;
     $("alerts-empty").hidden = $("alerts").children.length > 0;
     $("class-status").textContent = `Alert acknowledged for ${alert.student_id}.`;
-    (next ? next.querySelector("button") : $("alerts-title"))?.focus();
+    const focus = next ? next.querySelector("button") : $("alerts").querySelector("button");
+    (focus || $("alerts-title")).focus();
   } catch (error) {
     button.disabled = false;
     showError(error);
