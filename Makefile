@@ -6,15 +6,26 @@ BIN := $(VENV)/bin
 
 .PHONY: run test lint install load bench
 
-$(BIN)/.installed: pyproject.toml
+# `make run` installs only what running needs (the runtime and the `local` servers); `make test`
+# adds the test, lint, load and plotting tools (`dev`) to the same environment.
+RUNTIME := $(BIN)/.installed-runtime
+DEV := $(BIN)/.installed-dev
+
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+
+$(RUNTIME): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[local]"
+	touch $@
+
+$(DEV): pyproject.toml $(RUNTIME)
+	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $@
 
-install: $(BIN)/.installed
+install: $(DEV)
 
-run: install
+run: $(RUNTIME)
 	$(BIN)/mastery-run
 
 lint: install

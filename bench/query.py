@@ -3,8 +3,10 @@
     .venv/bin/python -m bench.query [--seconds 10] [--connections 32] [--rounds 2] [--workers 1]
 
 Both serve from functions-framework's ASGI mode with the same `WORKERS`, on the same Redis, and
-are loaded by the same client (`wrk` when installed, else an asyncio httpx client) with the same
-concurrency, interleaved round by round. Two request mixes: one student over and over (what a
+are loaded by the same client (`wrk`; the command stops with its install command without it)
+with the same concurrency, interleaved round by round. First the client's own ceiling is
+measured against a no-op server (`client_ceiling` in the results): a case served at more than
+half of it is flagged, since the client may then be what limits it. Two request mixes: one student over and over (what a
 dashboard refresh does, and what any read cache favours), and `--students` different students in
 turn (every read a different record). The bare function GETs a plain copy of the same record
 bytes. Writes bench/results/query-latest.json; ratios are ours ÷ bare.
@@ -57,6 +59,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--students", type=int, default=120)
     args = parser.parse_args(argv)
+    try:
+        client = loadgen.require_client()
+    except loadgen.ClientMissingError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    limit = loadgen.ceiling(args.connections, min(args.seconds, 5.0))
+    print(f"client ceiling (no-op server) {limit.rps:8.0f} req/s", file=sys.stderr)
     school = make_school(classes=max(1, args.students // 30), students_per_class=30, teachers=2)
     with running_engine(["query"], workers=args.workers) as engine:
         seeded = asyncio.run(seed(engine.redis_url, school, days=30, now=datetime.now(UTC)))
@@ -89,10 +98,13 @@ def main(argv: list[str] | None = None) -> int:
                           f"p95 {result.p95_ms:6.2f} ms  p99 {result.p99_ms:6.2f} ms  "
                           f"errors {result.errors}", file=sys.stderr)  # fmt: skip
     summary = _summarise(runs, bare_cases)
+    for row in summary:
+        row["client_bound"] = row["rps"] > limit.rps / 2
     document = {
         "benchmark": "query vs bare GET",
         "machine": machine(),
-        "client": loadgen.client_name(),
+        "client": client,
+        "client_ceiling": limit.as_dict(),
         "settings": vars(args),
         "seeded": seeded,
         "record_bytes": {"median": statistics.median(sizes), "max": max(sizes)},

@@ -13,7 +13,7 @@ students). Two measurements, each with detection on and off in the same run:
    the in-memory store, in time order and shuffled (late and out-of-order arrival). No I/O at
    all, so this ratio is the most pessimistic one: it divides detection's cost by the cheapest
    possible event. Times are process CPU time; rounds interleave the cases, the best counts.
-2. **Served** (the foundation's ingest path, issue 4's criterion). Two ingest processes served
+2. **Served** (the foundation's ingest path, the criterion's). Two ingest processes served
    by functions-framework (ASGI) over one private Redis and Kafka broker: the real function
    (`functions/ingest/main.py`) and the same function with `IngestDeps.struggle=None`
    (`bench/baselines/ingest_without_struggle/main.py`). Each round delivers a fresh copy of

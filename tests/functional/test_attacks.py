@@ -1,4 +1,4 @@
-"""Issue 5 item 3 against the real functions: tokens, IDOR, inputs, limits, error bodies.
+"""Attacks on the real functions: tokens, IDOR, inputs, limits, error bodies.
 
 Every route is taken from each function's own /openapi.json, so routes added later are
 attacked too. The counts of attacks are printed with `-s` for the closing note.

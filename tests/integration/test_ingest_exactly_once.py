@@ -1,4 +1,4 @@
-"""Done-when of issue 3: the native consumer, killed mid-stream, still applies everything once.
+"""The native consumer, killed mid-stream, still applies everything once.
 
 A real broker, a real Redis, and ingest as a real process in native consumer mode. N ≥ 10,000
 events with duplicates and poison mixed in; the consumer is SIGKILLed mid-stream and restarted.

@@ -1,4 +1,4 @@
-"""Bearer JWT verification: the accepted tokens, and every attack of issue 5 item 3."""
+"""Bearer JWT verification: the accepted tokens, and every attack on them we know of."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Struggle alerts: what a teacher sees when a student is stuck (DESIGN §1, issue 4)."""
+"""Struggle alerts: what a teacher sees when a student is stuck (DESIGN §1)."""
 
 from __future__ import annotations
 

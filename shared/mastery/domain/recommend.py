@@ -1,4 +1,4 @@
-"""A student's next actions, ordered and explained (pure; issue 4, DESIGN §1).
+"""A student's next actions, ordered and explained (pure; DESIGN §1).
 
 Order: (1) remediation of open struggle alerts, newest first; (2) component gaps against the
 thresholds below, largest gap first; (3) new topics whose prerequisites are all at least

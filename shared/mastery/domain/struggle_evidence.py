@@ -1,4 +1,4 @@
-"""The evidence the struggle triggers read, kept in the student's record (issue 4).
+"""The evidence the struggle triggers read, kept in the student's record.
 
 Like the rest of the record it keeps timed observations with their event ids, never counters, so
 the alerts derived from it (`mastery.domain.struggle`) depend on the set of events, not on the

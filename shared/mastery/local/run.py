@@ -10,11 +10,13 @@ stops everything on Ctrl-C.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 from collections import defaultdict
@@ -38,6 +40,7 @@ from mastery.web.auth import mint_token
 
 log = logging.getLogger("mastery.run")
 CLASS_ID = "class-7b"
+CONSUMER = "ingest-consumer"
 PARTITIONS = 4
 
 
@@ -116,18 +119,58 @@ def _banner(urls: dict[str, str], secret: str, summary: str) -> str:
 
 
 def main() -> None:
-    """Run the engine until Ctrl-C."""
+    """Run the engine until Ctrl-C (or SIGTERM); a clash on a port ends with one line."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for noisy in ("httpx", "aiokafka"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # SIGTERM unwinds like Ctrl-C, so every server and function started here is stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
-    base_port = int(os.environ.get("MASTERY_BASE_PORT", "8081"))
-    ports = {name: base_port + i for i, name in enumerate(FUNCTIONS)}
-    consumer_health_port = base_port + len(FUNCTIONS)
+    try:
+        ports = _ports(os.environ.get("MASTERY_BASE_PORT", "8081"))
+        _run(ports)
+    except PortError as exc:
+        sys.exit(str(exc))
+    except KeyboardInterrupt:
+        # Ctrl-C before the banner: everything started so far has been stopped on the way out.
+        log.info("stopped")
+        sys.exit(128 + signal.SIGINT)
+
+
+class PortError(RuntimeError):
+    """A port the engine needs is taken, or MASTERY_BASE_PORT is not a port."""
+
+
+def _ports(base: str) -> dict[str, int]:
+    """The functions' ports and the consumer's health port, each checked to be free."""
+    if not base.isdigit() or not 1024 <= int(base) <= 65535 - len(FUNCTIONS):
+        raise PortError(f"MASTERY_BASE_PORT must be a port number from 1024, not {base!r}")
+    names = [*FUNCTIONS, CONSUMER]
+    ports = {name: int(base) + i for i, name in enumerate(names)}
+    for name, port in ports.items():
+        with socket.socket() as probe:
+            # A listener holds the port; a closed socket's TIME_WAIT does not.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                last = int(base) + len(names) - 1
+                raise PortError(
+                    f"port {port} ({name}) is already in use: set MASTERY_BASE_PORT to the "
+                    f"first of {len(names)} free ports (now {base}, using {base}-{last})"
+                ) from None
+    return ports
+
+
+def _run(ports: dict[str, int]) -> None:
     secret = os.environ.get("JWT_SECRET") or secrets.token_urlsafe(32)
     kafka = KafkaSettings()
-    with RedisServer() as redis_server, KafkaBroker() as broker:
+    function_ports = {name: port for name, port in ports.items() if name != CONSUMER}
+    # Stopped in the reverse order: the consumer and the functions, then the broker, then Redis.
+    with contextlib.ExitStack() as started:
+        started.callback(log.info, "stopped redis")
+        redis_server = started.enter_context(RedisServer())
+        started.callback(log.info, "stopped kafka")
+        broker = started.enter_context(KafkaBroker())
         broker.create_topics(
             [kafka.topic, kafka.dead_letter_topic, kafka.alert_topic], partitions=PARTITIONS
         )
@@ -135,23 +178,19 @@ def main() -> None:
                "JWT_SECRET": secret, "LOG_LEVEL": "WARNING",
                **dashboard_env({name: f"http://127.0.0.1:{port}" for name, port in ports.items()})}  # fmt: skip
         log.info("redis %s, kafka %s; starting functions...", redis_server.url, broker.brokers)
-        consumer = start_ingest_consumer({**env, "HEALTH_PORT": str(consumer_health_port)})
-        try:
-            with running_functions(ports, env) as functions:
-                events = demo_events(CLASS_ID, students=30, days=30, now=datetime.now(UTC))
-                count, elapsed = asyncio.run(
-                    stream_through_kafka(broker.brokers, kafka, events, consumer)
-                )
-                summary = (f"Demo stream: {count} events through Kafka ({kafka.topic}, "
-                           f"{PARTITIONS} partitions), applied by the ingest consumer in "
-                           f"{elapsed:.1f} s; consumer lag 0.")  # fmt: skip
-                urls = {name: f.url for name, f in functions.items()}
-                urls["ingest consumer (health, metrics)"] = (
-                    f"http://127.0.0.1:{consumer_health_port}"
-                )
-                _serve_until_signal(_banner(urls, secret, summary))
-        finally:
-            stop_all([RunningFunction("ingest-consumer", 0, consumer)])
+        consumer = start_ingest_consumer({**env, "HEALTH_PORT": str(ports[CONSUMER])})
+        started.callback(log.info, "stopped the ingest consumer")
+        started.callback(stop_all, [RunningFunction(CONSUMER, ports[CONSUMER], consumer)])
+        started.callback(log.info, "stopped the functions")
+        functions = started.enter_context(running_functions(function_ports, env))
+        events = demo_events(CLASS_ID, students=30, days=30, now=datetime.now(UTC))
+        count, elapsed = asyncio.run(stream_through_kafka(broker.brokers, kafka, events, consumer))
+        summary = (f"Demo stream: {count} events through Kafka ({kafka.topic}, "
+                   f"{PARTITIONS} partitions), applied by the ingest consumer in "
+                   f"{elapsed:.1f} s; consumer lag 0.")  # fmt: skip
+        urls = {name: f.url for name, f in functions.items()}
+        urls["ingest consumer (health, metrics)"] = f"http://127.0.0.1:{ports[CONSUMER]}"
+        _serve_until_signal(_banner(urls, secret, summary))
 
 
 def _serve_until_signal(banner: str) -> None:
