@@ -17,7 +17,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Locator, Page, sync_playwright
 
-from mastery.http.auth import mint_token
+from mastery.web.auth import mint_token
 from tests.browser import INSTALL, chromium_path, launch
 from tests.demo_run import DemoRun
 from tests.integration.conftest import DEMO_SECRET
