@@ -16,7 +16,7 @@ from mastery.domain.answer_log import AnswerLog
 from mastery.domain.curriculum import CURRICULUM
 from mastery.domain.events import LearningEvent, parse_event
 from mastery.domain.knowledge import LearnerModel, graded_answer, track_answer
-from mastery.domain.learner import ModelParams, TopicParams, replay
+from mastery.domain.learner import ModelParams, StudentState, TopicParams, replay, update_student
 from mastery.domain.record import StudentRecord, apply_event
 from tests.factories import event
 
@@ -102,6 +102,7 @@ def test_any_delivery_order_leaves_the_same_learner_states(
     shuffled = ingest(delivered, model)
     assert shuffled.learner == in_order.learner
     assert shuffled.answers == in_order.answers
+    assert shuffled.learner_student == in_order.learner_student
 
 
 def test_a_new_params_file_recomputes_every_state_on_the_next_event() -> None:
@@ -125,7 +126,7 @@ def test_answers_leaving_the_retention_window_keep_their_knowledge() -> None:
     old = [quiz(NOW - timedelta(days=89, minutes=i), 4) for i in range(5, 0, -1)]
     recent = quiz(NOW - timedelta(days=1), 0)
     record = ingest([*old, recent], model)
-    before = record.learner[LISTS]
+    before, student_before = record.learner[LISTS], record.learner_student.state
     assert before.answers == 6
     # An event far enough after the old answers pushes them out of the 90-day window: they
     # leave the stored list but are folded into the topic's checkpoint, so nothing is reset.
@@ -137,6 +138,11 @@ def test_answers_leaving_the_retention_window_keep_their_knowledge() -> None:
         None, [(a.occurred_at.timestamp(), 1.0) for a in old], model.for_topic(LISTS)
     )
     assert record.learner[LISTS] == before
+    # The cross-topic state folded the same answers into its checkpoint, then took the new one.
+    assert record.learner_student.start == fold_student(None, old)
+    assert record.learner_student.state == update_student(
+        student_before, 1.0, later.occurred_at.timestamp(), AnswerLog.key_of(later.id)
+    )
     # A late answer inside the window replays from the checkpoint, not from the prior.
     late = quiz(NOW - timedelta(days=1, minutes=5), 4)
     apply_event(record, late)
@@ -145,6 +151,20 @@ def test_answers_leaving_the_retention_window_keep_their_knowledge() -> None:
                       (recent.occurred_at.timestamp(), 0.0)], model.for_topic(LISTS))  # fmt: skip
     assert record.learner[LISTS] == expected
     assert record.learner[LISTS].answers == 7
+    # ...and the cross-topic state replays every topic's window, merged, from its checkpoint.
+    assert record.learner_student.state == fold_student(
+        record.learner_student.start, [late, recent, later]
+    )
+
+
+def fold_student(start: StudentState | None, events: list[LearningEvent]) -> StudentState | None:
+    state = start
+    for item in sorted(events, key=lambda e: (e.occurred_at, AnswerLog.key_of(e.id))):
+        value = graded_answer(item)
+        assert value is not None
+        state = update_student(state, value, item.occurred_at.timestamp(),
+                               AnswerLog.key_of(item.id))  # fmt: skip
+    return state
 
 
 def test_an_answer_older_than_the_window_is_ignored() -> None:

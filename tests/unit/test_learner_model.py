@@ -14,6 +14,7 @@ from mastery.domain.learner import (
     LearnerParamsError,
     LearnerState,
     ModelParams,
+    StudentState,
     StudentSummary,
     TopicParams,
     Weights,
@@ -23,6 +24,7 @@ from mastery.domain.learner import (
     replay,
     summarize,
     update,
+    update_student,
 )
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC).timestamp()
@@ -110,12 +112,16 @@ def test_p_correct_is_the_logistic_model_over_the_documented_features() -> None:
     topic = TopicParams(intercept=-0.3, successes=0.1, failures=-0.2, base_rate=0.6)
     weights = Weights(intercept=0.2, bkt=0.8, successes=0.3, failures=-0.4, recent_fast=0.5,
                       recent_slow=0.6, total_successes=0.05, total_failures=-0.07, ability=1.5,
-                      idle=-0.25)  # fmt: skip
+                      idle=-0.25, recent_all=0.7)  # fmt: skip
     params = ModelParams(topics={"t": topic, "u": TopicParams(base_rate=0.4)}, weights=weights)
     states = {"t": update(update(None, topic, 1.0, T0), topic, 0.0, T0 + MINUTE),
               "u": update(None, TopicParams(), 1.0, T0 + 2 * MINUTE)}  # fmt: skip
-    summary = summarize(states, params)
-    assert summary == StudentSummary(3, 2.0, (1.0 - 2 * 0.6) + (1.0 - 0.4))
+    student = None
+    for i, value in enumerate((1.0, 0.0, 1.0)):
+        student = update_student(student, value, T0 + i * MINUTE)
+    assert student == StudentState(((0.5 * 0.9 + 0.1) * 0.9) * 0.9 + 0.1, T0 + 2 * MINUTE, 0)
+    summary = summarize(states, params, student)
+    assert summary == StudentSummary(3, 2.0, (1.0 - 2 * 0.6) + (1.0 - 0.4), student.recent)
     at = T0 + 3 * DAY
     x = features(states["t"], summary, topic, at)
     known = states["t"].p_known
@@ -123,7 +129,7 @@ def test_p_correct_is_the_logistic_model_over_the_documented_features() -> None:
     assert x == pytest.approx((1.0, math.log(bkt / (1 - bkt)), math.log(2), math.log(2),
                                states["t"].recent_fast, states["t"].recent_slow, math.log(3),
                                math.log(2), summary.residual / (3 + 5.0),
-                               math.log1p(3 - 1 / 1440)))  # fmt: skip
+                               math.log1p(3 - 1 / 1440), student.recent))  # fmt: skip
     w = [weights.intercept + topic.intercept, weights.bkt, weights.successes + topic.successes,
          weights.failures + topic.failures, *list(weights.to_dict().values())[4:]]  # fmt: skip
     z = sum(wi * xi for wi, xi in zip(w, x, strict=True))

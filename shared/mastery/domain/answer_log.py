@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 from pydantic import BaseModel, Field, model_validator
 
-from mastery.domain.learner import StoredLearnerState
+from mastery.domain.learner import StoredLearnerState, StudentState
 
 
 class AnswerLog(BaseModel):
@@ -45,15 +45,19 @@ class AnswerLog(BaseModel):
         self.value.insert(position, value)
         return position == len(self.at) - 1
 
-    def take_before(self, horizon: float) -> list[tuple[float, float]]:
-        """Remove the answers older than `horizon`; them, as (time, value), in order."""
+    def take_before(self, horizon: float) -> list[tuple[float, int, float]]:
+        """Remove the answers older than `horizon`; them, as (time, key, value), in order."""
         cut = bisect.bisect_left(self.at, horizon)
-        taken = list(zip(self.at[:cut], self.value[:cut], strict=True))
+        taken = list(zip(self.at[:cut], self.key[:cut], self.value[:cut], strict=True))
         if cut:
             del self.at[:cut]
             del self.key[:cut]
             del self.value[:cut]
         return taken
+
+    def entries(self) -> Iterator[tuple[float, int, float]]:
+        """The listed answers as (time, key, value), in order."""
+        return zip(self.at, self.key, self.value, strict=True)
 
     def moments(self) -> Iterator[tuple[float, float]]:
         """The listed answers as (time, value), in order."""
@@ -66,3 +70,12 @@ class AnswerLog(BaseModel):
 
     def __len__(self) -> int:
         return len(self.at)
+
+
+class StudentTrack(BaseModel):
+    """The student's cross-topic learner state, and its checkpoint (as `AnswerLog.start`)."""
+
+    state: StudentState | None = None
+    """After every answer the record holds or has folded."""
+    start: StudentState | None = None
+    """After the answers dropped from the topics' lists (None: nothing was dropped)."""

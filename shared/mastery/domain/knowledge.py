@@ -9,8 +9,11 @@ Shuffle invariance: the record keeps each topic's graded answers of the retentio
 and the stored state of a topic is always `replay` of those answers from that checkpoint. An
 answer that is the newest of its topic costs one O(1) `update` (the same float operations
 `replay` would do last); a late answer or a change of parameter file costs a replay of the
-topic's window. Answers the window drops are folded into the checkpoint, so the state does not
-change and knowledge is never reset. One exception to shuffle invariance: an answer that arrives
+topic's window. The student's cross-topic state (`learner_student`: recent success over all
+topics) follows the same rule over all topics' answers merged in (time, key) order: O(1) for
+the student's newest answer, a merged replay of the windows for a late one. Answers the window
+drops are folded into the checkpoints, so the states do not change and knowledge is never
+reset. One exception to shuffle invariance: an answer that arrives
 after the window has already moved past it (more than 90 days older than the student's newest
 event) is outside retention and ignored, while one delivered in time was counted.
 """
@@ -25,11 +28,13 @@ from mastery.domain.answer_log import AnswerLog
 from mastery.domain.events import CodeExecuted, ExerciseCompleted, LearningEvent, QuizCompleted
 from mastery.domain.learner import (
     ModelParams,
+    StudentState,
     StudentSummary,
     TopicParams,
     replay,
     summarize,
     update,
+    update_student,
 )
 from mastery.domain.record import RETENTION, StudentRecord
 
@@ -66,7 +71,7 @@ def graded_answer(event: LearningEvent) -> float | None:
 
 def student_summary(record: StudentRecord, model: LearnerModel) -> StudentSummary:
     """The student's summary across topics, which P(next correct) reads beside a topic's state."""
-    return summarize(record.learner, model.params)
+    return summarize(record.learner, model.params, record.learner_student.state)
 
 
 def replay_topic(record: StudentRecord, topic: str, model: LearnerModel) -> None:
@@ -84,15 +89,41 @@ def _horizon(record: StudentRecord) -> float:
     return float(record.last_event_at - int(RETENTION.total_seconds()))
 
 
-def _prune(record: StudentRecord, model: LearnerModel) -> None:
-    """Fold answers older than the retention window into their topic's checkpoint.
+def _fold_student(
+    start: StudentState | None, answers: list[tuple[float, int, float]]
+) -> StudentState | None:
+    """`update_student` folded over answers of all topics, in (time, key) order."""
+    state = start
+    for at, key, value in sorted(answers):
+        state = update_student(state, value, at, key)
+    return state
 
-    The state is the fold of the checkpoint and the listed answers, so it does not change.
+
+def _replay_student(record: StudentRecord) -> None:
+    """Recompute the cross-topic state from its checkpoint and every topic's listed answers."""
+    track = record.learner_student
+    track.state = _fold_student(
+        track.start, [entry for log in record.answers.values() for entry in log.entries()]
+    )
+
+
+def _prune(record: StudentRecord, model: LearnerModel) -> None:
+    """Fold answers older than the retention window into their topic's checkpoint and into the
+    student's cross-topic checkpoint (all topics' dropped answers merged in time order).
+
+    The states are the folds of the checkpoints and the listed answers, so they do not change.
     """
     horizon = _horizon(record)
+    dropped: list[tuple[float, int, float]] = []
     for topic, log in record.answers.items():
         if log.at and log.at[0] < horizon:
-            log.start = replay(log.start, log.take_before(horizon), model.for_topic(topic))
+            taken = log.take_before(horizon)
+            dropped += taken
+            moments = [(at, value) for at, _, value in taken]
+            log.start = replay(log.start, moments, model.for_topic(topic))
+    if dropped:
+        track = record.learner_student
+        track.start = _fold_student(track.start, dropped)
 
 
 def track_answer(record: StudentRecord, event: LearningEvent, model: LearnerModel) -> None:
@@ -109,13 +140,18 @@ def track_answer(record: StudentRecord, event: LearningEvent, model: LearnerMode
     value = graded_answer(event)
     at = event.occurred_at.timestamp()
     if value is not None and event.topic is not None and at >= _horizon(record):
-        topic = event.topic
+        topic, key = event.topic, AnswerLog.key_of(event.id)
         log = record.answers.setdefault(topic, AnswerLog())
-        if log.insert(at, AnswerLog.key_of(event.id), value):
+        if log.insert(at, key, value):
             # The same arithmetic `replay` would do last, so the invariant holds at O(1).
             record.learner[topic] = update(
                 record.learner.get(topic), model.for_topic(topic), value, at
             )
         else:
             replay_topic(record, topic, model)
+        student = record.learner_student.state
+        if student is None or (at, key) > (student.last_at, student.last_key):
+            record.learner_student.state = update_student(student, value, at, key)
+        else:
+            _replay_student(record)  # late across topics: every topic's window, merged
     _prune(record, model)

@@ -1,13 +1,14 @@
 """Online learner model: a logistic model over practice features, with BKT's P(known) inside.
 
 Per student and topic one small state (`LearnerState`): BKT-with-forgetting's P(known), the
-answer count, the successes and two recency-weighted success proportions. Per student a summary
-over all topics (`StudentSummary`: answers, successes and an ability residual) is derived from
-those states, so nothing else is stored. An answer costs one O(1) `update` of its topic.
+answer count, the successes and two recency-weighted success proportions. Per student one more
+(`StudentState`: the recent-success proportion over all topics); the rest of the student's
+summary (`StudentSummary`: answers, successes, an ability residual) is derived from the topic
+states. An answer costs one O(1) `update` of its topic and one `update_student`.
 
 - P(next correct) = sigmoid(weights · features): the BKT logit, per-topic and overall practice
-  counts, recent success in the topic, the student's ability across topics, idle time, and a
-  per-topic easiness (`p_correct`).
+  counts, recent success in the topic and across topics, the student's ability across topics,
+  idle time, and a per-topic easiness (`p_correct`).
 - P(mastered) = BKT's P(known), decayed over idle days (`p_mastered`).
 
 See docs/LEARNER_MODEL.md for the features, how the family was chosen and how it is fitted.
@@ -31,6 +32,7 @@ __all__ = [
     "LearnerState",
     "ModelParams",
     "StoredLearnerState",
+    "StudentState",
     "StudentSummary",
     "TopicParams",
     "Weights",
@@ -41,6 +43,7 @@ __all__ = [
     "replay",
     "summarize",
     "update",
+    "update_student",
 ]
 
 _SECONDS_PER_DAY = 86_400.0
@@ -51,6 +54,9 @@ _EPS = 1e-12
 FAST_DECAY = 0.5
 SLOW_DECAY = 0.85
 RECENT_START = 0.5
+# The student's recent success across all topics keeps this share per answer: the latest answer
+# weighs 0.1, the one before 0.09, ..., so no single earlier answer is singled out.
+OVERALL_DECAY = 0.9
 # Ability = residual / (answers + ABILITY_PRIOR): a student with few answers stays near 0.
 ABILITY_PRIOR = 5.0
 # Stored times must be plausible epoch seconds (0 to the year 3000).
@@ -123,6 +129,7 @@ class Weights:
     total_failures: float = 0.0
     ability: float = 0.0
     idle: float = 0.0
+    recent_all: float = 0.0
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
@@ -259,19 +266,43 @@ StoredLearnerState = Annotated[LearnerState, AfterValidator(_consistent)]
 _STATE: TypeAdapter[LearnerState] = TypeAdapter(StoredLearnerState)
 
 
-class StudentSummary(NamedTuple):
-    """What the student has shown across all topics (derived from the topic states).
+class StudentState(NamedTuple):
+    """The student's state across topics: the recent-success proportion over all their answers
+    (each keeps OVERALL_DECAY of it), and the newest answer's time and ordering key."""
 
-    `residual` sums, over topics, successes minus answers times the topic's base rate: how much
-    better than a typical student the student did on the topics they practised.
+    recent: _Probability
+    last_at: Annotated[float, Field(ge=0.0, le=_LATEST)]
+    last_key: Annotated[int, Field(ge=0)]
+
+
+def update_student(
+    state: StudentState | None, correct: float, at: float, key: int = 0
+) -> StudentState:
+    """Apply one graded answer (in time order) to the student's cross-topic state; O(1)."""
+    if state is None:
+        state = StudentState(RECENT_START, at, key)
+    recent = state.recent * OVERALL_DECAY + correct * (1.0 - OVERALL_DECAY)
+    return StudentState(recent, *max((at, key), (state.last_at, state.last_key)))
+
+
+class StudentSummary(NamedTuple):
+    """What the student has shown across all topics.
+
+    `answers`, `successes` and `residual` are derived from the topic states; `residual` sums,
+    over topics, successes minus answers times the topic's base rate: how much better than a
+    typical student the student did on the topics they practised. `recent` is the student
+    state's recent-success proportion.
     """
 
     answers: int = 0
     successes: float = 0.0
     residual: float = 0.0
+    recent: float = RECENT_START
 
 
-def summarize(states: Mapping[str, LearnerState], params: ModelParams) -> StudentSummary:
+def summarize(
+    states: Mapping[str, LearnerState], params: ModelParams, student: StudentState | None = None
+) -> StudentSummary:
     """The student summary over `states` (topics in sorted order, so the sum is deterministic)."""
     answers, successes, residual = 0, 0.0, 0.0
     for topic in sorted(states):
@@ -279,7 +310,8 @@ def summarize(states: Mapping[str, LearnerState], params: ModelParams) -> Studen
         answers += state.answers
         successes += state.successes
         residual += state.successes - state.answers * params.for_topic(topic).base_rate
-    return StudentSummary(answers, successes, residual)
+    recent = student.recent if student is not None else RECENT_START
+    return StudentSummary(answers, successes, residual, recent)
 
 
 def _known_at(state: LearnerState | None, params: TopicParams, at: float) -> float:
@@ -375,6 +407,7 @@ def features(
         math.log1p(summary.answers - summary.successes),
         summary.residual / (summary.answers + ABILITY_PRIOR),
         idle,
+        summary.recent,
     )
 
 
@@ -393,6 +426,7 @@ def logistic(x: tuple[float, ...], params: TopicParams, weights: Weights) -> flo
         + w.total_failures * x[7]
         + w.ability * x[8]
         + w.idle * x[9]
+        + w.recent_all * x[10]
     )
     if z >= 0.0:
         return 1.0 / (1.0 + math.exp(-z))

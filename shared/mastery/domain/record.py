@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from pydantic import BaseModel, Field
 
 from mastery.domain.alerts import Alert
-from mastery.domain.answer_log import AnswerLog
+from mastery.domain.answer_log import AnswerLog, StudentTrack
 from mastery.domain.events import (
     ClassRoster,
     CodeExecuted,
@@ -79,6 +79,8 @@ class StudentRecord(BaseModel):
     learner: dict[str, StoredLearnerState] = Field(default_factory=dict)
     """topic -> learner-model state, always `replay` of `answers[topic]` (domain.knowledge);
     its ranges are checked whenever a record is parsed."""
+    learner_student: StudentTrack = Field(default_factory=StudentTrack)
+    """The learner model's cross-topic state (recent success over all topics; domain.knowledge)."""
     learner_params: str = ""
     """Fingerprint of the learner parameters `learner` was computed with."""
 

@@ -32,7 +32,7 @@ DESIGNS = {
     "best_lr (counts)": ("intercept", "successes", "failures", "total_successes",
                          "total_failures"),
     "lkt (counts, recency)": ("intercept", "successes", "failures", "total_successes",
-                              "total_failures", "recent_fast", "recent_slow"),
+                              "total_failures", "recent_fast", "recent_slow", "recent_all"),
     "bkt + ability": ("intercept", "bkt", "total_successes", "total_failures", "ability"),
 }  # fmt: skip
 

@@ -2,7 +2,7 @@
 
 Each row is predicted from the same student's earlier rows with the functions ingest and
 predict call (`mastery.domain.learner`: `summarize`, `features`, `logistic`, `p_mastered`,
-then `update`), so the harness scores exactly what the engine would have answered; a test
+then `update` and `update_student`), so the harness scores exactly what the engine would have answered; a test
 holds the two equal through `mastery.domain.knowledge.track_answer`.
 """
 
@@ -16,11 +16,13 @@ from mastery.domain.learner import (
     FEATURES,
     LearnerState,
     ModelParams,
+    StudentState,
     features,
     logistic,
     p_mastered,
     summarize,
     update,
+    update_student,
 )
 from mastery.learning.answers import AnswerLog, FloatArray
 
@@ -43,16 +45,18 @@ def run(log: AnswerLog, params: ModelParams) -> OnlinePass:
     students, skills = log.student.tolist(), log.skill.tolist()
     correct, times = log.correct.tolist(), log.time.tolist()
     states: dict[str, LearnerState] = {}
+    student: StudentState | None = None
     current = -1
     for row in range(n):
         if students[row] != current:
-            current, states = students[row], {}
+            current, states, student = students[row], {}, None
         k, at = skills[row], times[row]
         topic = log.skill_ids[k]
         state = states.get(topic)
-        values = features(state, summarize(states, params), own[k], at)
+        values = features(state, summarize(states, params, student), own[k], at)
         x[row] = values
         predicted[row] = logistic(values, own[k], params.weights)
         mastered[row] = p_mastered(state, own[k], at)
         states[topic] = update(state, own[k], correct[row], at)
+        student = update_student(student, correct[row], at)
     return OnlinePass(x, predicted, mastered)
