@@ -21,12 +21,16 @@ event) is outside retention and ignored, while one delivered in time was counted
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import chain
 
 from mastery.domain.answer_log import AnswerLog
 from mastery.domain.events import CodeExecuted, ExerciseCompleted, LearningEvent, QuizCompleted
 from mastery.domain.learner import (
+    OVERALL_DECAY,
+    RECENT_START,
     ModelParams,
     StudentState,
     StudentSummary,
@@ -90,20 +94,30 @@ def _horizon(record: StudentRecord) -> float:
 
 
 def _fold_student(
-    start: StudentState | None, answers: list[tuple[float, int, float]]
+    start: StudentState | None, answers: Iterable[tuple[float, int, float]]
 ) -> StudentState | None:
-    """`update_student` folded over answers of all topics, in (time, key) order."""
-    state = start
-    for at, key, value in sorted(answers):
-        state = update_student(state, value, at, key)
-    return state
+    """`update_student` folded over answers of all topics, sorted here into (time, key) order.
+
+    The loop repeats `update_student`'s arithmetic on the proportion alone (the same float
+    operations, so the same result) because a late answer folds every listed answer again.
+    """
+    merged = sorted(answers)
+    if not merged:
+        return start
+    recent = start.recent if start is not None else RECENT_START
+    for _, _, value in merged:
+        recent = recent * OVERALL_DECAY + value * (1.0 - OVERALL_DECAY)
+    at, key, _ = merged[-1]
+    if start is not None and (start.last_at, start.last_key) > (at, key):
+        at, key = start.last_at, start.last_key
+    return StudentState(recent, at, key)
 
 
 def _replay_student(record: StudentRecord) -> None:
     """Recompute the cross-topic state from its checkpoint and every topic's listed answers."""
     track = record.learner_student
     track.state = _fold_student(
-        track.start, [entry for log in record.answers.values() for entry in log.entries()]
+        track.start, chain.from_iterable(log.entries() for log in record.answers.values())
     )
 
 
