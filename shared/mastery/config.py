@@ -100,6 +100,8 @@ class Settings:
     binding_max_record_bytes: int = 1_048_588
     """The Dapr binding route's body limit: the broker's record limit (Kafka's default
     `message.max.bytes`), not the public routes' `max_body_bytes`."""
+    forecast_stale_after_days: int = 14
+    """Predict: a topic whose newest evidence is older than this is `stale`, without a trend."""
     learner_params_path: str | None = None
     """Learner-model params file (`python -m mastery.learning.fit`); None: built-in defaults."""
     cors_allowed_origins: tuple[str, ...] = ()
@@ -194,6 +196,9 @@ class Settings:
                 max_body_bytes=int(get("MAX_BODY_BYTES") or defaults.max_body_bytes),
                 binding_max_record_bytes=int(
                     get("BINDING_MAX_RECORD_BYTES") or defaults.binding_max_record_bytes
+                ),
+                forecast_stale_after_days=int(
+                    get("FORECAST_STALE_AFTER_DAYS") or defaults.forecast_stale_after_days
                 ),
                 learner_params_path=get("LEARNER_PARAMS_PATH"),
                 cors_allowed_origins=_origins(get("CORS_ALLOWED_ORIGINS") or ""),

@@ -27,6 +27,7 @@ def test_every_setting_is_read_from_its_variable() -> None:
         "JWT_JWKS_URL": "https://j", "JWT_ISSUER": "iss", "JWT_AUDIENCE": "aud",
         "JWT_LEEWAY_SECONDS": "5", "RETENTION_DAYS": "30", "GDPR_SELF_ERASURE": "yes",
         "MAX_BODY_BYTES": "100", "BINDING_MAX_RECORD_BYTES": "2000000",
+        "FORECAST_STALE_AFTER_DAYS": "21",
     })  # fmt: skip
     assert settings.function == "query"
     assert settings.log_level == "DEBUG"
@@ -58,6 +59,7 @@ def test_every_setting_is_read_from_its_variable() -> None:
         100,
     )
     assert settings.binding_max_record_bytes == 2_000_000
+    assert settings.forecast_stale_after_days == 21
 
 
 @pytest.mark.parametrize(

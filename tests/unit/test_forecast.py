@@ -11,8 +11,10 @@ from hypothesis import strategies as st
 
 from mastery.domain.forecast import (
     FIT_WINDOW_DAYS,
+    DailySeries,
     Forecast,
     InsufficientHistory,
+    Stale,
     forecast,
     forecast_many,
     t_quantile_95,
@@ -95,7 +97,9 @@ def test_fewer_than_three_days_give_insufficient_history_with_the_current_score(
     scores: list[float],
 ) -> None:
     result = forecast(scores, 7)
-    assert result == InsufficientHistory(current=scores[-1] if scores else 0.0, days=len(scores))
+    assert result == InsufficientHistory(
+        current=scores[-1] if scores else 0.0, days=len(scores), idle_days=0
+    )
 
 
 @pytest.mark.parametrize(
@@ -169,12 +173,55 @@ def test_only_the_last_thirty_days_are_fitted() -> None:
 def test_fitting_many_series_at_once_equals_fitting_each(
     series: list[list[float]], horizon: int
 ) -> None:
-    results = forecast_many(series, horizon)
+    results = forecast_many([DailySeries.every_day(s) for s in series], horizon)
     assert len(results) == len(series)
     for scores, result in zip(series, results, strict=True):
         if len(scores) < 3:
             assert result == InsufficientHistory(current=scores[-1] if scores else 0.0,
-                                                 days=len(scores))  # fmt: skip
+                                                 days=len(scores), idle_days=0)  # fmt: skip
             continue
         assert isinstance(result, Forecast)
         assert_matches_reference(result, scores, horizon)
+
+
+def test_only_the_days_with_evidence_are_fitted() -> None:
+    # Evidence on days 0, 1, 2 at 50; the idle days between rise with the streak alone.
+    scores = [50.0, 50.0, 50.0, 53.0, 56.0, 59.0, 62.0]
+    evidence = [True, True, True, False, False, False, False]
+    result = forecast_many([DailySeries(scores, evidence, idle_days=4)], 7)[0]
+    assert isinstance(result, Forecast)
+    assert (result.days, result.slope_per_day, result.trend) == (3, 0.0, "stable")
+    assert result.current == 62.0  # today's score, whatever was fitted
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    level=st.floats(0, 100, allow_nan=False),
+    evidence=st.lists(st.booleans(), min_size=3, max_size=40).filter(lambda e: sum(e) >= 3),
+    horizon=st.integers(1, 30),
+)
+def test_a_flat_series_is_never_improving_or_declining(
+    level: float, evidence: list[bool], horizon: int
+) -> None:
+    result = forecast_many([DailySeries([level] * len(evidence), evidence)], horizon)[0]
+    assert isinstance(result, Forecast | InsufficientHistory)
+    if isinstance(result, Forecast):
+        assert result.trend == "stable"
+
+
+def test_a_noisy_flat_series_is_stable_not_improving() -> None:
+    # Five days at 52-55: the least-squares slope is 0.7/day, well inside its own noise.
+    result = forecast([52.0, 52.0, 55.0, 53.0, 55.0], 7)
+    assert isinstance(result, Forecast)
+    assert result.slope_per_day > 0.5
+    assert result.trend == "stable"
+
+
+@pytest.mark.parametrize(("idle", "stale"), [(14, False), (15, True)])
+def test_newest_evidence_older_than_the_setting_is_stale(idle: int, stale: bool) -> None:
+    series = DailySeries([40.0, 45.0, 50.0, *[50.0] * idle], [True] * 3 + [False] * idle, idle)
+    result = forecast_many([series], 7)[0]
+    assert isinstance(result, Stale) is stale
+    if stale:
+        assert result == Stale(current=50.0, days=3, idle_days=15)
+    assert isinstance(forecast_many([series], 7, stale_after_days=idle - 1)[0], Stale)

@@ -13,11 +13,27 @@ built on them call it, so the last history point is always today's mastery.
 
 from __future__ import annotations
 
+from datetime import date
+
 from mastery.domain.record import TopicEvidence
 
-__all__ = ["practised"]
+__all__ = ["evidence_days", "evidence_times", "practised"]
+
+_EPOCH_DAY = date(1970, 1, 1).toordinal()
 
 
 def practised(evidence: TopicEvidence | None) -> bool:
     """Whether a topic has evidence: a passed exercise, a quiz or a code review."""
     return evidence is not None and bool(evidence.passed or evidence.quizzes or evidence.reviews)
+
+
+def evidence_times(evidence: TopicEvidence) -> list[int]:
+    """When the topic's evidence happened (epoch seconds): first passes, quizzes, reviews."""
+    passes = [at for _, at in evidence.passed.values()]
+    return passes + [o[0] for o in evidence.quizzes] + [o[0] for o in evidence.reviews]
+
+
+def evidence_days(evidence: TopicEvidence, utc_offset_minutes: int) -> set[int]:
+    """The local calendar days (ordinals) on which the topic got evidence."""
+    shift = utc_offset_minutes * 60
+    return {_EPOCH_DAY + (at + shift) // 86_400 for at in evidence_times(evidence)}

@@ -1,14 +1,21 @@
-"""Score forecasts: a least-squares line through a daily score series (pure numpy).
+"""Score forecasts: a least-squares line through the days with evidence (pure numpy).
 
-The series is one score per local calendar day, oldest first, ending today (x = 0 … n-1). The
-line y = a + b·x is fitted by ordinary least squares and evaluated at x = n-1+h. The interval is
-the classical 90% prediction interval of a new observation at that x:
+A series is one score per local calendar day, oldest first, ending today (x = 0 … n-1), with
+the days on which the topic (overall: any topic) got new evidence marked. Only those days are
+fitted: between them a score moves only with the streak, which says nothing about learning,
+and a line through weeks of idle days claims a trend the student never made. The line
+y = a + b·x is fitted by ordinary least squares on the evidence days and evaluated at
+x = n-1+h. The interval is the classical 90% prediction interval of a new observation there:
 
-    ŷ ± t(0.95, n-2) · s · sqrt(1 + 1/n + (x - x̄)² / Σ(xᵢ - x̄)²),   s² = Σ residuals² / (n-2)
+    ŷ ± t(0.95, k-2) · s · sqrt(1 + 1/k + (x - x̄)² / Σ(xᵢ - x̄)²),   s² = Σ residuals² / (k-2)
 
-with the Student t quantile (exact table for n-2 ≤ 30, the normal quantile beyond). Scores
-live in [0, 100], so the forecast and the interval are clipped to it. Every threshold that
-turns the line into words (trend, at-risk, days to the next level) is a constant below.
+over the k fitted days, with the Student t quantile (exact table for k-2 ≤ 30, the normal
+quantile beyond). Scores live in [0, 100], so the forecast and the interval are clipped to it.
+
+A direction needs evidence of one: the slope must pass `TREND_THRESHOLD` *and* its own 90%
+confidence bound must stay on that side of zero, so a flat or noisy series is `stable`. When
+the newest evidence is older than `STALE_AFTER_DAYS`, there is no line at all: the answer is
+`Stale`, with the current score and how long the topic has been idle.
 """
 
 from __future__ import annotations
@@ -27,9 +34,13 @@ __all__ = [
     "INTERVAL_LEVEL",
     "MAX_DAYS_TO_LEVEL",
     "MIN_HISTORY_DAYS",
+    "STALE_AFTER_DAYS",
     "TREND_THRESHOLD",
+    "DailySeries",
     "Forecast",
     "InsufficientHistory",
+    "Prediction",
+    "Stale",
     "Trend",
     "forecast",
     "forecast_many",
@@ -41,7 +52,9 @@ Trend = Literal["improving", "stable", "declining"]
 FIT_WINDOW_DAYS = 30
 """The line is fitted over at most the last 30 days (older behaviour says little about next week)."""
 MIN_HISTORY_DAYS = 3
-"""Fewer days than this: no forecast (two points always fit a line exactly, with no residual)."""
+"""Fewer evidence days than this: no forecast (two points always fit a line, with no residual)."""
+STALE_AFTER_DAYS = 14
+"""Newest evidence older than this: `Stale`, no direction (the default of a setting)."""
 INTERVAL_LEVEL = 0.90
 TREND_THRESHOLD = 0.5
 """Points per day: a slope above +0.5 is improving, below -0.5 declining, else stable."""
@@ -65,11 +78,38 @@ _Z95 = 1.6448536269514722
 
 
 @dataclass(frozen=True)
+class DailySeries:
+    """One score per local day, oldest first, ending today, and the days with new evidence."""
+
+    scores: Sequence[float]
+    evidence: Sequence[bool]
+    """Parallel to `scores`: whether that day brought new evidence (only those are fitted)."""
+    idle_days: int = 0
+    """Days since the newest evidence (which may lie before the window)."""
+
+    @classmethod
+    def every_day(cls, scores: Sequence[float]) -> DailySeries:
+        """A series with evidence on every day."""
+        return cls(scores, [True] * len(scores))
+
+
+@dataclass(frozen=True)
 class InsufficientHistory:
-    """Too few days to fit a line: only the current score is known."""
+    """Too few evidence days to fit a line: only the current score is known."""
 
     current: float
     days: int
+    idle_days: int | None = None
+    """Days since the newest evidence; None: no evidence at all."""
+
+
+@dataclass(frozen=True)
+class Stale:
+    """The newest evidence is too old for a direction: the current score and the idle days."""
+
+    current: float
+    days: int
+    idle_days: int
 
 
 @dataclass(frozen=True)
@@ -79,7 +119,9 @@ class Forecast:
     current: float
     """Today's score (the last point of the series)."""
     days: int
-    """Points the line was fitted on."""
+    """Evidence days the line was fitted on."""
+    idle_days: int
+    """Days since the newest evidence."""
     horizon_days: int
     predicted: float
     lower: float
@@ -91,6 +133,9 @@ class Forecast:
     at_risk: bool
 
 
+Prediction = Forecast | InsufficientHistory | Stale
+
+
 def t_quantile_95(degrees_of_freedom: int) -> float:
     """The 0.95 quantile of Student's t (the normal quantile beyond 30 degrees of freedom)."""
     if degrees_of_freedom < 1:
@@ -100,11 +145,11 @@ def t_quantile_95(degrees_of_freedom: int) -> float:
     return _Z95
 
 
-def trend_of(slope_per_day: float) -> Trend:
-    """Words for a slope, with the one threshold."""
-    if slope_per_day > TREND_THRESHOLD:
+def trend_of(slope_per_day: float, slope_margin: float = 0.0) -> Trend:
+    """Words for a slope: past the threshold, and past zero by its confidence margin."""
+    if slope_per_day > TREND_THRESHOLD and slope_per_day - slope_margin > 0:
         return "improving"
-    if slope_per_day < -TREND_THRESHOLD:
+    if slope_per_day < -TREND_THRESHOLD and slope_per_day + slope_margin < 0:
         return "declining"
     return "stable"
 
@@ -117,57 +162,66 @@ def days_to_next_level(current: float, slope_per_day: float) -> tuple[Level | No
     level, floor = step
     if slope_per_day <= 0:
         return level, None
-    days = max(1, math.ceil((floor - current) / slope_per_day))
-    return level, days if days <= MAX_DAYS_TO_LEVEL else None
+    days = (floor - current) / slope_per_day
+    return level, max(1, math.ceil(days)) if days <= MAX_DAYS_TO_LEVEL else None
 
 
 def _clip(value: float) -> float:
     return float(min(100.0, max(0.0, value)))
 
 
-def forecast(scores: Sequence[float], horizon_days: int) -> Forecast | InsufficientHistory:
-    """Forecast the score `horizon_days` after the last of `scores` (one per day, oldest first)."""
-    return forecast_many([scores], horizon_days)[0]
+def forecast(scores: Sequence[float], horizon_days: int) -> Prediction:
+    """Forecast the score `horizon_days` after the last of `scores` (evidence every day)."""
+    return forecast_many([DailySeries.every_day(scores)], horizon_days)[0]
 
 
 def forecast_many(
-    series: Sequence[Sequence[float]], horizon_days: int
-) -> list[Forecast | InsufficientHistory]:
+    series: Sequence[DailySeries], horizon_days: int, stale_after_days: int = STALE_AFTER_DAYS
+) -> list[Prediction]:
     """`forecast` of each series; series of equal length share x, so they are fitted at once."""
-    results: list[Forecast | InsufficientHistory] = []
+    results: list[Prediction] = []
     groups: dict[int, list[int]] = {}
-    for index, scores in enumerate(series):
-        n = min(len(scores), FIT_WINDOW_DAYS)
-        results.append(InsufficientHistory(current=float(scores[-1]) if n else 0.0, days=n))
-        if n >= MIN_HISTORY_DAYS:
-            groups.setdefault(n, []).append(index)
+    for index, one in enumerate(series):
+        current = float(one.scores[-1]) if one.scores else 0.0
+        days = sum(bool(e) for e in one.evidence[-FIT_WINDOW_DAYS:])
+        if one.idle_days > stale_after_days:
+            results.append(Stale(current=current, days=days, idle_days=one.idle_days))
+            continue
+        results.append(InsufficientHistory(current=current, days=days, idle_days=one.idle_days))
+        if days >= MIN_HISTORY_DAYS:
+            groups.setdefault(min(len(one.scores), FIT_WINDOW_DAYS), []).append(index)
     for n, members in groups.items():
-        y = np.array([series[i][-FIT_WINDOW_DAYS:] for i in members], dtype=float)
+        y = np.array([series[i].scores[-n:] for i in members], dtype=float)
+        w = np.array([series[i].evidence[-n:] for i in members], dtype=float)
         x = np.arange(n, dtype=float)
-        x_mean = float(x.mean())
-        centred = x - x_mean
-        sxx = float(centred @ centred)
-        y_mean = y.mean(axis=1)
-        slopes = (y - y_mean[:, None]) @ centred / sxx
+        k = w.sum(axis=1)
+        x_mean = w @ x / k
+        y_mean = (w * y).sum(axis=1) / k
+        centred = x[None, :] - x_mean[:, None]
+        sxx = (w * centred * centred).sum(axis=1)
+        slopes = (w * centred * (y - y_mean[:, None])).sum(axis=1) / sxx
         intercepts = y_mean - slopes * x_mean
         residuals = y - (intercepts[:, None] + slopes[:, None] * x)
-        s = np.sqrt(np.einsum("ij,ij->i", residuals, residuals) / (n - 2))
+        s = np.sqrt((w * residuals * residuals).sum(axis=1) / (k - 2))
         x_new = n - 1 + horizon_days
-        leverage = 1.0 / n + (x_new - x_mean) ** 2 / sxx
-        half_widths = t_quantile_95(n - 2) * s * math.sqrt(1.0 + leverage)
+        t = np.array([t_quantile_95(int(days) - 2) for days in k])
+        half_widths = t * s * np.sqrt(1.0 + 1.0 / k + (x_new - x_mean) ** 2 / sxx)
+        slope_margins = t * s / np.sqrt(sxx)
         predicted = intercepts + slopes * x_new
         for row, index in enumerate(members):
             results[index] = _line_forecast(
-                float(y[row, -1]), n, horizon_days,
+                float(y[row, -1]), int(k[row]), series[index].idle_days, horizon_days,
                 float(predicted[row]), float(half_widths[row]), float(slopes[row]),
+                float(slope_margins[row]),
             )  # fmt: skip
     return results
 
 
 def _line_forecast(
-    current: float, n: int, horizon_days: int, predicted: float, half_width: float, slope: float
-) -> Forecast:
-    trend = trend_of(slope)
+    current: float, k: int, idle_days: int, horizon_days: int, predicted: float,
+    half_width: float, slope: float, slope_margin: float,
+) -> Forecast:  # fmt: skip
+    trend = trend_of(slope, slope_margin)
     point = _clip(predicted)
     next_level, days = days_to_next_level(current, slope)
     # At risk: a forecast in the Beginner band, or a declining one below Proficient.
@@ -176,7 +230,8 @@ def _line_forecast(
     )
     return Forecast(
         current=current,
-        days=n,
+        days=k,
+        idle_days=idle_days,
         horizon_days=horizon_days,
         predicted=point,
         lower=_clip(predicted - half_width),

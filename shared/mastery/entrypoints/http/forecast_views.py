@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from mastery.domain.forecast import INTERVAL_LEVEL, Forecast, Trend
+from mastery.domain.forecast import INTERVAL_LEVEL, Forecast, Stale, Trend
 from mastery.domain.knowledge import LearnerModel, student_summary
 from mastery.domain.learner import StudentSummary, p_correct, p_mastered
 from mastery.domain.mastery import Level, level_for
@@ -16,7 +16,9 @@ from mastery.domain.record import StudentRecord
 
 __all__ = ["ForecastResponse", "forecast_response"]
 
-INTERVAL_METHOD = "OLS prediction interval, Student t with n-2 degrees of freedom"
+INTERVAL_METHOD = (
+    "OLS on the days with evidence, prediction interval, Student t with n-2 degrees of freedom"
+)
 
 
 class Interval(BaseModel):
@@ -25,15 +27,17 @@ class Interval(BaseModel):
 
 
 class ForecastView(BaseModel):
-    status: Literal["ok", "insufficient_history"]
+    status: Literal["ok", "insufficient_history", "stale"]
     current_score: float
     current_level: Level
     history_days: int
-    """Daily points the line was fitted on (0 when the student has no evidence)."""
+    """Days with evidence in the window, the points the line is fitted on (0: no evidence)."""
+    days_since_evidence: int | None
+    """Days since the newest evidence (null without evidence)."""
     forecast: float | None
     interval: Interval | None
     slope_per_day: float | None
-    trend: Trend | None
+    trend: Trend | Literal["stale"] | None
     next_level: Level | None
     days_to_next_level: int | None
     at_risk: bool | None
@@ -67,18 +71,22 @@ def _r(value: float) -> float:
 
 
 def forecast_view(prediction: Prediction) -> ForecastView:
-    """One forecast, or the explicit insufficient-history answer carrying the current score."""
-    current = prediction.current
+    """One forecast, or the explicit stale or insufficient-history answer with the current score."""
+    current, days_since_evidence = prediction.current, prediction.idle_days
     if not isinstance(prediction, Forecast):
-        return ForecastView(status="insufficient_history", current_score=_r(current),
-                            current_level=level_for(current), history_days=prediction.days,
-                            forecast=None, interval=None, slope_per_day=None, trend=None,
-                            next_level=None, days_to_next_level=None, at_risk=None)  # fmt: skip
+        stale = isinstance(prediction, Stale)
+        return ForecastView(status="stale" if stale else "insufficient_history",
+                            current_score=_r(current), current_level=level_for(current),
+                            history_days=prediction.days, days_since_evidence=days_since_evidence,
+                            forecast=None, interval=None, slope_per_day=None,
+                            trend="stale" if stale else None, next_level=None,
+                            days_to_next_level=None, at_risk=None)  # fmt: skip
     return ForecastView(
         status="ok",
         current_score=_r(current),
         current_level=level_for(current),
         history_days=prediction.days,
+        days_since_evidence=days_since_evidence,
         forecast=_r(prediction.predicted),
         interval=Interval(lower=_r(prediction.lower), upper=_r(prediction.upper)),
         slope_per_day=round(prediction.slope_per_day, 4),

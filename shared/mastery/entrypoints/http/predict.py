@@ -33,7 +33,8 @@ def predict_routes(core: Core, memo: AnswerMemo | None = None) -> list[Route]:
         # The outlook (31 topic fits, ~7 ms) is a function of the record version, the local day
         # and the horizon; the learner model's odds depend on `now`, so they are not memoised.
         outlook = version.answer(("outlook", horizon, today), lambda: student_outlook(
-            version.record(), core.curriculum, today, core.rules, horizon))  # fmt: skip
+            version.record(), core.curriculum, today, core.rules, horizon,
+            core.settings.forecast_stale_after_days))  # fmt: skip
         return forecast_response(version.record(), outlook, core.learner, now)
 
     return [
