@@ -177,7 +177,9 @@ async def test_recommendations_for_a_student_with_no_data_are_well_formed(engine
     }]  # fmt: skip
 
 
-async def test_open_alerts_come_first_and_limit_cuts_the_list(engine: Engine) -> None:
+async def test_foundations_then_open_alerts_come_first_and_limit_cuts_the_list(
+    engine: Engine,
+) -> None:
     await week_of_quizzes(engine, "s1")
     record, etag = await load_student(engine.store, "s1")
     assert record is not None
@@ -187,19 +189,24 @@ async def test_open_alerts_come_first_and_limit_cuts_the_list(engine: Engine) ->
     await engine.store.write(student_key("s1"), record.model_dump_json().encode(), etag=etag,
                              ttl_seconds=3600)  # fmt: skip
     response = await engine.recommend.get(
-        "/v1/students/s1/recommendations?limit=2", headers=token("s1", "student")
+        "/v1/students/s1/recommendations?limit=1", headers=token("s1", "student")
     )
     body = response.json()
     assert response.status_code == 200
-    assert body["total"] > 2
-    first, second = body["recommendations"]
-    assert (first["kind"], first["topic"], first["alert_id"]) == (
+    # Variables is the missing foundation of Lists (prerequisites first), then its alert.
+    assert body["total"] == 2
+    [first] = body["recommendations"]
+    assert (first["rank"], first["kind"], first["topic"]) == (1, "strengthen", "basics.variables")
+    assert "Lists needs it at Proficient" in first["reason"]
+    everything = await engine.recommend.get(
+        "/v1/students/s1/recommendations", headers=token("s1", "student")
+    )
+    second = everything.json()["recommendations"][1]
+    assert (second["kind"], second["topic"], second["alert_id"]) == (
         "remediate",
         "basics.variables",
         "a1",
     )
-    assert second["rank"] == 2
-    assert second["reason"]
 
 
 @pytest.mark.parametrize("query", ["limit=0", "limit=51", "other=1"])

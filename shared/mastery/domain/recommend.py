@@ -1,28 +1,39 @@
-"""A student's next actions, ordered and explained (pure; DESIGN §1).
+"""A student's next actions, the way a tutor would give them (pure).
 
-Order: (1) remediation of open struggle alerts, newest first; (2) component gaps against the
-thresholds below, largest gap first; (3) new topics whose prerequisites are all at least
-Proficient, in teaching order; (4) review of Proficient or Mastered topics untouched for
-`REVIEW_AFTER_DAYS`, longest untouched first.
+Order — what unblocks the most comes first:
+1. `strengthen`: a foundation the student needs, i.e. the first prerequisite below Proficient of
+   a topic they are working on (practised, or with an open struggle alert); the one that
+   unblocks the most topics first.
+2. `remediate`: open struggle alerts, one item per topic (prerequisites met), newest first.
+3. The weakest component of each practised topic, largest gap first: completion → `practise`,
+   quiz → `review`, code quality → `refactor`; and one `keep_streak` when consistency is low.
+   A component is only named when the student has evidence for it (no quiz average without a
+   quiz).
+4. `start`: topics never practised whose prerequisites are all at least Proficient.
+5. `refresh`: Proficient or Mastered topics without new evidence for `REVIEW_AFTER_DAYS`.
 
-No recommendation ever targets a topic whose prerequisites are not all at least Proficient: an
-alert in such a topic is remediated on its first unmet foundation instead (the weakest link
-that can be worked on now), and gaps and reviews of such topics wait.
+Every item says why, with the number behind it. No list holds more than `PER_TOPIC` items for
+one topic or two items with the same text, and no item targets a topic whose prerequisites are
+not all at least Proficient.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
 from mastery.domain.alerts import Alert
 from mastery.domain.curriculum import Curriculum
-from mastery.domain.mastery import StudentMastery, TopicMastery, at_least
+from mastery.domain.evidence import evidence_times
+from mastery.domain.mastery import LEVEL_FLOORS, StudentMastery, TopicMastery, at_least
 
-__all__ = ["GAP_THRESHOLDS", "REVIEW_AFTER_DAYS", "Recommendation", "recommend"]
+__all__ = ["GAP_THRESHOLDS", "PER_TOPIC", "REVIEW_AFTER_DAYS", "Recommendation", "recommend"]
 
-Kind = Literal["remediate", "practise", "review", "refactor", "keep_streak", "start", "refresh"]
+Kind = Literal[
+    "strengthen", "remediate", "practise", "review", "refactor", "keep_streak", "start", "refresh"
+]
 Component = Literal["completion", "quiz", "quality", "consistency"]
 
 GAP_THRESHOLDS: dict[Component, tuple[float, Kind]] = {
@@ -33,16 +44,15 @@ GAP_THRESHOLDS: dict[Component, tuple[float, Kind]] = {
 }
 REVIEW_AFTER_DAYS = 14
 """Two weeks without practice: long enough for forgetting to show, short enough to act on."""
+PER_TOPIC = 2
+"""At most this many items about one topic in any list."""
 MINUTES: dict[Kind, int] = {
-    "remediate": 20, "review": 20, "refactor": 15, "keep_streak": 15, "start": 30, "refresh": 15,
+    "strengthen": 30, "remediate": 20, "review": 20, "refactor": 15, "keep_streak": 15,
+    "start": 30, "refresh": 15,
 }  # fmt: skip
 MINUTES_PER_EXERCISE = 10
-_ADVICE: dict[str, tuple[str, str]] = {
-    "completion": ("Exercise completion", "pass more of its exercises"),
-    "quiz": ("Your quiz average", "review the material and retake a quiz"),
-    "quality": ("Code quality", "refactor a solution and ask for a code review"),
-}
 _DAY = 86_400
+_PROFICIENT = LEVEL_FLOORS["Proficient"]
 
 
 @dataclass(frozen=True)
@@ -76,107 +86,163 @@ def foundation(topic: str, mastery: StudentMastery, curriculum: Curriculum) -> s
     return foundation(unmet[0], mastery, curriculum)
 
 
-def _name(topic: str, curriculum: Curriculum) -> str:
-    return curriculum.topic(topic).name
+class _Writer:
+    """Sentences about one student's topics, with their names and displayed scores."""
+
+    def __init__(self, mastery: StudentMastery, curriculum: Curriculum) -> None:
+        self.mastery, self.curriculum = mastery, curriculum
+
+    def name(self, topic: str) -> str:
+        return self.curriculum.topic(topic).name
+
+    def standing(self, topic: str) -> str:
+        found = self.mastery.topic(topic)
+        return f"{self.name(topic)} is {found.display_score} ({found.level})"
+
+    def names(self, topics: Iterable[str]) -> str:
+        return ", ".join(self.name(t) for t in topics)
+
+    def ready(self, topic: str) -> str:
+        meta = self.curriculum.topic(topic)
+        why = "; ".join(self.standing(p) for p in meta.prerequisites) or "no prerequisites"
+        return f"Ready for {meta.name} ({meta.target_exercises} exercises): {why}."
 
 
-def _remediations(
-    alerts: list[Alert], mastery: StudentMastery, curriculum: Curriculum
+def _foundations(
+    working: list[str], alerted: dict[str, list[Alert]], write: _Writer
 ) -> list[Recommendation]:
+    blocked: dict[str, list[str]] = {}
+    for topic in working:
+        base = foundation(topic, write.mastery, write.curriculum)
+        if base != topic:
+            blocked.setdefault(base, []).append(topic)
     out = []
-    for alert in sorted(alerts, key=lambda a: (-a.raised_at, a.id)):
-        if not alert.open or alert.topic not in curriculum:
-            continue
-        target = foundation(alert.topic, mastery, curriculum)
-        why = f"Struggle alert in {_name(alert.topic, curriculum)} ({alert.trigger.replace('_', ' ')})"
-        if target != alert.topic:
-            why += f": first strengthen its foundation {_name(target, curriculum)}"
-        out.append(Recommendation("remediate", target, why + ".", MINUTES["remediate"], alert.id))
+    for base, topics in sorted(blocked.items(), key=lambda item: -len(item[1])):
+        alerts = sum(len(alerted.get(t, [])) for t in topics)
+        why = (
+            f"{write.standing(base)}; {write.names(topics)} need"
+            f"{'s' if len(topics) == 1 else ''} it at Proficient ({_PROFICIENT})"
+        )
+        if alerts:
+            why += f" and {'has' if len(topics) == 1 else 'have'} {alerts} open struggle alert"
+            why += "s" if alerts > 1 else ""
+        out.append(Recommendation("strengthen", base, why + ".", MINUTES["strengthen"]))
     return out
 
 
-def _gaps(
-    started: list[TopicMastery], mastery: StudentMastery, curriculum: Curriculum
-) -> list[Recommendation]:
-    found: list[tuple[float, int, Recommendation]] = []
-    for rank, topic in enumerate(started):
-        for component in ("completion", "quiz", "quality"):
-            threshold, kind = GAP_THRESHOLDS[component]
-            value = getattr(topic.components, component)
-            if value >= threshold:
-                continue
-            gap = threshold - value
-            minutes = MINUTES.get(kind, 0)
-            if component == "completion":
-                target = curriculum.topic(topic.topic).target_exercises
-                minutes = MINUTES_PER_EXERCISE * max(1, math.ceil(gap * target))
-            label, advice = _ADVICE[component]
-            why = (
-                f"{label} in {_name(topic.topic, curriculum)} is {value:.2f}, below "
-                f"{threshold:.2f}: {advice}."
-            )
-            found.append(
-                (gap, rank, Recommendation(kind, topic.topic, why, minutes, gap=round(gap, 4)))
-            )
-    if started:
+def _remediations(alerted: dict[str, list[Alert]], write: _Writer) -> list[Recommendation]:
+    out = []
+    for topic, alerts in sorted(alerted.items(), key=lambda item: -item[1][0].raised_at):
+        triggers = []
+        for alert in alerts:
+            words = alert.trigger.replace("_", " ")
+            words += f" ({alert.detail})" if alert.detail else ""
+            if words not in triggers:
+                triggers.append(words)
+        count = f"{len(alerts)} open struggle alert{'s' if len(alerts) > 1 else ''}"
+        why = f"{count} in {write.name(topic)}: {'; '.join(triggers)}."
+        out.append(Recommendation("remediate", topic, why, MINUTES["remediate"], alerts[0].id))
+    return out
+
+
+def _weakest(topic: TopicMastery, write: _Writer) -> Recommendation | None:
+    """The component of a practised topic furthest below its threshold, if any is below."""
+    evidence = topic.evidence
+    assert evidence is not None  # practised
+    components = topic.components
+    target = write.curriculum.topic(topic.topic).target_exercises
+    name = write.name(topic.topic)
+    candidates: list[tuple[float, Kind, str, int]] = []
+    threshold, kind = GAP_THRESHOLDS["completion"]
+    if components.completion < threshold:
+        missing = max(1, math.ceil((threshold - components.completion) * target))
+        why = (f"You have passed {len(evidence.passed)} of {target} exercises in {name} "
+               f"(completion {components.completion:.2f}, aim {threshold:.2f}): pass {missing} "
+               f"more.")  # fmt: skip
+        candidates.append((threshold - components.completion, kind, why,
+                           MINUTES_PER_EXERCISE * missing))  # fmt: skip
+    threshold, kind = GAP_THRESHOLDS["quiz"]
+    if evidence.quizzes and components.quiz < threshold:
+        count = len(evidence.quizzes)
+        why = (f"Your quiz average in {name} is {components.quiz:.2f} over {count} "
+               f"quiz{'zes' if count > 1 else ''} (aim {threshold:.2f}): review the material "
+               f"and retake a quiz.")  # fmt: skip
+        candidates.append((threshold - components.quiz, kind, why, MINUTES[kind]))
+    threshold, kind = GAP_THRESHOLDS["quality"]
+    if evidence.reviews and components.quality < threshold:
+        count = len(evidence.reviews)
+        why = (f"Your code-review quality in {name} averages {components.quality:.2f} over "
+               f"{count} review{'s' if count > 1 else ''} (aim {threshold:.2f}): refactor a "
+               f"solution and ask for a review.")  # fmt: skip
+        candidates.append((threshold - components.quality, kind, why, MINUTES[kind]))
+    if not candidates:
+        return None
+    gap, kind, why, minutes = max(candidates, key=lambda c: c[0])
+    return Recommendation(kind, topic.topic, why, minutes, gap=round(gap, 4))
+
+
+def _gaps(practised: list[TopicMastery], write: _Writer) -> list[Recommendation]:
+    found = [rec for topic in practised if (rec := _weakest(topic, write)) is not None]
+    if practised:  # the streak is the student's, shown on the most recently practised topic
         threshold, kind = GAP_THRESHOLDS["consistency"]
-        value = started[0].components.consistency
+        value = practised[0].components.consistency
         if value < threshold:
-            why = f"Your streak score is {value:.2f}, below {threshold:.2f}: practise a little every day."
-            rec = Recommendation(
-                kind, started[0].topic, why, MINUTES[kind], gap=round(threshold - value, 4)
-            )
-            found.append((threshold - value, -1, rec))
-    found.sort(key=lambda item: (-item[0], item[1]))
-    return [rec for _, _, rec in found]
+            why = (f"Your consistency is {value:.2f} (a 7-day streak makes 1.00, aim "
+                   f"{threshold:.2f}): practise a little every day.")  # fmt: skip
+            found.append(Recommendation(kind, practised[0].topic, why, MINUTES[kind],
+                                        gap=round(threshold - value, 4)))  # fmt: skip
+    return sorted(found, key=lambda r: -(r.gap or 0.0))
+
+
+def _capped(items: Iterable[Recommendation]) -> list[Recommendation]:
+    """Drop repeated texts and everything past `PER_TOPIC` items about one topic."""
+    per_topic: dict[str, int] = {}
+    texts: set[str] = set()
+    out = []
+    for item in items:
+        if item.reason in texts or per_topic.get(item.topic, 0) >= PER_TOPIC:
+            continue
+        texts.add(item.reason)
+        per_topic[item.topic] = per_topic.get(item.topic, 0) + 1
+        out.append(item)
+    return out
 
 
 def recommend(
-    mastery: StudentMastery,
-    alerts: list[Alert],
-    last_activity: dict[str, int],
-    now: int,
-    curriculum: Curriculum,
+    mastery: StudentMastery, alerts: list[Alert], now: int, curriculum: Curriculum
 ) -> list[Recommendation]:
     """Every next action for one student, in order (see the module docstring)."""
+    write = _Writer(mastery, curriculum)
     order = curriculum.topological_order()
-    ready = [t for t in order if _met(t, mastery, curriculum)]
-    # Started topics, most recently active first (the streak nudge targets the newest one).
-    started = sorted(
-        (mastery.topic(t) for t in ready if last_activity.get(t, 0) > 0),
-        key=lambda t: (-last_activity[t.topic], t.topic),
+    newest = {
+        t: max(evidence_times(found.evidence))
+        for t in order
+        if (found := mastery.topic(t)).practised and found.evidence is not None
+    }
+    alerted: dict[str, list[Alert]] = {}
+    for alert in sorted(alerts, key=lambda a: (-a.raised_at, a.id)):
+        if alert.open and alert.topic in curriculum:
+            alerted.setdefault(alert.topic, []).append(alert)
+    working = [t for t in order if t in newest or t in alerted]
+    ready = {t for t in order if _met(t, mastery, curriculum)}
+    practised = sorted(
+        (mastery.topic(t) for t in newest if t in ready), key=lambda t: (-newest[t.topic], t.topic)
     )
-    new = [
-        Recommendation(
-            "start",
-            t,
-            f"Ready for {_name(t, curriculum)}: its prerequisites are at least Proficient.",
-            MINUTES["start"],
-        )
-        for t in ready
-        if last_activity.get(t, 0) == 0
+    start = [
+        Recommendation("start", t, write.ready(t), MINUTES["start"])
+        for t in order
+        if t in ready and t not in newest
     ]
-    stale = sorted(
-        (
-            t
-            for t in started
-            if at_least(t.score, "Proficient")
-            and now - last_activity[t.topic] > REVIEW_AFTER_DAYS * _DAY
-        ),
-        key=lambda t: (last_activity[t.topic], t.topic),
-    )
     refresh = [
-        Recommendation(
-            "refresh",
-            t.topic,
-            f"{_name(t.topic, curriculum)} is {t.level} but unpractised for {(now - last_activity[t.topic]) // _DAY} days.",
-            MINUTES["refresh"],
-        )
-        for t in stale
-    ]
-    return (
-        _remediations(alerts, mastery, curriculum)
-        + _gaps(started, mastery, curriculum)
-        + new
-        + refresh
-    )
+        Recommendation("refresh", t.topic, f"{write.standing(t.topic)} but has had no new "
+                       f"evidence for {(now - newest[t.topic]) // _DAY} days.", MINUTES["refresh"])
+        for t in sorted(practised, key=lambda t: (newest[t.topic], t.topic))
+        if at_least(t.score, "Proficient") and now - newest[t.topic] > REVIEW_AFTER_DAYS * _DAY
+    ]  # fmt: skip
+    return _capped([
+        *_foundations(working, alerted, write),
+        *_remediations({t: a for t, a in alerted.items() if t in ready}, write),
+        *_gaps(practised, write),
+        *start,
+        *refresh,
+    ])  # fmt: skip

@@ -34,7 +34,7 @@ class RecommendationView(BaseModel):
     alert_id: str | None
     """The struggle alert a remediation answers."""
     gap: float | None
-    """How far the component is below its threshold (component gaps and streaks)."""
+    """How far the component is below its aim (component gaps and streaks)."""
 
 
 class RecommendationsView(BaseModel):
@@ -45,33 +45,28 @@ class RecommendationsView(BaseModel):
     recommendations: list[RecommendationView]
 
 
-_Inputs = tuple[StudentMastery, list[Alert], dict[str, int]]
+_Inputs = tuple[StudentMastery, list[Alert]]
 
 
 def student_recommendation_routes(core: Core, memo: AnswerMemo | None = None) -> list[Route]:
     """`GET /v1/students/{student_id}/recommendations`, bound to the core.
 
-    What recommending needs from a record version (its scores, alerts and activity) is
+    What recommending needs from a record version (its scores and alerts) is
     memoised per version and day; the ranking itself depends on `now` and is done per request.
     """
     memo = memo or AnswerMemo()
 
     def inputs(version: StudentVersion, today: date) -> _Inputs:
         record = version.record()
-        mastery = student_mastery(record, core.curriculum, today, core.rules)
-        activity = {topic: e.last_activity for topic, e in record.topics.items()}
-        return mastery, record.alerts, activity
+        return student_mastery(record, core.curriculum, today, core.rules), record.alerts
 
     async def get_recommendations(call: Call) -> RecommendationsView:
         version = await readable_version(call, core, memo)
         limit = call.query_as(RecommendationsQuery).limit
         clock = core.clock()
         today = version.local_day(clock)
-        mastery, alerts, activity = version.answer(
-            ("recommend", today), lambda: inputs(version, today)
-        )
-        now = int(clock.timestamp())
-        found = recommend(mastery, alerts, activity, now, core.curriculum)
+        mastery, alerts = version.answer(("recommend", today), lambda: inputs(version, today))
+        found = recommend(mastery, alerts, int(clock.timestamp()), core.curriculum)
         views = [
             RecommendationView(
                 rank=rank,
