@@ -23,6 +23,9 @@ NOISE = ("Traceback", "Error", "error", "Unclosed", "Connect call failed", "Exce
 
 def test_banner_tokens_read_the_class_and_the_dashboard_url_signs_in(demo: DemoRun) -> None:
     assert "consumer lag 0" in demo.banner
+    assert re.search(
+        r"^  open alerts by trigger: +repeated_error \d+, stuck_on_exercise", demo.banner, re.M
+    )
     token = demo.banner_value(r"^TEACHER_TOKEN=(\S+)$")
     view = httpx.get(f"{demo.url(1)}/v1/classes/class-7b/mastery",
                      headers={"Authorization": f"Bearer {token}"})  # fmt: skip

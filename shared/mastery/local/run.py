@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 
 from mastery.config import KafkaSettings
+from mastery.local.class_summary import demo_class_text
 from mastery.local.demo import demo_events
 from mastery.local.functions import (
     FUNCTIONS,
@@ -188,6 +189,8 @@ def _run(ports: dict[str, int]) -> None:
         summary = (f"Demo stream: {count} events through Kafka ({kafka.topic}, "
                    f"{PARTITIONS} partitions), applied by the ingest consumer in "
                    f"{elapsed:.1f} s; consumer lag 0.")  # fmt: skip
+        summary += "\n" + asyncio.run(demo_class_text(
+            functions["query"].url, functions["recommend"].url, secret, CLASS_ID, 30))  # fmt: skip
         urls = {name: f.url for name, f in functions.items()}
         urls["ingest consumer (health, metrics)"] = f"http://127.0.0.1:{ports[CONSUMER]}"
         _serve_until_signal(_banner(urls, secret, summary))

@@ -83,7 +83,8 @@ class ClassStudentRow(BaseModel):
     student_id: str
     score: int
     level: Level
-    topics: dict[str, int]
+    topics: dict[str, int | None]
+    """Every topic's score; null: not practised yet (`mastery.domain.evidence`)."""
 
 
 class LevelBand(BaseModel):
@@ -199,12 +200,16 @@ def history_view(student_id: str, daily: DailyScores) -> HistoryView:
 
 
 def class_row(mastery: StudentMastery) -> ClassStudentRow:
-    """One heat-map row: the overall score and every topic's score."""
+    """One heat-map row: the overall score and every topic's score (null: not practised)."""
     return ClassStudentRow(
         student_id=mastery.student_id,
         score=round_score(mastery.overall),
         level=level_for(mastery.overall),
-        topics={t.topic: t.display_score for m in mastery.modules for t in m.topics},
+        topics={
+            t.topic: t.display_score if t.practised else None
+            for m in mastery.modules
+            for t in m.topics
+        },
     )
 
 
