@@ -76,7 +76,7 @@ def _poison(rng: random.Random, valid: dict[str, Any], n: int) -> tuple[bytes, s
 def _records(run: str, now: datetime) -> tuple[list[tuple[str, Any]], list[dict[str, Any]], int]:
     """(key, value) records: valid events, ~8% redelivered duplicates, ~2% poison."""
     rng = random.Random(7)
-    events = demo_events(f"class-{run}", students=40, days=30, now=now, seed=11)
+    events = demo_events(f"class-{run}", students=36, days=30, now=now, seed=11)
     for event in events:
         event["student_id"] = f"{run}-{event['student_id']}"
         event["id"] = f"{run}-{event['id']}"

@@ -54,11 +54,11 @@ async def test_forecast_and_recommendations_read_what_ingest_wrote_to_redis(redi
     assert lists["status"] == "ok"
     assert lists["history_days"] == 6
     assert lists["learner"]["answers"] == 6
-    # The 1-of-5 quiz raised a struggle alert; Lists' prerequisites are unmet, so the first
-    # item strengthens its first foundation, naming the alert.
+    # The 1- and 2-of-5 quizzes raised struggle alerts; Lists' prerequisites are unmet, so the first
+    # item strengthens its first foundation, naming the alerts.
     first = recs["recommendations"][0]
     assert (first["kind"], first["topic"]) == ("strengthen", "basics.variables")
     assert first["reason"].endswith(
-        "Lists needs it at Proficient (71) and has 1 open struggle alert."
+        "Lists needs it at Proficient (71) and has 2 open struggle alerts."
     )
     assert all(r["topic"] != LISTS for r in recs["recommendations"])  # its prerequisites are unmet

@@ -99,8 +99,10 @@ class _Writer:
         found = self.mastery.topic(topic)
         return f"{self.name(topic)} is {found.display_score} ({found.level})"
 
-    def names(self, topics: Iterable[str]) -> str:
-        return ", ".join(self.name(t) for t in topics)
+    def names(self, topics: list[str]) -> str:
+        """Up to three names, then how many more."""
+        named = ", ".join(self.name(t) for t in topics[:3])
+        return named if len(topics) <= 3 else f"{named} and {len(topics) - 3} more topics"
 
     def ready(self, topic: str) -> str:
         meta = self.curriculum.topic(topic)
