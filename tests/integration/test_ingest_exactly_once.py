@@ -59,6 +59,9 @@ def stream(redis_url: str, kafka_broker: KafkaBroker) -> Stream:
     return Stream(topic, dead_letters, group, env, kafka_broker.brokers)
 
 
+STUDENTS = 36  # ~12,500 demo events over 30 days
+
+
 def _poison(rng: random.Random, valid: dict[str, Any], n: int) -> tuple[bytes, str]:
     raw, reason = POISON_KINDS[n % len(POISON_KINDS)]
     if raw is not None:
@@ -76,7 +79,7 @@ def _poison(rng: random.Random, valid: dict[str, Any], n: int) -> tuple[bytes, s
 def _records(run: str, now: datetime) -> tuple[list[tuple[str, Any]], list[dict[str, Any]], int]:
     """(key, value) records: valid events, ~8% redelivered duplicates, ~2% poison."""
     rng = random.Random(7)
-    events = demo_events(f"class-{run}", students=36, days=30, now=now, seed=11)
+    events = demo_events(f"class-{run}", students=STUDENTS, days=30, now=now, seed=11)
     for event in events:
         event["student_id"] = f"{run}-{event['student_id']}"
         event["id"] = f"{run}-{event['id']}"
@@ -167,7 +170,7 @@ def test_killed_consumer_applies_every_valid_event_exactly_once(
         got = StudentRecord.model_validate_json(data).model_dump()
         want = record.model_dump()
         assert got == want, {k: (got[k], want[k]) for k in got if got[k] != want[k]}
-    assert len(expected) == 40
+    assert len(expected) == STUDENTS
     assert sum(len(r.seen) for r in expected.values()) == len(events)
 
     letters = asyncio.run(_dead_letters(stream.brokers, stream.dead_letter_topic, poison))
