@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import IO
 
+from tests.smoke.image import ROOT
 from tests.smoke.pods import Container
 
 _KERNEL_FILESYSTEMS = ("/proc", "/sys", "/dev")
@@ -68,6 +69,24 @@ def _interpreter_made_readable() -> list[str]:
     ]
 
 
+def _tmpfs_keeping_the_image(path: str, options: str, read_only: bool) -> list[str]:
+    # The image's files are this checkout. Where it lies under an emptyDir's path (a clone in
+    # /tmp, say), the tmpfs would hide it; in the image they are apart (/app and /tmp), so the
+    # checkout is bound back in over the tmpfs, read-only again when the root is.
+    mount = [f"mount -t tmpfs -o {options} tmpfs {shlex.quote(path)}"]
+    if not ROOT.is_relative_to(path):
+        return mount
+    hold, root = "/mnt", shlex.quote(str(ROOT))
+    return [
+        f"mount -t tmpfs -o size=1m tmpfs {hold}",
+        f"mkdir {hold}/image && mount --bind {root} {hold}/image",
+        *mount,
+        f"mkdir -p {root} && mount --bind {hold}/image {root}",
+        f"umount -l {hold}",
+        *([f"mount -o remount,bind,ro {root}"] if read_only else []),
+    ]
+
+
 def script(container: Container) -> str:
     """The shell run inside the namespace, ending in the container's command."""
     lines = _interpreter_made_readable()
@@ -75,7 +94,7 @@ def script(container: Container) -> str:
         lines += [f"mount -o remount,bind,ro {shlex.quote(m)}" for m in _writable_mounts()]
     for path, size in container.tmpfs.items():
         options = f"size={_tmpfs_size(size)},mode=1777,nosuid,nodev"
-        lines.append(f"mount -t tmpfs -o {options} tmpfs {shlex.quote(path)}")
+        lines += _tmpfs_keeping_the_image(path, options, container.read_only_root)
     setpriv = ["setpriv", f"--reuid={container.uid}", f"--regid={container.gid}",
                "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"]  # fmt: skip
     if container.no_new_privileges:
