@@ -64,6 +64,7 @@ VARIANTS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
 CASES = [f"{variant}/{name}" for variant, (_, _, names) in VARIANTS.items() for name in names]
 STARTED_AT_ONCE = 6
 READY_WITHIN_S = 60.0
+REQUEST_TIMEOUT_S = 30.0
 
 
 @dataclass
@@ -207,7 +208,11 @@ async def _ready(client: httpx.AsyncClient, process: subprocess.Popen[bytes], po
 
 async def _run(pod: Pod, provider: Jwks, logs: Path, gate: asyncio.Semaphore) -> Outcome:
     log_path = logs / (pod.case.replace("/", "__") + ".log")
-    async with gate, httpx.AsyncClient() as client:
+    # A connection per request, as the kubelet probes: a kept-alive one can be closed by the
+    # server's idle timeout (gunicorn's 2 s) just as the next request goes out on a slow machine.
+    # Requests may take as long as query's and predict's Knative timeoutSeconds (30).
+    fresh = httpx.Limits(max_keepalive_connections=0)
+    async with gate, httpx.AsyncClient(limits=fresh, timeout=REQUEST_TIMEOUT_S) as client:
         with log_path.open("wb") as log:
             process = sandbox.start(pod.container, log)
             try:
