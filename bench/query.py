@@ -2,7 +2,9 @@
 
     .venv/bin/python -m bench.query [--seconds 10] [--connections 32] [--rounds 2] [--workers 1]
 
-Both serve from functions-framework's ASGI mode with the same `WORKERS`, on the same Redis, and
+A third bare case reads the 30 records of the heat map's class in one MGET and returns them:
+the floor for the heat map (whose ratio is to it). All serve from functions-framework's ASGI mode
+with the same `WORKERS`, on the same Redis, and
 are loaded by the same client (`wrk`; the command stops with its install command without it)
 with the same concurrency, interleaved round by round. First the client's own ceiling is
 measured against a no-op server (`client_ceiling` in the results): a case served at more than
@@ -80,10 +82,13 @@ def main(argv: list[str] | None = None) -> int:
         direct.set("bench:value", direct.get(f"bench:{one}") or b"")
         with running_baseline("bare_get", engine.env, workers=args.workers) as bare:
             cases = _cases(engine, school, args.students)
+            heat_map_class = school.classes[next(iter(school.classes))]
             bare_cases = {
                 "one": ("bare GET (one key)", bare.url, ["/bench:value"], ""),
                 "many": ("bare GET (many keys)", bare.url,
                          [f"/bench:{s}" for s in school.students[: args.students]], ""),
+                "class": ("bare MGET (30 keys)", bare.url,
+                          ["/" + ",".join(f"bench:{s}" for s in heat_map_class)], ""),
             }  # fmt: skip
             runs: dict[str, list[loadgen.LoadResult]] = {}
             for _ in range(args.rounds):
@@ -135,7 +140,8 @@ def _summarise(
     for name, figures in medians.items():
         row: dict[str, Any] = {"case": name, **{k: round(v, 3) for k, v in figures.items()}}
         if not name.startswith("bare"):
-            bare = medians[bare_cases["many" if "many" in name else "one"][0]]
+            kind = "class" if "class" in name else "many" if "many" in name else "one"
+            bare = medians[bare_cases[kind][0]]
             row["throughput_ratio"] = round(figures["rps"] / bare["rps"], 3)
             row["p50_ratio"] = round(figures["p50_ms"] / bare["p50_ms"], 3)
             row["p95_ratio"] = round(figures["p95_ms"] / bare["p95_ms"], 3)

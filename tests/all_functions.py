@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 
@@ -65,3 +66,15 @@ async def all_functions(
             for name, function in functions.items()
         }
         yield Engine(clients, functions, store, sink)
+
+
+async def authenticated_operations(engine: Engine) -> list[tuple[str, str, str, dict[str, Any]]]:
+    """(function, method, path template, operation) of every route that needs a token."""
+    found = []
+    for name in HTTP_FUNCTIONS:
+        document = (await engine.clients[name].get("/openapi.json")).json()
+        for path, methods in document["paths"].items():
+            for method, operation in methods.items():
+                if operation.get("security"):
+                    found.append((name, method.upper(), path, operation))
+    return found

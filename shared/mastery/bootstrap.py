@@ -65,10 +65,14 @@ def open_store(
     inner: StateStore
     if settings.state_backend == "dapr":
         from mastery.adapters.dapr import DaprStateStore
+        from mastery.adapters.redis_logs import RedisLogs
+        from mastery.adapters.redis_store import connect
 
         sidecar = sidecar or sidecar_for(settings)
         assert sidecar is not None  # state_backend is dapr
-        inner = DaprStateStore(sidecar, settings.dapr_state_store)
+        # The state API cannot hold the audit trail's streams: the same Redis, directly.
+        logs = RedisLogs(connect(settings.redis_url, cluster=settings.redis_cluster))
+        inner = DaprStateStore(sidecar, settings.dapr_state_store, logs)
     else:
         from mastery.adapters.redis_store import RedisStateStore, connect
 

@@ -95,6 +95,8 @@ class Settings:
     port: int = 8080
     jwt: JwtSettings = field(default_factory=JwtSettings)
     retention_days: int = 90
+    audit_window_seconds: int = 600
+    """Repeated reads by one caller through one route within this coalesce into one entry."""
     gdpr_self_erasure: bool = False
     max_body_bytes: int = 65536
     binding_max_record_bytes: int = 1_048_588
@@ -192,6 +194,9 @@ class Settings:
                     ),
                 ),
                 retention_days=int(get("RETENTION_DAYS") or defaults.retention_days),
+                audit_window_seconds=int(
+                    get("AUDIT_COALESCE_SECONDS") or defaults.audit_window_seconds
+                ),
                 gdpr_self_erasure=_flag(get("GDPR_SELF_ERASURE") or "false"),
                 max_body_bytes=int(get("MAX_BODY_BYTES") or defaults.max_body_bytes),
                 binding_max_record_bytes=int(

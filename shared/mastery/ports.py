@@ -36,15 +36,31 @@ class Put:
 
 
 @dataclass(frozen=True)
-class Append:
-    """One item added to the JSON array stored at `key` (`StateStore.append`)."""
+class LogAppend:
+    """One access to record in an append-only log (`StateStore.append_logs`).
 
-    key: str
-    item: bytes
-    """One JSON value, already encoded."""
-    ttl_seconds: int
-    expire_with: str | None = None
-    """A key (same hash slot) whose remaining TTL, if shorter, caps `ttl_seconds`."""
+    The log is a stream at `stream` with its counts in the hash `tally` (both in `owner`'s hash
+    slot). Nothing is recorded while `owner` does not exist, and the log expires no later than
+    `owner`. Appends with the same `coalesce` key within the window merge into one entry.
+    """
+
+    stream: str
+    tally: str
+    owner: str
+    coalesce: str
+    note: str
+    """Kept from the first access of the entry (e.g. its correlation id)."""
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One entry of a log: its id (`<ms>-<seq>`, the first access), and how often, until when."""
+
+    id: str
+    coalesce: str
+    note: str
+    count: int
+    last_ms: int
 
 
 class StateStore(Protocol):
@@ -87,12 +103,26 @@ class StateStore(Protocol):
         """
         ...
 
-    async def append(self, appends: Sequence[Append]) -> None:
-        """Add each item to the JSON array at its key (created if absent), one round trip.
+    async def append_logs(
+        self, appends: Sequence[LogAppend], *, now_ms: int, window_ms: int, keep_ms: int
+    ) -> int:
+        """Record each access in its log, one round trip; returns how many were recorded.
 
-        Each append is atomic on its key and resets the key's TTL; appends are not atomic
-        with each other.
+        Cost is constant in the log's length. An access within `window_ms` of the first of an
+        entry with the same coalesce key adds to that entry's count; entries older than
+        `keep_ms` are dropped, and the log expires `keep_ms` after its last append (or with its
+        owner, if sooner). An access whose owner does not exist is not recorded.
         """
+        ...
+
+    async def read_log(
+        self, stream: str, tally: str, start_ms: int, end_ms: int, after: str | None, limit: int
+    ) -> list[LogEntry]:
+        """Up to `limit` entries first seen in [start_ms, end_ms], oldest first, after `after`."""
+        ...
+
+    async def log_length(self, stream: str) -> int:
+        """How many entries the log holds."""
         ...
 
     async def ping(self) -> bool:

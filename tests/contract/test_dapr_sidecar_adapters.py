@@ -20,6 +20,7 @@ from dapr.conf import settings as dapr_settings
 from mastery.adapters.dapr import DaprStateStore
 from mastery.adapters.dapr import Sidecar as DaprSidecar
 from mastery.adapters.memory import MemorySink
+from mastery.adapters.redis_logs import RedisLogs
 from mastery.adapters.redis_store import RedisStateStore, connect
 from mastery.bootstrap import build_core, open_sinks, open_store
 from mastery.config import Settings
@@ -158,7 +159,8 @@ async def test_events_applied_through_dapr_are_the_records_the_direct_path_reads
 
 
 async def test_an_unreachable_sidecar_is_a_transient_fault(sidecar: Sidecar) -> None:
-    store = DaprStateStore(DaprSidecar(_client_for_missing_sidecar), "mastery-state")
+    logs = RedisLogs(connect(sidecar.settings.redis_url, cluster=False))
+    store = DaprStateStore(DaprSidecar(_client_for_missing_sidecar), "mastery-state", logs)
     with pytest.raises(StateUnavailableError):
         await store.read(_key())
     assert not await store.ping()

@@ -31,6 +31,7 @@ from tests.all_functions import (
     SECRET,
     Engine,
     all_functions,
+    authenticated_operations,
     bearer,
 )
 from tests.factories import event, raw
@@ -88,18 +89,6 @@ async def engine() -> AsyncIterator[Engine]:
         ]:
             assert (await running.deliver(raw(document))).status_code == 200
         yield running
-
-
-async def authenticated_operations(engine: Engine) -> list[tuple[str, str, str, dict[str, Any]]]:
-    """(function, method, path template, operation) of every route that needs a token."""
-    found = []
-    for name in HTTP_FUNCTIONS:
-        document = (await engine.clients[name].get("/openapi.json")).json()
-        for path, methods in document["paths"].items():
-            for method, operation in methods.items():
-                if operation.get("security"):
-                    found.append((name, method.upper(), path, operation))
-    return found
 
 
 def concrete(path: str, student: str = VICTIM, class_id: str = CLASS) -> str:

@@ -149,7 +149,7 @@ async def test_the_audit_trail_lists_reads_exports_and_the_erasure(engine: Engin
     assert [(e["action"], e["what"]) for e in trail.json()["entries"]] == [
         ("read", f"GET /v1/students/{STUDENT}/history"),
         ("read", f"GET /v1/classes/{CLASS}/mastery"),
-        ("export", "gdpr GET /v1/students/{student_id}/export"),
+        ("export", f"GET /v1/students/{STUDENT}/export"),
     ]
     assert trail.json()["entries"][0]["correlation_id"] == "read-1"
     await engine.clients["gdpr"].delete(
@@ -202,3 +202,63 @@ async def test_students_erase_themselves_only_when_configured(engine: Engine) ->
         response = await configured.clients["gdpr"].delete(f"/v1/students/{STUDENT}", headers=own)
         assert response.status_code == 200
         assert response.json()["record_erased"] is True
+
+
+async def test_erasing_again_keeps_the_first_erasure_and_records_the_next_beside_it(
+    engine: Engine,
+) -> None:
+    await engine.clients["query"].get(f"/v1/students/{STUDENT}/mastery", headers=TEACHER)
+    first = await engine.clients["gdpr"].delete(
+        f"/v1/students/{STUDENT}", headers={**ADMIN, "X-Request-ID": "erase-1"}
+    )
+    again = await engine.clients["gdpr"].delete(
+        f"/v1/students/{STUDENT}", headers={**bearer("admin-2", "admin"), "X-Request-ID": "erase-2"}
+    )
+    assert (first.json()["events"], first.json()["audit_entries"]) == (9, 1)
+    assert (again.json()["record_erased"], again.json()["events"]) == (False, 0)
+    stored = engine.store.values["tombstone:{stu-1}"]
+    tombstone = json.loads(stored.data)
+    assert tombstone["erasure"]["actor"] == "admin-1"
+    assert tombstone["erased"]["events"] == 9, "the first erasure's counts are kept"
+    assert again.json()["first_erased_at"] == first.json()["erased_at"]
+    assert [(e["erasure"]["actor"], e["erased"]["events"]) for e in tombstone["later"]] == [
+        ("admin-2", 0)
+    ]
+    trail = await engine.clients["gdpr"].get(f"/v1/audit?student_id={STUDENT}", headers=ADMIN)
+    assert [(e["action"], e["correlation_id"]) for e in trail.json()["entries"]] == [
+        ("erase", "erase-1"),
+        ("erase", "erase-2"),
+    ]
+
+
+async def test_repeated_reads_within_the_window_make_one_entry_with_a_count(
+    engine: Engine,
+) -> None:
+    for _ in range(3):
+        await engine.clients["query"].get(f"/v1/classes/{CLASS}/mastery", headers=TEACHER)
+    await engine.clients["query"].get(f"/v1/students/{STUDENT}/mastery", headers=TEACHER)
+    trail = await engine.clients["gdpr"].get(f"/v1/audit?student_id={STUDENT}", headers=ADMIN)
+    assert [(e["what"], e["count"]) for e in trail.json()["entries"]] == [
+        (f"GET /v1/classes/{CLASS}/mastery", 3),
+        (f"GET /v1/students/{STUDENT}/mastery", 1),
+    ]
+
+
+async def test_the_audit_trail_pages(engine: Engine) -> None:
+    for n in range(5):
+        await engine.clients["query"].get(f"/v1/students/{STUDENT}/history?days={n + 1}",
+                                          headers=bearer(f"teacher-{n}", "teacher", (CLASS,)))  # fmt: skip
+    seen, cursor = [], None
+    while True:
+        params = {"student_id": STUDENT, "limit": "2", **({"cursor": cursor} if cursor else {})}
+        page = (await engine.clients["gdpr"].get("/v1/audit", params=params, headers=ADMIN)).json()
+        assert len(page["entries"]) <= 2
+        seen += [e["actor"] for e in page["entries"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen[:5] == [f"teacher-{n}" for n in range(5)]
+    bad = await engine.clients["gdpr"].get(
+        "/v1/audit", params={"student_id": STUDENT, "cursor": "x"}, headers=ADMIN
+    )
+    assert bad.status_code == 422

@@ -1,11 +1,11 @@
 """Every multi-key operation stays in one student's hash slot on a real 3-node Redis Cluster.
 
-The keys of one student (`student:{id}`, `audit:{id}:YYYYMMDD`, `tombstone:{id}`) share the hash
+The keys of one student (`student:{id}`, `audit:{id}` and its tally, `tombstone:{id}`) share the hash
 tag `{id}`; class rosters (`class:{id}`) are single keys written on their own. On a cluster, any
 script or transaction touching two slots fails with CROSSSLOT. Here the operations that touch
 several keys at once run on `servers.RedisCluster`: the GDPR erasure (one script deleting the
-record and every audit day key and writing the tombstone), the audit append capped by the
-record's TTL (two keys), and the native consumer's batch write (`write_many`: one pipeline across
+record and the audit trail's keys and writing the tombstone), the audit append (stream, tally
+and the record whose TTL caps them: three keys), and the native consumer's batch write (`write_many`: one pipeline across
 students, hence across nodes). A deliberately cross-student transaction is the control: it must
 fail, so a CROSSSLOT would not go unnoticed.
 """
@@ -97,11 +97,11 @@ async def test_batch_write_across_nodes_and_gdpr_erasure_stay_in_one_slot_per_st
     teacher = bearer("t-1", "teacher", (class_id,))
     victim = students[0]
     async with all_functions(store) as engine:
-        # A teacher's read appends to the audit day key, capped by the record's TTL (two keys).
+        # A teacher's read appends to the audit stream and tally, capped by the record's TTL.
         read = await engine.clients["query"].get(f"/v1/students/{victim}/mastery", headers=teacher)
         assert read.status_code == 200
-        audit_key = f"audit:{{{victim}}}:{NOW:%Y%m%d}"
-        assert await store.read(audit_key) is not None
+        audit_key = f"audit:{{{victim}}}"
+        assert await store.log_length(audit_key) == 1
         heat_map = await engine.clients["query"].get(
             f"/v1/classes/{class_id}/mastery", headers=teacher
         )
@@ -109,9 +109,9 @@ async def test_batch_write_across_nodes_and_gdpr_erasure_stay_in_one_slot_per_st
 
         erased = await engine.clients["gdpr"].delete(f"/v1/students/{victim}", headers=ADMIN)
         assert erased.status_code == 200, erased.text
-        assert erased.json()["keys_deleted"] == 2  # the record and the audit day key
+        assert erased.json()["keys_deleted"] == 3  # the record, the audit stream and tally
         assert await store.read(f"student:{{{victim}}}") is None
-        assert await store.read(audit_key) is None
+        assert await store.log_length(audit_key) == 0
         assert await store.read(f"tombstone:{{{victim}}}") is not None
         export = await engine.clients["gdpr"].get(
             f"/v1/students/{students[1]}/export", headers=ADMIN

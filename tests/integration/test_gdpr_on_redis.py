@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 
 from mastery.adapters.redis_store import RedisStateStore, connect
 from mastery.errors import StateUnavailableError
-from mastery.ports import Append, Put
+from mastery.ports import LogAppend, Put
 from mastery.services.ingest import Outcome
 from tests.all_functions import NOW, all_functions, bearer
 from tests.factories import event, raw
@@ -78,12 +78,16 @@ async def test_erasure_leaves_only_the_tombstone_and_replay_creates_nothing(
             assert (await engine.deliver(body)).status_code == 200
         await engine.clients["query"].get(f"/v1/students/{student}/mastery", headers=teacher)
         before = await keys_of(raw_redis, student)
-        assert set(before) == {f"student:{{{student}}}", f"audit:{{{student}}}:20261120"}
+        assert set(before) == {
+            f"student:{{{student}}}",
+            f"audit:{{{student}}}",
+            f"audit:{{{student}}}:tally",
+        }
         assert f"class:{{{class_id}}}".encode() in await raw_redis.keys(f"class:{{{class_id}}}")
 
         response = await engine.clients["gdpr"].delete(f"/v1/students/{student}", headers=ADMIN)
         assert response.status_code == 200
-        assert response.json()["keys_deleted"] == 2
+        assert response.json()["keys_deleted"] == 3
         assert response.json()["events"] == 13
         assert list(await keys_of(raw_redis, student)) == [f"tombstone:{{{student}}}"]
         roster = json.loads(await raw_redis.hget(f"class:{{{class_id}}}", "data") or b"{}")
@@ -119,18 +123,61 @@ async def test_transact_is_one_atomic_step(
     assert (await store.read(f"c:{{{tag}}}")) is not None
 
 
-async def test_append_builds_a_json_array_capped_by_the_record_ttl(
+def access(tag: str, coalesce: str, note: str = "r") -> LogAppend:
+    return LogAppend(f"log:{{{tag}}}", f"tally:{{{tag}}}", f"student:{{{tag}}}", coalesce, note)
+
+
+async def test_log_appends_coalesce_within_the_window_and_expire_with_the_owner(
     store: RedisStateStore, raw_redis: aioredis.Redis
 ) -> None:
-    tag = fresh("t")
+    tag, t0 = fresh("t"), 1_764_000_000_000
+    assert await store.append_logs([access(tag, "a")], now_ms=t0, window_ms=600, keep_ms=10**6) == 0
+    assert await raw_redis.exists(f"log:{{{tag}}}") == 0, "no owner, nothing recorded"
     await store.write(f"student:{{{tag}}}", b"{}", etag=None, ttl_seconds=50)
-    appends = [Append(f"log:{{{tag}}}", json.dumps({"n": n}).encode(), 3600, f"student:{{{tag}}}")
-               for n in range(3)]  # fmt: skip
-    await store.append(appends)
-    stored = await store.read(f"log:{{{tag}}}")
-    assert stored is not None
-    assert json.loads(stored.data) == [{"n": 0}, {"n": 1}, {"n": 2}]
+    for step, key in enumerate(["a", "a", "b", "a"]):
+        await store.append_logs(
+            [access(tag, key, f"r{step}")], now_ms=t0 + step * 100, window_ms=350, keep_ms=10**6
+        )
+    await store.append_logs([access(tag, "a", "r4")], now_ms=t0 + 400, window_ms=350, keep_ms=10**6)
+    entries = await store.read_log(f"log:{{{tag}}}", f"tally:{{{tag}}}", t0, t0 + 10**4, None, 10)
+    assert [(e.coalesce, e.note, e.count, e.last_ms - t0) for e in entries] == [
+        ("a", "r0", 3, 300),  # the first, then two more within 350 ms of it
+        ("b", "r2", 1, 200),
+        ("a", "r4", 1, 400),  # 400 ms after the first "a": a new entry
+    ]
+    page = await store.read_log(
+        f"log:{{{tag}}}", f"tally:{{{tag}}}", t0, t0 + 10**4, entries[0].id, 1
+    )
+    assert [e.note for e in page] == ["r2"]
+    assert await store.log_length(f"log:{{{tag}}}") == 3
     assert 0 < await raw_redis.ttl(f"log:{{{tag}}}") <= 50
+    assert 0 < await raw_redis.ttl(f"tally:{{{tag}}}") <= 50
+
+
+async def test_log_entries_older_than_keep_are_trimmed_with_their_counts(
+    store: RedisStateStore, raw_redis: aioredis.Redis
+) -> None:
+    tag, t0, keep = fresh("t"), 1_764_000_000_000, 10_000
+    await store.write(f"student:{{{tag}}}", b"{}", etag=None, ttl_seconds=600)
+    for n in range(6):  # one entry per second, each counted twice
+        for _ in range(2):
+            await store.append_logs(
+                [access(tag, f"k{n}")], now_ms=t0 + n * 1000, window_ms=500, keep_ms=keep
+            )
+    await store.append_logs([access(tag, "late")], now_ms=t0 + 13_500, window_ms=500, keep_ms=keep)
+    entries = await store.read_log(f"log:{{{tag}}}", f"tally:{{{tag}}}", 0, t0 * 2, None, 100)
+    assert [e.coalesce for e in entries] == ["k4", "k5", "late"], "older than 10 s: gone"
+    fields = {f.decode() for f in await raw_redis.hkeys(f"tally:{{{tag}}}")}
+    assert fields == {"o:k4", "o:k5", "o:late"}, "the trimmed entries' counts went with them"
+
+
+async def test_a_lagging_clock_still_appends_after_the_newest_entry(store: RedisStateStore) -> None:
+    tag, t0 = fresh("t"), 1_764_000_000_000
+    await store.write(f"student:{{{tag}}}", b"{}", etag=None, ttl_seconds=600)
+    await store.append_logs([access(tag, "fast")], now_ms=t0 + 5000, window_ms=1, keep_ms=10**6)
+    await store.append_logs([access(tag, "slow")], now_ms=t0, window_ms=1, keep_ms=10**6)
+    entries = await store.read_log(f"log:{{{tag}}}", f"tally:{{{tag}}}", 0, t0 * 2, None, 100)
+    assert [e.coalesce for e in entries] == ["fast", "slow"]
 
 
 async def test_every_personal_key_expires_90_days_after_the_last_event(
@@ -149,7 +196,7 @@ async def test_every_personal_key_expires_90_days_after_the_last_event(
         await engine.clients["query"].get(f"/v1/classes/{class_id}/mastery", headers=teacher)
         before = await keys_of(raw_redis, old)
         print("keys of the old student before:", before)
-        assert set(before) == {f"student:{{{old}}}", f"audit:{{{old}}}:20261120"}
+        assert set(before) == {f"student:{{{old}}}", f"audit:{{{old}}}", f"audit:{{{old}}}:tally"}
         assert all(0 < ttl <= 3 for ttl in before.values())
         roster = json.loads(await raw_redis.hget(f"class:{{{class_id}}}", "data") or b"{}")
         assert sorted(roster["members"]) == sorted([old, active])
@@ -168,3 +215,53 @@ async def test_every_personal_key_expires_90_days_after_the_last_event(
         assert roster["members"] == [active]
         assert old not in roster["expires"]
         assert 0 < await raw_redis.ttl(f"class:{{{class_id}}}") <= 90 * 86_400
+
+
+async def test_the_in_memory_logs_agree_with_redis(store: RedisStateStore) -> None:
+    """The fake the functional tests use, against the real scripts: same entries, counts, ids."""
+    import random
+
+    from mastery.adapters.memory import MemoryStateStore
+
+    rng, tag, t0 = random.Random(7), fresh("t"), 1_764_000_000_000
+    memory = MemoryStateStore()
+    for target in (store, memory):
+        await target.write(f"student:{{{tag}}}", b"{}", etag=None, ttl_seconds=600)
+    now = t0
+    for _ in range(300):
+        now += rng.choice([0, 1, 40, 300, 2000])
+        batch = [access(tag, rng.choice("abc"), str(now)) for _ in range(rng.randint(1, 3))]
+        for target in (store, memory):
+            await target.append_logs(batch, now_ms=now, window_ms=1000, keep_ms=20_000)
+    stream, tally = f"log:{{{tag}}}", f"tally:{{{tag}}}"
+    expected = await store.read_log(stream, tally, 0, now, None, 10_000)
+    assert await memory.read_log(stream, tally, 0, now, None, 10_000) == expected
+    assert len(expected) > 10
+    assert any(e.count > 1 for e in expected)
+    middle = expected[len(expected) // 2].id
+    assert await memory.read_log(stream, tally, t0, now, middle, 5) == await store.read_log(
+        stream, tally, t0, now, middle, 5
+    )
+
+
+async def test_concurrent_appends_share_one_round_trip_and_each_gets_its_own_answer(
+    store: RedisStateStore, raw_redis: aioredis.Redis
+) -> None:
+    tags = [fresh("t") for _ in range(40)]
+    for tag in tags[:30]:  # the last ten have no record: not recorded
+        await store.write(f"student:{{{tag}}}", b"{}", etag=None, ttl_seconds=600)
+    await raw_redis.config_resetstat()
+    recorded = await asyncio.gather(
+        *(store.append_logs([access(t, "k")], now_ms=1_764_000_000_000, window_ms=1, keep_ms=10**6)
+          for t in tags)
+    )  # fmt: skip
+    assert recorded == [1] * 30 + [0] * 10
+    runs = (await raw_redis.info("commandstats"))["cmdstat_evalsha"]
+    assert runs["calls"] - runs["failed_calls"] == 1, "forty requests, one script run"
+    await raw_redis.set(f"log:{{{tags[0]}}}", "not a stream")
+    failing = [
+        store.append_logs([access(t, "new")], now_ms=1_764_000_000_000, window_ms=1, keep_ms=10**6)
+        for t in tags[:3]
+    ]
+    outcomes = await asyncio.gather(*failing, return_exceptions=True)
+    assert all(isinstance(o, StateUnavailableError) for o in outcomes), outcomes

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from cachetools import TTLCache
 from prometheus_client import Counter
 
-from mastery.ports import Append, Put, StateStore, Versioned, Write
+from mastery.ports import LogAppend, LogEntry, Put, StateStore, Versioned, Write
 
 CACHE_REQUESTS = Counter(
     "state_cache_requests_total", "L1 state cache lookups by result (hit, miss).", ["result"]
@@ -75,10 +75,20 @@ class CachedStateStore:
             self._cache.pop(key, None)
         return await self._inner.transact(puts, deletes)
 
-    async def append(self, appends: Sequence[Append]) -> None:
-        for a in appends:
-            self._cache.pop(a.key, None)
-        await self._inner.append(appends)
+    async def append_logs(
+        self, appends: Sequence[LogAppend], *, now_ms: int, window_ms: int, keep_ms: int
+    ) -> int:
+        return await self._inner.append_logs(
+            appends, now_ms=now_ms, window_ms=window_ms, keep_ms=keep_ms
+        )
+
+    async def read_log(
+        self, stream: str, tally: str, start_ms: int, end_ms: int, after: str | None, limit: int
+    ) -> list[LogEntry]:
+        return await self._inner.read_log(stream, tally, start_ms, end_ms, after, limit)
+
+    async def log_length(self, stream: str) -> int:
+        return await self._inner.log_length(stream)
 
     async def ping(self) -> bool:
         return await self._inner.ping()

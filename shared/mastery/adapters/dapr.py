@@ -17,13 +17,13 @@ from dapr.clients.exceptions import DaprInternalError
 from dapr.clients.grpc._request import TransactionalStateOperation, TransactionOperationType
 from dapr.clients.grpc._state import Concurrency, StateOptions
 
+from mastery.adapters.redis_logs import RedisLogs
 from mastery.errors import ConflictError, SinkUnavailableError, StateUnavailableError
-from mastery.ports import Append, Put, Versioned, Write
+from mastery.ports import LogAppend, LogEntry, Put, Versioned, Write
 
 # Dapr's state.redis answers a failed ETag match with ABORTED (gRPC) / 409 (HTTP); a write
 # "only if absent" is first-write concurrency without an ETag.
 _CONFLICT_CODES = {grpc.StatusCode.ABORTED, grpc.StatusCode.FAILED_PRECONDITION}
-_APPEND_ATTEMPTS = 8
 
 
 # What the aio client raises: DaprGrpcError (an RpcError) from most calls, but a bare
@@ -115,11 +115,16 @@ def _is_conflict(exc: Exception) -> bool:
 
 
 class DaprStateStore:
-    """`StateStore` on the sidecar's state API (component `state.redis`, `keyPrefix: none`)."""
+    """`StateStore` on the sidecar's state API (component `state.redis`, `keyPrefix: none`).
 
-    def __init__(self, sidecar: Sidecar, store_name: str) -> None:
+    Logs (the audit trail) are Redis Streams, which the state API cannot hold: they go to the
+    same Redis directly through `logs` (see `mastery.adapters.redis_logs`).
+    """
+
+    def __init__(self, sidecar: Sidecar, store_name: str, logs: RedisLogs) -> None:
         self._sidecar = sidecar
         self._store = store_name
+        self._logs = logs
 
     async def read(self, key: str) -> Versioned | None:
         try:
@@ -214,26 +219,20 @@ class DaprStateStore:
             raise StateUnavailableError("state store unavailable") from exc
         return len(deletes)
 
-    async def append(self, appends: Sequence[Append]) -> None:
-        # The sidecar has no append: read, splice, compare-and-set, concurrently per key. Its
-        # state API does not show a key's TTL either, so `expire_with` cannot cap it here.
-        await asyncio.gather(*(self._append_one(a) for a in appends))
+    async def append_logs(
+        self, appends: Sequence[LogAppend], *, now_ms: int, window_ms: int, keep_ms: int
+    ) -> int:
+        return await self._logs.append_logs(
+            appends, now_ms=now_ms, window_ms=window_ms, keep_ms=keep_ms
+        )
 
-    async def _append_one(self, append: Append) -> None:
-        for _ in range(_APPEND_ATTEMPTS):
-            current = await self.read(append.key)
-            items = current.data[1:-1] + b"," if current and len(current.data) > 2 else b""
-            try:
-                await self.write(
-                    append.key,
-                    b"[" + items + append.item + b"]",
-                    etag=current.etag if current else None,
-                    ttl_seconds=append.ttl_seconds,
-                )
-                return
-            except ConflictError:
-                continue
-        raise StateUnavailableError(f"gave up appending to {append.key}")
+    async def read_log(
+        self, stream: str, tally: str, start_ms: int, end_ms: int, after: str | None, limit: int
+    ) -> list[LogEntry]:
+        return await self._logs.read_log(stream, tally, start_ms, end_ms, after, limit)
+
+    async def log_length(self, stream: str) -> int:
+        return await self._logs.log_length(stream)
 
     async def ping(self) -> bool:
         if not await self._sidecar.ready():
@@ -247,6 +246,7 @@ class DaprStateStore:
 
     async def aclose(self) -> None:
         await self._sidecar.aclose()
+        await self._logs.aclose()
 
 
 class DaprBindingSink:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from mastery.adapters.breaker import CircuitBreaker
-from mastery.ports import Append, EventSink, Put, StateStore, Versioned, Write
+from mastery.ports import EventSink, LogAppend, LogEntry, Put, StateStore, Versioned, Write
 
 
 class GuardedStateStore:
@@ -35,8 +35,24 @@ class GuardedStateStore:
     async def transact(self, puts: Sequence[Put], deletes: Sequence[str]) -> int:
         return await self.breaker.call(lambda: self._inner.transact(puts, deletes))
 
-    async def append(self, appends: Sequence[Append]) -> None:
-        await self.breaker.call(lambda: self._inner.append(appends))
+    async def append_logs(
+        self, appends: Sequence[LogAppend], *, now_ms: int, window_ms: int, keep_ms: int
+    ) -> int:
+        return await self.breaker.call(
+            lambda: self._inner.append_logs(
+                appends, now_ms=now_ms, window_ms=window_ms, keep_ms=keep_ms
+            )
+        )
+
+    async def read_log(
+        self, stream: str, tally: str, start_ms: int, end_ms: int, after: str | None, limit: int
+    ) -> list[LogEntry]:
+        return await self.breaker.call(
+            lambda: self._inner.read_log(stream, tally, start_ms, end_ms, after, limit)
+        )
+
+    async def log_length(self, stream: str) -> int:
+        return await self.breaker.call(lambda: self._inner.log_length(stream))
 
     async def ping(self) -> bool:
         """False while the breaker is open, so /readyz reports it."""

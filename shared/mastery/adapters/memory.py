@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from mastery.errors import ConflictError
-from mastery.ports import Append, Put, Versioned, Write
+from mastery.ports import LogAppend, LogEntry, Put, Versioned, Write
 
 
 class MemoryStateStore:
@@ -14,6 +14,10 @@ class MemoryStateStore:
     def __init__(self) -> None:
         self.values: dict[str, Versioned] = {}
         self.ttls: dict[str, int] = {}
+        self.logs: dict[str, list[tuple[int, int, str, str]]] = {}
+        """Per stream: (ms, seq, coalesce key, note), oldest first."""
+        self.tallies: dict[str, dict[str, tuple[int, int]]] = {}
+        """Per tally key: entry id -> (extra count, last ms); `open:<key>` -> (ms, seq)."""
 
     async def read(self, key: str) -> Versioned | None:
         return self.values.get(key)
@@ -42,7 +46,10 @@ class MemoryStateStore:
         return results
 
     async def delete(self, keys: Sequence[str]) -> int:
-        removed = [self.values.pop(key, None) for key in keys]
+        removed = [
+            self.values.pop(key, None) or self.logs.pop(key, None) or self.tallies.pop(key, None)
+            for key in keys
+        ]
         for key in keys:
             self.ttls.pop(key, None)
         return sum(value is not None for value in removed)
@@ -56,14 +63,49 @@ class MemoryStateStore:
             self.ttls[put.key] = put.ttl_seconds
         return existed
 
-    async def append(self, appends: Sequence[Append]) -> None:
+    async def append_logs(
+        self, appends: Sequence[LogAppend], *, now_ms: int, window_ms: int, keep_ms: int
+    ) -> int:
+        recorded = 0
         for a in appends:
-            current = self.values.get(a.key)
-            items = current.data[1:-1] + b"," if current and len(current.data) > 2 else b""
-            version = str(int(current.etag or 0) + 1 if current else 1)
-            self.values[a.key] = Versioned(b"[" + items + a.item + b"]", version)
-            cap = self.ttls.get(a.expire_with, a.ttl_seconds) if a.expire_with else a.ttl_seconds
-            self.ttls[a.key] = min(a.ttl_seconds, cap)
+            if a.owner not in self.values:
+                continue
+            log = self.logs.setdefault(a.stream, [])
+            tally = self.tallies.setdefault(a.tally, {})
+            opened = tally.get(f"open:{a.coalesce}")
+            if opened is not None and opened[0] <= now_ms < opened[0] + window_ms:
+                entry_id = f"{opened[0]}-{opened[1]}"
+                extra, _ = tally.get(entry_id, (0, 0))
+                tally[entry_id] = (extra + 1, now_ms)
+            else:
+                ms = max(now_ms, log[-1][0]) if log else now_ms
+                seq = log[-1][1] + 1 if log and log[-1][0] == ms else 0
+                log.append((ms, seq, a.coalesce, a.note))
+                tally[f"open:{a.coalesce}"] = (ms, seq)
+                for _ in range(4):  # as many as the Redis script trims per append
+                    if log[0][0] >= now_ms - keep_ms:
+                        break
+                    gone = log.pop(0)
+                    tally.pop(f"{gone[0]}-{gone[1]}", None)
+            ttl = keep_ms // 1000
+            self.ttls[a.stream] = self.ttls[a.tally] = min(ttl, self.ttls.get(a.owner, ttl))
+            recorded += 1
+        return recorded
+
+    async def read_log(
+        self, stream: str, tally: str, start_ms: int, end_ms: int, after: str | None, limit: int
+    ) -> list[LogEntry]:
+        after_id = tuple(int(n) for n in after.split("-")) if after else (-1, -1)
+        counts = self.tallies.get(tally, {})
+        entries: list[LogEntry] = []
+        for ms, seq, coalesce, note in self.logs.get(stream, []):
+            if start_ms <= ms <= end_ms and (ms, seq) > after_id and len(entries) < limit:
+                extra, last = counts.get(f"{ms}-{seq}", (0, ms))
+                entries.append(LogEntry(f"{ms}-{seq}", coalesce, note, 1 + extra, last))
+        return entries
+
+    async def log_length(self, stream: str) -> int:
+        return len(self.logs.get(stream, []))
 
     async def ping(self) -> bool:
         return True

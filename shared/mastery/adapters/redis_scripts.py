@@ -45,52 +45,90 @@ end
 return existed
 """
 
-# KEYS: the array's key, optionally a key whose shorter TTL caps the array's; ARGV: one encoded
-# JSON value, ttl seconds. The stored data is a JSON array; appending splices the item before
-# its closing bracket instead of decoding it.
-APPEND = """
-local ttl = tonumber(ARGV[2])
-if KEYS[2] then
-  local left = redis.call('TTL', KEYS[2])
-  if left > 0 and left < ttl then ttl = left end
-end
-local data = redis.call('HGET', KEYS[1], 'data')
-if data and string.len(data) > 2 then
-  data = string.sub(data, 1, -2) .. ',' .. ARGV[1] .. ']'
-else
-  data = '[' .. ARGV[1] .. ']'
-end
-redis.call('HSET', KEYS[1], 'data', data)
-redis.call('HINCRBY', KEYS[1], 'version', 1)
-redis.call('EXPIRE', KEYS[1], ttl)
-return 1
-"""
-
-# The same append for many keys in one script (a single server: keys of many students may lie in
-# different cluster slots). KEYS: per append its key, then its cap key when it has one; ARGV:
-# per append its item, ttl, and 1 when a cap key follows its key. One script run instead of one
-# per key: a class heat map records 30 reads.
-APPEND_MANY = """
-local k = 1
-for i = 1, #ARGV, 3 do
-  local key, ttl = KEYS[k], tonumber(ARGV[i + 1])
-  k = k + 1
-  if ARGV[i + 2] == '1' then
-    local left = redis.call('TTL', KEYS[k])
+# Coalescing appends to append-only logs (the audit trail), constant time in a log's length.
+# KEYS: per append its stream, its tally hash and its owner key; ARGV: per append its coalesce
+# key, note, now ms, window ms and keep ms. A stream entry holds `k` (coalesce key) and
+# `n` (note). The tally hash holds per coalesce key its open entry, `o:<key>` = "<id> <first
+# ms> <extra count> <last ms>", updated in place while the window lasts; when it closes with
+# an extra count, that moves to `t:<id>` = "<extra count> <last ms>". An entry's id is
+# `<ms>-<seq>` with ms = now, or the newest id's ms if a skewed clock lags. Entries older than
+# `keep` go, a few per new entry (each entry once: amortised constant). Nothing is recorded
+# while the owner key is absent; both keys expire with the owner at the latest. Returns per
+# append 1 when it was recorded, else 0.
+LOG_APPEND = """
+local recorded = {}
+for i = 1, #KEYS, 3 do
+  local stream, tally, owner = KEYS[i], KEYS[i + 1], KEYS[i + 2]
+  local a = 1 + (i - 1) / 3 * 5
+  local field, note = 'o:' .. ARGV[a], ARGV[a + 1]
+  local now, window, keep = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
+  local left = redis.call('PTTL', owner)
+  recorded[#recorded + 1] = 0
+  if left ~= -2 then
+    local open = redis.call('HGET', tally, field)
+    local id, first, extra, last
+    if open then
+      id, first, extra, last = string.match(open, '^(%S+) (%d+) (%d+) (%d+)$')
+      first, extra = tonumber(first), tonumber(extra)
+    end
+    if open and now >= first and now < first + window then
+      redis.call('HSET', tally, field, id .. ' ' .. first .. ' ' .. (extra + 1) .. ' ' .. now)
+    else
+      if open and extra > 0 then redis.call('HSET', tally, 't:' .. id, extra .. ' ' .. last) end
+      local ms = now
+      local newest = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)[1]
+      if newest then
+        local newest_ms = tonumber(string.match(newest[1], '^%d+'))
+        if newest_ms > ms then ms = newest_ms end
+      end
+      id = redis.call('XADD', stream, ms .. '-*', 'k', ARGV[a], 'n', note)
+      redis.call('HSET', tally, field, id .. ' ' .. now .. ' 0 ' .. now)
+      local expired = {}
+      if now > keep then
+        expired = redis.call('XRANGE', stream, '-', tostring(now - keep - 1), 'COUNT', 4)
+      end
+      for _, old in ipairs(expired) do
+        redis.call('XDEL', stream, old[1])
+        redis.call('HDEL', tally, 't:' .. old[1])
+        local old_field = 'o:' .. old[2][2]
+        local current = redis.call('HGET', tally, old_field)
+        if current and string.sub(current, 1, #old[1] + 1) == old[1] .. ' ' then
+          redis.call('HDEL', tally, old_field)
+        end
+      end
+    end
+    local ttl = keep
     if left > 0 and left < ttl then ttl = left end
-    k = k + 1
+    redis.call('PEXPIRE', stream, ttl)
+    redis.call('PEXPIRE', tally, ttl)
+    recorded[#recorded] = 1
   end
-  local data = redis.call('HGET', key, 'data')
-  if data and string.len(data) > 2 then
-    data = string.sub(data, 1, -2) .. ',' .. ARGV[i] .. ']'
-  else
-    data = '[' .. ARGV[i] .. ']'
-  end
-  redis.call('HSET', key, 'data', data)
-  redis.call('HINCRBY', key, 'version', 1)
-  redis.call('EXPIRE', key, ttl)
 end
-return 1
+return recorded
 """
 
-__all__ = ["APPEND", "APPEND_MANY", "TRANSACT", "WRITE"]
+# KEYS: a stream and its tally hash; ARGV: first id, last id, count. Per entry: id, coalesce key,
+# note, extra count and last ms ("" and "" when it was seen once).
+LOG_READ = """
+local out = {}
+for _, e in ipairs(redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[2], 'COUNT', ARGV[3])) do
+  local key, note = '', ''
+  for f = 1, #e[2], 2 do
+    if e[2][f] == 'k' then key = e[2][f + 1] elseif e[2][f] == 'n' then note = e[2][f + 1] end
+  end
+  local extra, last = '', ''
+  local closed = redis.call('HGET', KEYS[2], 't:' .. e[1])
+  if closed then
+    extra, last = string.match(closed, '^(%d+) (%d+)$')
+  else
+    local open = redis.call('HGET', KEYS[2], 'o:' .. key)
+    if open and string.sub(open, 1, #e[1] + 1) == e[1] .. ' ' then
+      extra, last = string.match(open, ' (%d+) (%d+)$')
+    end
+  end
+  out[#out + 1] = {e[1], key, note, extra, last}
+end
+return out
+"""
+
+__all__ = ["LOG_APPEND", "LOG_READ", "TRANSACT", "WRITE"]

@@ -12,9 +12,10 @@ from typing import Any
 from redis import asyncio as aioredis
 from redis.exceptions import RedisError
 
-from mastery.adapters.redis_scripts import APPEND, APPEND_MANY, TRANSACT, WRITE
+from mastery.adapters.redis_logs import RedisLogs
+from mastery.adapters.redis_scripts import TRANSACT, WRITE
 from mastery.errors import ConflictError, StateUnavailableError
-from mastery.ports import Append, Put, Versioned, Write
+from mastery.ports import Put, Versioned, Write
 
 TIMEOUT_SECONDS = 2.0
 POOL_SIZE = 64
@@ -39,14 +40,13 @@ def connect(url: str, *, cluster: bool) -> Any:
     return aioredis.Redis.from_pool(pool)  # closes the pool with the client
 
 
-class RedisStateStore:
+class RedisStateStore(RedisLogs):
     """`StateStore` on a redis-py asyncio client (single server or cluster)."""
 
     def __init__(self, client: Any) -> None:
+        super().__init__(client)
         self._client = client
         self._write = client.register_script(WRITE)
-        self._append_many = client.register_script(APPEND_MANY)
-        self._single_server = isinstance(client, aioredis.Redis)
 
     async def read(self, key: str) -> Versioned | None:
         try:
@@ -112,29 +112,6 @@ class RedisStateStore:
             args += [put.data, max(1, put.ttl_seconds)]
         try:
             return int(await self._client.eval(TRANSACT, len(keys), *keys, *args))
-        except RedisError as exc:
-            raise StateUnavailableError("state store unavailable") from exc
-
-    async def append(self, appends: Sequence[Append]) -> None:
-        if not appends:
-            return
-        if self._single_server:
-            keys: list[str] = []
-            args: list[Any] = []
-            for a in appends:
-                keys += [a.key] if a.expire_with is None else [a.key, a.expire_with]
-                args += [a.item, max(1, a.ttl_seconds), 0 if a.expire_with is None else 1]
-            try:
-                await self._append_many(keys=keys, args=args)
-            except RedisError as exc:
-                raise StateUnavailableError("state store unavailable") from exc
-            return
-        try:
-            async with self._client.pipeline(transaction=False) as pipe:
-                for a in appends:
-                    keys = [a.key] if a.expire_with is None else [a.key, a.expire_with]
-                    pipe.eval(APPEND, len(keys), *keys, a.item, max(1, a.ttl_seconds))
-                await pipe.execute()
         except RedisError as exc:
             raise StateUnavailableError("state store unavailable") from exc
 

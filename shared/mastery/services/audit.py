@@ -1,113 +1,209 @@
 """The audit trail: who read, exported or erased a student's data, when, under which request.
 
-Entries live in the state store, never in process memory: one key per student and UTC day,
-`audit:{student_id}:YYYYMMDD`, a JSON array in the Dapr `state.redis` layout that entries are
-appended to (one pipelined round trip for any number of students). The hash tag is the student's,
-so erasure deletes the trail in the same atomic step as the record.
+Entries live in the state store, never in process memory: per student an append-only log, a
+Redis Stream `audit:{student_id}` with its counts in the hash `audit:{student_id}:tally`
+(`StateStore.append_logs`), so an append costs the same however long the trail is. One round
+trip records a request's accesses for any number of students (a class heat map). The hash tag
+is the student's, so erasure deletes the trail in the same atomic step as the record.
 
-Schedule: an entry expires with the student's own data — the day key's TTL is set, on every
-append, to the time left until the student's record expires (90 days after their last event),
-and never more than `RETENTION_DAYS` after it was written. No entry outlives the data it is
-about (except behind a Dapr sidecar, whose state API hides TTLs: there the 90 days after the
-write apply). The erasure itself is recorded in the tombstone, which outlives the erased data.
+Coalescing: repeated accesses by the same caller, role, action and route within `window`
+(default 10 minutes) of the first make one entry with a `count` and the first (`at`) and last
+(`last_at`) times: a teacher refreshing a heat map every 5 s all day leaves 144 entries per
+student, not 17,000.
+
+Schedule: an entry goes `retention_days` after it was first seen (trimmed by later appends),
+and the whole trail expires with the student's record (90 days after their last event) at the
+latest. A student with no record gets no entry: there is nothing of theirs to have read. The
+erasure itself is recorded in the tombstone, which outlives the erased data.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
-from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
-from typing import Literal
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal, Protocol
 
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel
 
 from mastery.observability import current_correlation_id
-from mastery.ports import Append, StateStore
+from mastery.ports import Clock, LogAppend, LogEntry, StateStore
 from mastery.services.students import student_key
 
 __all__ = [
     "Action",
     "AuditEntry",
+    "AuditPolicy",
+    "Caller",
+    "TrailPage",
     "audit_entry",
-    "audit_key",
     "audit_keys",
+    "is_cursor",
     "read_trail",
-    "record_entries",
+    "record_access",
+    "retention_start",
+    "trail_length",
 ]
 
-Action = Literal["read", "export", "erase"]
+Action = Literal["read", "acknowledge", "export", "erase"]
+_CURSOR = re.compile(r"\d{1,20}-\d{1,20}")
+
+
+class Caller(Protocol):
+    """Whoever acts: the token's subject and role (e.g. `mastery.web.auth.Principal`)."""
+
+    @property
+    def subject(self) -> str: ...
+
+    @property
+    def role(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class AuditPolicy:
+    """How long entries stay, and the window within which repeated accesses coalesce."""
+
+    retention_days: int = 90
+    window_seconds: int = 600
 
 
 class AuditEntry(BaseModel):
-    """One action on one student's data."""
+    """One action on one student's data, or the same action repeated within the window."""
 
     id: str
     at: datetime
+    """The first access."""
+    last_at: datetime | None = None
+    """The last access coalesced into this entry (the same as `at` when `count` is 1)."""
+    count: int = 1
     student_id: str
     actor: str
     """The token subject of whoever acted."""
     actor_role: str
     action: Action
     what: str
-    """The function and route, e.g. `query GET /v1/students/{student_id}/mastery`."""
+    """The method and route, e.g. `GET /v1/students/s-1/mastery`."""
     correlation_id: str
+    """The request of the first access."""
 
 
-_ENTRIES: TypeAdapter[list[AuditEntry]] = TypeAdapter(list[AuditEntry])
+@dataclass(frozen=True)
+class TrailPage:
+    """Entries oldest first, and the cursor of the next page (None: no more)."""
+
+    entries: list[AuditEntry]
+    next_cursor: str | None
 
 
-def audit_key(student_id: str, day: date) -> str:
-    """The key of one student's audit entries of one UTC day."""
-    return f"audit:{{{student_id}}}:{day:%Y%m%d}"
+def audit_keys(student_id: str) -> list[str]:
+    """The keys of a student's trail: the stream, and the hash of its counts."""
+    return [f"audit:{{{student_id}}}", f"audit:{{{student_id}}}:tally"]
 
 
-def audit_keys(student_id: str, start: date, end: date) -> list[str]:
-    """Every day key of a student from `start` to `end` inclusive."""
-    days = (end - start).days
-    return [audit_key(student_id, start + timedelta(days=n)) for n in range(days + 1)]
+def is_cursor(value: str) -> bool:
+    """True when `value` has the form of a trail cursor (an entry id)."""
+    return _CURSOR.fullmatch(value) is not None
 
 
 def audit_entry(
-    actor: tuple[str, str], student_id: str, action: Action, what: str, now: datetime
+    caller: Caller, student_id: str, action: Action, what: str, now: datetime
 ) -> AuditEntry:
-    """A new entry for `actor` (subject, role) acting on `student_id` now, in this request."""
+    """A single entry, not stored in the trail (the erasure's, kept in the tombstone)."""
+    at = now.astimezone(UTC)
     return AuditEntry(
-        id=uuid.uuid4().hex,
-        at=now.astimezone(UTC),
-        student_id=student_id,
-        actor=actor[0],
-        actor_role=actor[1],
-        action=action,
-        what=what,
+        id=uuid.uuid4().hex, at=at, last_at=at, student_id=student_id, actor=caller.subject,
+        actor_role=caller.role, action=action, what=what,
         correlation_id=current_correlation_id(),
+    )  # fmt: skip
+
+
+def _is_self(caller: Caller, student_id: str) -> bool:
+    return caller.role == "student" and caller.subject == student_id
+
+
+async def record_access(
+    store: StateStore,
+    caller: Caller,
+    students: Iterable[str],
+    route: str,
+    clock: Clock,
+    *,
+    action: Action = "read",
+    policy: AuditPolicy = AuditPolicy(),
+) -> int:
+    """Record that `caller` accessed the data of `students` through `route`, in one round trip.
+
+    A student's own reads are not recorded (their exports are), nor any access to a student
+    with no record. Durable
+    (written to the store) when this returns; returns how many entries were added or counted.
+    """
+    coalesce = json.dumps([caller.subject, caller.role, action, route], separators=(",", ":"))
+    note = current_correlation_id()
+    appends = []
+    for student_id in dict.fromkeys(students):
+        if action != "read" or not _is_self(caller, student_id):
+            stream, tally = audit_keys(student_id)
+            appends.append(LogAppend(stream, tally, student_key(student_id), coalesce, note))
+    if not appends:
+        return 0
+    return await store.append_logs(
+        appends,
+        now_ms=int(clock().timestamp() * 1000),
+        window_ms=policy.window_seconds * 1000,
+        keep_ms=policy.retention_days * 86_400_000,
     )
 
 
-async def record_entries(
-    store: StateStore, entries: Sequence[AuditEntry], retention_days: int
-) -> None:
-    """Append each entry to its day key, in one round trip (expiry: see the module doc)."""
-    ttl = retention_days * 86_400
-    await store.append(
-        [
-            Append(
-                audit_key(e.student_id, e.at.date()),
-                e.model_dump_json().encode(),
-                ttl,
-                expire_with=student_key(e.student_id),
-            )
-            for e in entries
-        ]
-    )
+def _entry(student_id: str, stored: LogEntry) -> AuditEntry:
+    actor, role, action, what = json.loads(stored.coalesce)
+    first_ms = int(stored.id.split("-")[0])
+    return AuditEntry(
+        id=stored.id, at=datetime.fromtimestamp(first_ms / 1000, UTC),
+        last_at=datetime.fromtimestamp(stored.last_ms / 1000, UTC), count=stored.count,
+        student_id=student_id, actor=actor, actor_role=role, action=action, what=what,
+        correlation_id=stored.note,
+    )  # fmt: skip
 
 
 async def read_trail(
-    store: StateStore, student_id: str, since: datetime, until: datetime
-) -> list[AuditEntry]:
-    """The student's entries with `since <= at <= until`, oldest first (one round trip)."""
-    since, until = since.astimezone(UTC), until.astimezone(UTC)
+    store: StateStore,
+    student_id: str,
+    since: datetime,
+    until: datetime,
+    *,
+    policy: AuditPolicy = AuditPolicy(),
+    after: str | None = None,
+    limit: int | None = None,
+) -> TrailPage:
+    """The entries with an access in [since, until], oldest first; `limit` per page.
+
+    An entry whose window began before `since` but reached into it is included.
+    """
     if until < since:
-        return []
-    stored = await store.read_many(audit_keys(student_id, since.date(), until.date()))
-    entries = [e for v in stored if v is not None for e in _ENTRIES.validate_json(v.data)]
-    return sorted((e for e in entries if since <= e.at <= until), key=lambda e: e.at)
+        return TrailPage([], None)
+    since_ms, until_ms = int(since.timestamp() * 1000), int(until.timestamp() * 1000)
+    stream, tally = audit_keys(student_id)
+    start = since_ms - policy.window_seconds * 1000
+    found: list[AuditEntry] = []
+    while True:
+        wanted = 1000 if limit is None else limit - len(found)
+        chunk = await store.read_log(stream, tally, start, until_ms, after, wanted)
+        found += [_entry(student_id, e) for e in chunk if e.last_ms >= since_ms]
+        if len(chunk) < wanted:
+            return TrailPage(found, None)
+        after = chunk[-1].id
+        if limit is not None and len(found) >= limit:
+            return TrailPage(found, after)
+
+
+async def trail_length(store: StateStore, student_id: str) -> int:
+    """How many entries a student's trail holds."""
+    return await store.log_length(audit_keys(student_id)[0])
+
+
+def retention_start(now: datetime, policy: AuditPolicy) -> datetime:
+    """The oldest time an entry can have."""
+    return now - timedelta(days=policy.retention_days, seconds=policy.window_seconds)

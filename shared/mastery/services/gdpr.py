@@ -9,7 +9,8 @@ themselves, UTF-8 encoded, numbers as Python's `json` writes them.
 
 Erasure deletes the record and the audit trail and writes the tombstone in one atomic
 `StateStore.transact` (every key carries the student's hash tag), then removes the student from
-the rosters of their classes (other hash tags, so separately; idempotent).
+the rosters of their classes (other hash tags, so separately; idempotent). Erasing again keeps
+the first erasure in the tombstone and records the new one beside it.
 """
 
 from __future__ import annotations
@@ -17,17 +18,17 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
 
 from mastery.domain.record import StudentRecord
 from mastery.ports import Put, StateStore
-from mastery.services.audit import AuditEntry, audit_keys, read_trail
+from mastery.services.audit import AuditEntry, audit_keys, trail_length
 from mastery.services.rosters import remove_from_rosters
 from mastery.services.students import student_key
-from mastery.services.tombstones import Tombstone, tombstone_key, tombstone_ttl
+from mastery.services.tombstones import LaterErasure, Tombstone, tombstone_key, tombstone_ttl
 
 __all__ = [
     "EXPORT_FORMAT",
@@ -58,6 +59,8 @@ class ErasureReport(BaseModel):
     classes: list[str]
     """Classes whose rosters no longer list the student."""
     tombstone_expires_at: datetime
+    first_erased_at: datetime
+    """The student's first erasure: this one, or an earlier one kept in the tombstone."""
 
 
 def canonical_bytes(document: Mapping[str, Any]) -> bytes:
@@ -98,12 +101,6 @@ def export_document(
     return document
 
 
-def erasable_audit_days(now: datetime, retention_days: int) -> tuple[date, date]:
-    """The first and last day an audit key of a student can exist on."""
-    start = (now - timedelta(days=retention_days + 1)).astimezone(UTC).date()
-    return start, (now + timedelta(days=1)).astimezone(UTC).date()
-
-
 async def erase_student(
     store: StateStore,
     student_id: str,
@@ -112,11 +109,8 @@ async def erase_student(
 ) -> ErasureReport:
     """Erase every record of `student_id` atomically and leave a tombstone (see module doc)."""
     now = erasure.at
-    first_day, last_day = erasable_audit_days(now, retention_days)
-    stored = await store.read(student_key(student_id))
+    stored, previous = await store.read_many([student_key(student_id), tombstone_key(student_id)])
     record = StudentRecord.model_validate_json(stored.data) if stored is not None else None
-    since = datetime.combine(first_day, datetime.min.time(), UTC)
-    trail = await read_trail(store, student_id, since, now + timedelta(days=1))
     classes = sorted(record.classes) if record is not None else []
     await remove_from_rosters(store, student_id, classes, now, retention_days)
     ttl = tombstone_ttl(retention_days)
@@ -124,12 +118,16 @@ async def erase_student(
         "events": len(record.seen) if record else 0,
         "topics": len(record.topics) if record else 0,
         "alerts": len(record.alerts) if record else 0,
-        "audit_entries": len(trail),
+        "audit_entries": await trail_length(store, student_id),
     }
-    tombstone = Tombstone(student_id=student_id, erased_at=now, erasure=erasure, erased=counts)
+    if previous is None:
+        tombstone = Tombstone(student_id=student_id, erased_at=now, erasure=erasure, erased=counts)
+    else:
+        tombstone = Tombstone.model_validate_json(previous.data)
+        tombstone.later.append(LaterErasure(erasure=erasure, erased=counts))
     deleted = await store.transact(
         [Put(tombstone_key(student_id), tombstone.model_dump_json().encode(), ttl)],
-        [student_key(student_id), *audit_keys(student_id, first_day, last_day)],
+        [student_key(student_id), *audit_keys(student_id)],
     )
     # Again after the commit: an enrolment applied between the snapshot and the commit.
     await remove_from_rosters(store, student_id, classes, now, retention_days)
@@ -140,5 +138,6 @@ async def erase_student(
         keys_deleted=deleted,
         classes=classes,
         tombstone_expires_at=now + timedelta(seconds=ttl),
+        first_erased_at=tombstone.erased_at,
         **counts,
     )

@@ -26,6 +26,7 @@ from mastery.domain.struggle import StruggleRules
 from mastery.domain.sweep_due import AlertFacts, quiet_until
 from mastery.entrypoints.http.access import authorize_class
 from mastery.entrypoints.http.alert_views import AlertPage, AlertView, alert_view
+from mastery.entrypoints.http.audited import read_audited, what_was_read
 from mastery.entrypoints.http.memo import AnswerMemo, StudentVersion
 from mastery.entrypoints.http.route_helpers import NoQuery, path_id
 from mastery.errors import ForbiddenError, NotFoundError
@@ -142,7 +143,10 @@ def alert_routes(
         authorize_class(call.require_principal(), class_id)
         query = call.query_as(AlertQuery)
         roster, _ = await load_roster(core.store, class_id)
-        versions = await memo.load_many(core.store, roster.members)
+        versions = await read_audited(
+            memo.load_many(core.store, roster.members),
+            core, call.require_principal(), roster.members, what_was_read(call),
+        )  # fmt: skip
         now = int(core.clock().timestamp())
         listed: list[Alert] = []
         for version in versions:
@@ -169,10 +173,16 @@ def alert_routes(
     async def acknowledge_alert(call: Call) -> AlertView:
         student_id = path_id(call, "student_id")
         alert_id = path_id(call, "alert_id")
-        record, etag = await load_student(core.store, student_id)
-        authorize_ack(call.require_principal(), record)
+        principal = call.require_principal()
+        if principal.role == "student":
+            authorize_ack(principal, None)  # students may not: refused before any I/O
+        record, etag = await read_audited(
+            load_student(core.store, student_id),
+            core, principal, [student_id], what_was_read(call), "acknowledge",
+        )  # fmt: skip
         if record is None:
             raise NotFoundError("no such student")
+        authorize_ack(principal, record)
         alert = await acknowledge(
             core.store, record, etag, alert_id,
             by=call.require_principal().subject, clock=core.clock, retention_days=retention,

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mastery.bootstrap import Core, build_core, http_function
 from mastery.domain.daily import history
 from mastery.domain.events import Identifier
 from mastery.domain.mastery import student_mastery
+from mastery.entrypoints.http.audited import audit_policy, audit_reads, what_was_read
 from mastery.entrypoints.http.route_helpers import NoQuery, path_id
 from mastery.entrypoints.http.views import history_point, mastery_view
 from mastery.errors import ForbiddenError, NotFoundError
-from mastery.services.audit import AuditEntry, audit_entry, read_trail, record_entries
+from mastery.services.audit import AuditEntry, audit_entry, is_cursor, read_trail, retention_start
 from mastery.services.gdpr import ErasureReport, erase_student, export_document
-from mastery.services.students import DAY_SECONDS, load_student
+from mastery.services.students import load_student
 from mastery.services.tombstones import Tombstone, tombstone_key
 from mastery.web.auth import Principal
 from mastery.web.function import HttpFunction
@@ -33,6 +35,16 @@ class AuditQuery(BaseModel):
     """Default: as far back as entries can exist (the retention window)."""
     until: AwareDatetime | None = None
     """Default: now."""
+    limit: Annotated[int, Field(ge=1, le=1000)] = 200
+    cursor: Annotated[str, Field(max_length=50)] | None = None
+    """`next_cursor` of the previous page."""
+
+    @field_validator("cursor")
+    @classmethod
+    def _a_cursor(cls, value: str | None) -> str | None:
+        if value is not None and not is_cursor(value):
+            raise ValueError("not a cursor of this trail")
+        return value
 
     @model_validator(mode="after")
     def _ordered(self) -> AuditQuery:
@@ -46,6 +58,9 @@ class AuditTrailView(BaseModel):
     since: datetime
     until: datetime
     entries: list[AuditEntry]
+    """Oldest first; erasures (kept in the tombstone) lead the first page."""
+    next_cursor: str | None
+    """Pass as `cursor` for the next page; None: this is the last."""
 
 
 class ExportDocument(BaseModel):
@@ -63,10 +78,6 @@ class ExportDocument(BaseModel):
     digest: dict[str, str]
 
 
-def _actor(principal: Principal) -> tuple[str, str]:
-    return principal.subject, principal.role
-
-
 def _is_self(principal: Principal, student_id: str) -> bool:
     return principal.role == "student" and principal.subject == student_id
 
@@ -74,6 +85,7 @@ def _is_self(principal: Principal, student_id: str) -> bool:
 def gdpr_routes(core: Core) -> list[Route]:
     """The routes of the gdpr function, bound to its core."""
     retention = core.settings.retention_days
+    policy = audit_policy(core)
 
     async def export(call: Call) -> dict[str, Any]:
         principal = call.require_principal()
@@ -84,10 +96,7 @@ def gdpr_routes(core: Core) -> list[Route]:
         if record is None:
             raise NotFoundError("nothing is held about this student")
         now = core.clock()
-        entry = audit_entry(
-            _actor(principal), student_id, "export", f"gdpr GET {_STUDENT}/export", now
-        )
-        await record_entries(core.store, [entry], retention)
+        await audit_reads(core, principal, [student_id], what_was_read(call), "export")
         today = record.local_day(now)
         mastery = student_mastery(record, core.curriculum, today, core.rules)
         points = history(record, core.curriculum, today, retention, core.rules)
@@ -96,8 +105,10 @@ def gdpr_routes(core: Core) -> list[Route]:
             "history": [history_point(p).model_dump(mode="json") for p in points],
             "enrolled_classes": sorted(record.enrolled_classes()),
         }
-        trail = await read_trail(core.store, student_id, now - timedelta(days=retention + 1), now)
-        return export_document(record, derived, trail, now)
+        trail = await read_trail(
+            core.store, student_id, retention_start(now, policy), now, policy=policy
+        )
+        return export_document(record, derived, trail.entries, now)
 
     async def erase(call: Call) -> ErasureReport:
         principal = call.require_principal()
@@ -107,9 +118,7 @@ def gdpr_routes(core: Core) -> list[Route]:
         )
         if not allowed:
             raise ForbiddenError("not allowed to erase this student")
-        entry = audit_entry(
-            _actor(principal), student_id, "erase", f"gdpr DELETE {_STUDENT}", core.clock()
-        )
+        entry = audit_entry(principal, student_id, "erase", what_was_read(call), core.clock())
         return await erase_student(core.store, student_id, entry, retention)
 
     async def audit_trail(call: Call) -> AuditTrailView:
@@ -118,19 +127,23 @@ def gdpr_routes(core: Core) -> list[Route]:
             raise ForbiddenError("only admins may read the audit trail")
         query = call.query_as(AuditQuery)
         now = core.clock()
-        # Nothing older than the retention window exists: never read more day keys than that.
-        oldest = now - timedelta(seconds=(retention + 1) * DAY_SECONDS)
-        since = max(query.since or oldest, oldest)
+        # Nothing older than the retention window exists: never read further back than that.
+        since = max(query.since or retention_start(now, policy), retention_start(now, policy))
         until = min(query.until or now, now + timedelta(days=1))
-        entries = await read_trail(core.store, query.student_id, since, until)
-        stored = await core.store.read(tombstone_key(query.student_id))
-        if stored is not None:
-            erasure = Tombstone.model_validate_json(stored.data).erasure
-            if since <= erasure.at <= until:
-                entries = sorted([*entries, erasure], key=lambda e: e.at)
+        page, stored, _ = await asyncio.gather(
+            read_trail(core.store, query.student_id, since, until,
+                       policy=policy, after=query.cursor, limit=query.limit),
+            core.store.read(tombstone_key(query.student_id)),
+            audit_reads(core, principal, [query.student_id], what_was_read(call)),
+        )  # fmt: skip
+        entries = page.entries
+        if stored is not None and query.cursor is None:
+            erasures = Tombstone.model_validate_json(stored.data).entries()
+            entries = [e for e in erasures if since <= e.at <= until] + entries
         return AuditTrailView(
-            student_id=query.student_id, since=since, until=until, entries=entries
-        )
+            student_id=query.student_id, since=since, until=until, entries=entries,
+            next_cursor=page.next_cursor,
+        )  # fmt: skip
 
     return [
         Route("GET", f"{_STUDENT}/export", export,

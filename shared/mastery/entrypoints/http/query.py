@@ -14,8 +14,7 @@ from mastery.bootstrap import Core, build_core, http_function
 from mastery.domain.daily import daily_scores
 from mastery.domain.mastery import StudentMastery, student_mastery
 from mastery.entrypoints.http.access import authorize_class
-from mastery.entrypoints.http.audited import audit_reads, what_was_read
-from mastery.entrypoints.http.dashboard import dashboard_routes
+from mastery.entrypoints.http.audited import read_audited, what_was_read
 from mastery.entrypoints.http.memo import AnswerMemo, StudentVersion
 from mastery.entrypoints.http.route_helpers import NoQuery, path_id, readable_version
 from mastery.entrypoints.http.views import (
@@ -95,7 +94,10 @@ def query_routes(core: Core, memo: AnswerMemo | None = None) -> list[Route]:
         class_id = path_id(call, "class_id")
         authorize_class(call.require_principal(), class_id)
         roster, _ = await load_roster(core.store, class_id)
-        versions = await memo.load_many(core.store, roster.members)
+        versions = await read_audited(
+            memo.load_many(core.store, roster.members),
+            core, call.require_principal(), roster.members, what_was_read(call),
+        )  # fmt: skip
         now = core.clock()
         today = now.date()
         rows = []
@@ -107,12 +109,6 @@ def query_routes(core: Core, memo: AnswerMemo | None = None) -> list[Route]:
             day = version.local_day(now)
             rows.append(version.answer(("class_row", day), partial(row, version, day)))
             tag.update(f"/{version.student_id}/{version.tag(day)}".encode())
-        await audit_reads(
-            core,
-            call.require_principal(),
-            [r.student_id for r in rows],
-            what_was_read(call),
-        )
         view = ClassView(
             class_id=class_id,
             as_of=today,

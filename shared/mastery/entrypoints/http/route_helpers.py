@@ -7,8 +7,9 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from mastery.bootstrap import Core
 from mastery.domain.events import Identifier
 from mastery.entrypoints.http.access import authorize_student_in
-from mastery.entrypoints.http.audited import audit_reads, what_was_read
+from mastery.entrypoints.http.audited import read_audited, what_was_read
 from mastery.entrypoints.http.memo import AnswerMemo, StudentVersion
+from mastery.errors import NotFoundError
 from mastery.web.problems import validation_problem
 from mastery.web.routing import Call
 
@@ -32,12 +33,20 @@ class NoQuery(BaseModel):
 async def readable_version(call: Call, core: Core, memo: AnswerMemo) -> StudentVersion:
     """The path's student as this request reads it, after checking the caller may (audited).
 
-    Shared by query, predict and recommend: answers are memoised per record version in `memo`.
+    The audit append runs concurrently with the read. A student with no record is 404 to
+    teachers and admins; the student themselves gets the empty view. Shared by query, predict
+    and recommend: answers are memoised per record version in `memo`.
     """
     student_id = path_id(call, "student_id")
-    version = await memo.load(core.store, student_id)
-    classes = version.enrolled_classes if version.exists else None
-    authorize_student_in(call.require_principal(), student_id, classes)
-    if version.exists:
-        await audit_reads(core, call.require_principal(), [student_id], what_was_read(call))
+    principal = call.require_principal()
+    if principal.role == "student":
+        authorize_student_in(principal, student_id, None)  # themselves only, no I/O otherwise
+    version = await read_audited(
+        memo.load(core.store, student_id), core, principal, [student_id], what_was_read(call)
+    )
+    if not version.exists:
+        if principal.role == "student":
+            return version
+        raise NotFoundError("no such student")
+    authorize_student_in(principal, student_id, version.enrolled_classes)
     return version
