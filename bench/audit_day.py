@@ -29,8 +29,8 @@ from bench.engine import RESULTS, School, machine, make_school, running_engine, 
 from bench.load import DEFAULT_WEIGHT, WEIGHTS
 from mastery.adapters.redis_store import RedisStateStore, connect
 from mastery.domain.curriculum import CURRICULUM
-from mastery.web.auth import mint_token
 from mastery.services.audit import AuditPolicy, record_access
+from mastery.web.auth import mint_token
 
 # The teacher routes `make load` discovers (query, predict, recommend), with its weights.
 TEACHER_ROUTES = [

@@ -15,6 +15,7 @@ from mastery.domain.daily import daily_scores
 from mastery.domain.mastery import StudentMastery, student_mastery
 from mastery.entrypoints.http.access import authorize_class
 from mastery.entrypoints.http.audited import read_audited, what_was_read
+from mastery.entrypoints.http.dashboard import dashboard_routes
 from mastery.entrypoints.http.memo import AnswerMemo, StudentVersion
 from mastery.entrypoints.http.route_helpers import NoQuery, path_id, readable_version
 from mastery.entrypoints.http.views import (
