@@ -225,3 +225,22 @@ async def test_a_record_over_the_broker_limit_is_dead_lettered_too_large_and_ack
                                 "key": "s1", "timestamp": "1763640000000"}  # fmt: skip
     assert letter["value"] == value[:1024].decode()
     assert (letter["value_bytes"], letter["value_truncated"]) == (len(value), True)
+
+
+async def test_the_heat_map_uses_the_one_rule_of_evidence(engine: Engine) -> None:
+    # A quiz makes Lists practised; runs and a help request in For loops are only activity.
+    documents = [
+        event("class.enrolled", "s1", None, NOW - timedelta(days=1), class_id="c1"),
+        event("quiz.completed", "s1", TOPIC, NOW, quiz_id="q", correct=3, total=4),
+        event("code.executed", "s1", "control_flow.for_loops", NOW, ok=True),
+        event("help.requested", "s1", "control_flow.for_loops", NOW, text="I'm stuck"),
+    ]
+    for document in documents:
+        assert (await engine.deliver(raw(document), **DAPR)).status_code == 200
+    teacher = token("t1", "teacher", ("c1",))
+    [row] = (await engine.query.get("/v1/classes/c1/mastery", headers=teacher)).json()["students"]
+    mastery = (await engine.query.get("/v1/students/s1/mastery", headers=teacher)).json()
+    scores = {t["topic"]: t["score"] for t in mastery["topics"]}
+    assert {t: s for t, s in row["topics"].items() if s is not None} == {TOPIC: scores[TOPIC]}
+    assert row["topics"]["control_flow.for_loops"] is None
+    assert scores["control_flow.for_loops"] == 0
