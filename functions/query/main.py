@@ -7,9 +7,9 @@ from starlette.responses import Response
 from mastery.entrypoints.http import query as api
 from mastery.web import LazyFunction
 
-_function = LazyFunction(api.create)
+function = LazyFunction(api.create)
 
 
 @functions_framework.aio.http
 async def query(request: Request) -> Response:
-    return await _function(request)
+    return await function(request)

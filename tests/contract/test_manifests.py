@@ -768,7 +768,7 @@ def test_dockerfile_builds_one_non_root_image_serving_any_function() -> None:
     assert not re.search(r"apt-get|build-essential|gcc", final_stage)
     cmd = re.search(r"^CMD (.+)$", final_stage, re.MULTILINE)
     assert cmd is not None
-    assert "functions-framework --asgi" in cmd.group(1)
+    assert "exec mastery-serve" in cmd.group(1)
     assert "functions/$FUNCTION_TARGET/main.py" in cmd.group(1)
 
 

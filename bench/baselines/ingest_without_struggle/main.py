@@ -28,9 +28,9 @@ async def _create() -> HttpFunction:
     return http_function("ingest", routes, core)
 
 
-_function = LazyFunction(_create)
+function = LazyFunction(_create)
 
 
 @functions_framework.aio.http
 async def ingest(request: Request) -> Response:
-    return await _function(request)
+    return await function(request)

@@ -1,4 +1,4 @@
-"""Start the five functions as real functions-framework (ASGI) servers on loopback ports."""
+"""Start the five functions as their containers do (`mastery.serve`) on loopback ports."""
 
 from __future__ import annotations
 
@@ -28,17 +28,30 @@ class RunningFunction:
         return f"http://127.0.0.1:{self.port}"
 
 
-def _command() -> list[str]:
-    executable = Path(sys.executable).with_name("functions-framework")
-    return [str(executable), "--asgi", "--host", "127.0.0.1"]
+# How a function is served: one uvicorn process (`mastery.serve`, the image's command), or
+# functions-framework's own CLI (gunicorn + uvicorn workers), which the benchmarks compare.
+SERVERS = ("serve", "functions-framework")
+
+
+def _command(server: str) -> list[str]:
+    if server == "functions-framework":
+        executable = Path(sys.executable).with_name("functions-framework")
+        return [str(executable), "--asgi", "--host", "127.0.0.1"]
+    return [sys.executable, "-m", "mastery.serve"]
 
 
 def start_function(
-    name: str, port: int, env: Mapping[str, str], *, source: Path | None = None
+    name: str,
+    port: int,
+    env: Mapping[str, str],
+    *,
+    source: Path | None = None,
+    server: str = "serve",
 ) -> RunningFunction:
     """Start one function the way its container does (FUNCTION_TARGET picks it).
 
-    `source` serves another file's function the same way (the benchmarks' bare baselines).
+    `source` serves another file's function the same way (the benchmarks' bare baselines);
+    `server` is one of `SERVERS`.
     """
     process_env = {
         **os.environ,
@@ -46,9 +59,10 @@ def start_function(
         "FUNCTION_TARGET": name,
         "FUNCTION_SOURCE": str(source or ROOT / "functions" / name / "main.py"),
         "PORT": str(port),
+        "HOST": "127.0.0.1",
     }
     process = subprocess.Popen(  # noqa: S603 - our own executable and arguments
-        _command(), env=process_env, cwd=ROOT, start_new_session=True
+        _command(server), env=process_env, cwd=ROOT, start_new_session=True
     )
     return RunningFunction(name, port, process)
 

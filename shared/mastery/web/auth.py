@@ -10,14 +10,22 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
-import jwt
 from cachetools import TLRUCache
 
 from mastery.config import ConfigError, JwtSettings
-from mastery.web.jwks import JwksKeys, JwksPolicy, UnknownKeyError
+from mastery.web.jwt_loader import import_pyjwt
 from mastery.web.problems import ProblemError
+
+if TYPE_CHECKING:
+    import jwt
+
+    from mastery.web.jwks import JwksKeys
+
+# PyJWT (and cryptography, which it imports whenever it is installed) is imported when the first
+# verifier is built: with an HMAC secret, without cryptography (`jwt_loader`). The `import jwt`
+# in the functions below is then a dictionary lookup.
 
 __all__ = ["JwtVerifier", "Principal", "Role", "mint_token"]
 
@@ -86,6 +94,7 @@ def _key_source(
     sources = [settings.secret, settings.public_key, settings.jwks_url]
     if sum(source is not None for source in sources) != 1:
         raise ConfigError("set exactly one of JWT_SECRET, JWT_PUBLIC_KEY, JWT_JWKS_URL")
+    import_pyjwt(asymmetric=settings.secret is None)
     if settings.secret is not None:
         if "-----BEGIN" in settings.secret:
             raise ConfigError("JWT_SECRET holds a PEM key; set JWT_PUBLIC_KEY instead")
@@ -103,6 +112,8 @@ def _key_source(
     url = str(settings.jwks_url)
     if not url.startswith(("https://", "http://")):
         raise ConfigError("JWT_JWKS_URL must be an http(s) URL")
+    from mastery.web.jwks import JwksKeys, JwksPolicy
+
     policy = JwksPolicy(
         refresh_seconds=settings.jwks_refresh_seconds,
         min_fetch_interval_seconds=settings.jwks_min_fetch_interval_seconds,
@@ -155,6 +166,8 @@ class JwtVerifier:
             return cached[0]
         if len(token) > _MAX_TOKEN_CHARS:
             raise _unauthorized("The token is not valid.")
+        import jwt
+
         key = self._key if self._jwks is None else await self._jwks_key(token)
         try:
             claims = jwt.decode(
@@ -184,6 +197,10 @@ class JwtVerifier:
             self._verified[token] = (principal, valid_until)
 
     async def _jwks_key(self, token: str) -> jwt.PyJWK:
+        import jwt
+
+        from mastery.web.jwks import UnknownKeyError
+
         assert self._jwks is not None
         try:
             header = jwt.get_unverified_header(token)
@@ -221,6 +238,8 @@ def mint_token(
     now: datetime | None = None,
 ) -> str:
     """An HS256 token for demos and tests."""
+    import jwt
+
     issued = now or datetime.now(UTC)
     claims: dict[str, Any] = {
         "sub": subject,

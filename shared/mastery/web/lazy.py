@@ -1,4 +1,4 @@
-"""Build an HttpFunction on its first request: functions-framework has no startup hook."""
+"""Build an HttpFunction at start-up (`mastery.serve`), or else on its first request."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Awaitable, Callable
+from typing import NoReturn
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -24,10 +25,12 @@ EXIT_INVALID_CONFIGURATION = 4
 
 
 class LazyFunction:
-    """Calls `factory` once, on the first request, and serves every request with its result.
+    """Calls `factory` once and serves every request with its result.
 
-    Construct it at module level in `functions/<name>/main.py` (doing so performs no I/O). If the
-    factory fails, the request gets a 503 problem and the next request tries again, except for
+    Construct it at module level in `functions/<name>/main.py` as `function` (doing so performs
+    no I/O). `mastery.serve` awaits `prepare()` before binding the port; functions-framework's
+    own CLI has no start-up hook, so there the first request builds it. If the factory fails,
+    the request gets a 503 problem and the next request tries again, except for
     an invalid configuration, which no retry can mend: the process logs it and exits non-zero,
     so the orchestrator shows a crash instead of a pod answering 503 for ever.
     """
@@ -36,6 +39,23 @@ class LazyFunction:
         self._factory = factory
         self._function: HttpFunction | None = None
         self._lock = asyncio.Lock()
+
+    async def prepare(self) -> None:
+        """Build the function and open its state-store connection now, not on a request.
+
+        An invalid configuration exits as on a request; any other failure is logged and left
+        for the first request to retry (and answer 503).
+        """
+        async with self._lock:
+            if self._function is None:
+                try:
+                    self._function = await self._factory()
+                except ConfigError as exc:
+                    _exit_invalid(exc)
+                except Exception:
+                    _logger.exception("could not build the function at start-up")
+                    return
+        await self._function.warm_up()
 
     async def __call__(self, request: Request) -> Response:
         function = self._function
@@ -52,9 +72,7 @@ class LazyFunction:
         try:
             self._function = function = await self._factory()
         except ConfigError as exc:
-            _logger.critical("invalid configuration, exiting: %s", exc)
-            logging.shutdown()
-            os._exit(EXIT_INVALID_CONFIGURATION)
+            _exit_invalid(exc)
         except Exception:
             _logger.exception("could not build the function")
             problem = ProblemError(
@@ -69,3 +87,9 @@ class LazyFunction:
         finally:
             reset_correlation_id(token)
         return await function(request)
+
+
+def _exit_invalid(exc: ConfigError) -> NoReturn:
+    _logger.critical("invalid configuration, exiting: %s", exc)
+    logging.shutdown()
+    os._exit(EXIT_INVALID_CONFIGURATION)

@@ -1,0 +1,25 @@
+"""A function for tests of `mastery.serve`: says whether it was prepared, sleeps when asked."""
+
+import asyncio
+import os
+
+import functions_framework.aio
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+
+class _Preparation:
+    done = False
+
+    async def prepare(self) -> None:
+        await asyncio.sleep(0.3)  # long enough that a request racing the bind would notice
+        self.done = True
+
+
+function = _Preparation()
+
+
+@functions_framework.aio.http
+async def probe(request: Request) -> Response:
+    await asyncio.sleep(float(request.query_params.get("sleep", "0")))
+    return JSONResponse({"prepared": function.done, "pid": os.getpid()})

@@ -1,0 +1,72 @@
+"""`mastery.serve`: functions-framework's app in one uvicorn process, as the image runs it."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mastery.local.functions import RunningFunction, start_function, stop_all, wait_healthy
+from mastery.local.servers import free_port
+
+pytestmark = pytest.mark.integration
+PROBE = Path(__file__).parent / "served_probe" / "main.py"
+
+
+@contextmanager
+def serving(workers: int = 1) -> Iterator[RunningFunction]:
+    function = start_function("probe", free_port(), {"WORKERS": str(workers)}, source=PROBE)
+    try:
+        yield function
+    finally:
+        stop_all([function])
+
+
+def first_answer(function: RunningFunction) -> httpx.Response:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert function.process.poll() is None, "the server exited"
+        try:
+            return httpx.get(f"{function.url}/", timeout=5)
+        except httpx.ConnectError:
+            time.sleep(0.005)
+    raise AssertionError("no answer in 30 s")
+
+
+def test_the_function_is_prepared_before_the_port_accepts_a_request() -> None:
+    with serving() as function:
+        response = first_answer(function)
+        assert response.status_code == 200
+        assert response.json()["prepared"] is True
+        assert response.json()["pid"] == function.process.pid  # one process, no master
+
+
+def test_sigterm_lets_the_request_in_flight_finish_then_exits() -> None:
+    with serving() as function:
+        wait_healthy([function])
+        answers: list[httpx.Response] = []
+        slow = threading.Thread(
+            target=lambda: answers.append(httpx.get(f"{function.url}/?sleep=1", timeout=10))
+        )
+        slow.start()
+        time.sleep(0.3)
+        function.process.send_signal(signal.SIGTERM)
+        slow.join()
+        assert [a.status_code for a in answers] == [200]
+        # uvicorn re-raises the signal once it has shut down, so the status is SIGTERM's.
+        assert function.process.wait(10) == -signal.SIGTERM
+
+
+def test_workers_runs_that_many_serving_processes() -> None:
+    with serving(workers=2) as function:
+        first_answer(function)
+        pids = {httpx.get(f"{function.url}/", timeout=5).json()["pid"] for _ in range(40)}
+        children = Path(f"/proc/{function.process.pid}/task/{function.process.pid}/children")
+        assert len(children.read_text().split()) >= 2
+        assert function.process.pid not in pids
