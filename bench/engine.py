@@ -132,8 +132,10 @@ def running_engine(
     *,
     workers: int = 1,
     extra_env: Mapping[str, str] | None = None,
+    server: str = "serve",
 ) -> Iterator[Engine]:
-    """Redis, Kafka (topics created) and the named functions, each with `workers` workers."""
+    """Redis, Kafka (topics created) and the named functions, each with `workers` workers,
+    served by `server` (`mastery.local.functions.SERVERS`)."""
     secret = os.environ.get("JWT_SECRET") or secrets.token_urlsafe(32)
     kafka = KafkaSettings()
     with ExitStack() as stack:
@@ -149,7 +151,7 @@ def running_engine(
         started: list[RunningFunction] = []
         try:
             for name in names:
-                started.append(start_function(name, free_port(), env))
+                started.append(start_function(name, free_port(), env, server=server))
             wait_healthy(started, timeout=60.0)
             engine.functions = {f.name: f for f in started}
             yield engine
@@ -159,12 +161,12 @@ def running_engine(
 
 @contextmanager
 def running_baseline(
-    target: str, env: Mapping[str, str], *, workers: int = 1
+    target: str, env: Mapping[str, str], *, workers: int = 1, server: str = "serve"
 ) -> Iterator[RunningFunction]:
     """A bare baseline function (bench/baselines/<target>/main.py), served like ours."""
     function = start_function(
         target, free_port(), {**env, "WORKERS": str(workers)},
-        source=BASELINES / target / "main.py",
+        source=BASELINES / target / "main.py", server=server,
     )  # fmt: skip
     try:
         wait_healthy([function], timeout=60.0)

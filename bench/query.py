@@ -1,6 +1,7 @@
 """Query throughput and latency against a bare functions-framework function doing one Redis GET.
 
     .venv/bin/python -m bench.query [--seconds 10] [--connections 32] [--rounds 2] [--workers 1]
+        [--server serve|functions-framework]
 
 A third bare case reads the 30 records of the heat map's class in one MGET and returns them:
 the floor for the heat map (whose ratio is to it). All serve from functions-framework's ASGI mode
@@ -28,6 +29,7 @@ import redis
 
 from bench import loadgen
 from bench.engine import RESULTS, machine, make_school, running_baseline, running_engine, seed
+from mastery.local.functions import SERVERS
 from mastery.services.students import student_key
 from mastery.web.auth import mint_token
 
@@ -59,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--server", choices=SERVERS, default="serve",
+                        help="how both query and the bare GET are served")  # fmt: skip
     parser.add_argument("--students", type=int, default=120)
     args = parser.parse_args(argv)
     try:
@@ -69,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     limit = loadgen.ceiling(args.connections, min(args.seconds, 5.0))
     print(f"client ceiling (no-op server) {limit.rps:8.0f} req/s", file=sys.stderr)
     school = make_school(classes=max(1, args.students // 30), students_per_class=30, teachers=2)
-    with running_engine(["query"], workers=args.workers) as engine:
+    with running_engine(["query"], workers=args.workers, server=args.server) as engine:
         seeded = asyncio.run(seed(engine.redis_url, school, days=30, now=datetime.now(UTC)))
         direct = redis.Redis.from_url(engine.redis_url)
         sizes = []
@@ -80,7 +84,9 @@ def main(argv: list[str] | None = None) -> int:
             sizes.append(len(data))
         one = school.students[1]
         direct.set("bench:value", direct.get(f"bench:{one}") or b"")
-        with running_baseline("bare_get", engine.env, workers=args.workers) as bare:
+        with running_baseline(
+            "bare_get", engine.env, workers=args.workers, server=args.server
+        ) as bare:
             cases = _cases(engine, school, args.students)
             heat_map_class = school.classes[next(iter(school.classes))]
             bare_cases = {

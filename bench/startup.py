@@ -173,8 +173,9 @@ def main(argv: list[str] | None = None) -> int:
                 line += (f" ({row[f'{key}_ratio']:.2f}x"
                          f" / {row[f'{key}_same_server_ratio']:.2f}x)")  # fmt: skip
         print(line, file=sys.stderr)
-    print("ratios: ÷ hello (functions-framework CLI) / ÷ hello/serve (same server)",
-          file=sys.stderr)
+    print(
+        "ratios: ÷ hello (functions-framework CLI) / ÷ hello/serve (same server)", file=sys.stderr
+    )
     document = {"benchmark": "cold start and idle memory vs bare hello", "machine": machine(),
                 "settings": vars(args), "results": rows}  # fmt: skip
     RESULTS.mkdir(exist_ok=True)

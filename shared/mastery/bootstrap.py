@@ -1,7 +1,8 @@
 """The composition root: build each adapter once from the settings, and hand fakes to tests.
 
-HTTP functions have no lifespan hooks under functions-framework, so each entry point builds its
-function on the first request (`mastery.web.LazyFunction`); importing never connects anything.
+Each HTTP entry point wraps its factory in a `mastery.web.LazyFunction`: `mastery.serve` builds
+it at start-up, before the port is bound (functions-framework's own CLI, which has no start-up
+hook, on the first request); importing never connects anything.
 """
 
 from __future__ import annotations
@@ -148,7 +149,7 @@ def build_core(settings: Settings | None = None, *, cached: bool = False) -> Cor
 
     settings = settings or Settings.from_env()
     configure_logging(settings.function or "mastery", settings.log_level)
-    from mastery.learning.params_io import load_params
+    from mastery.learner_params import load_params
 
     learner = LearnerModel(load_params(settings.learner_params_path))
     sidecar = sidecar_for(settings)

@@ -15,11 +15,11 @@ from mastery.domain.learner import (
     p_mastered,
     update,
 )
+from mastery.learner_params import load_params, save_params
 from mastery.learning import em
 from mastery.learning.bkt import SkillParams, predict_known
 from mastery.learning.fit import fit_params
 from mastery.learning.metrics import auc
-from mastery.learning.params_io import load_params, save_params
 from mastery.learning.synthetic import Synthetic, simulate
 
 # Tolerances for ~300 students x 4 skills x 5-40 answers (about 27,000 answers). p_init has

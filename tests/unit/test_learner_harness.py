@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mastery.learner_params import load_params
 from mastery.learning import baselines, evaluate, fit, synthetic
 from mastery.learning.answers import AnswerLogError, from_columns, read_answers, read_split
 from mastery.learning.harness import OURS, rank_families, split_by_student
 from mastery.learning.layout import history, time_major
 from mastery.learning.metrics import auc, log_loss, score
-from mastery.learning.params_io import load_params
 
 
 def test_auc_counts_every_positive_negative_pair_with_ties_as_half() -> None:

@@ -8,7 +8,7 @@ from mastery.bootstrap import build_core
 from mastery.config import Settings
 from mastery.domain.knowledge import LearnerModel
 from mastery.domain.learner import ModelParams, TopicParams
-from mastery.learning.params_io import save_params
+from mastery.learner_params import save_params
 
 
 async def test_a_configured_params_file_is_what_every_function_uses(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from mastery.learner_params import load_params
 from mastery.learning.answers import read_answers, read_split
 from mastery.learning.cli import add_log_arguments, columns
 from mastery.learning.harness import (
@@ -29,7 +30,6 @@ from mastery.learning.harness import (
     render,
     with_params,
 )
-from mastery.learning.params_io import load_params
 from mastery.learning.synthetic import FAMILIES
 
 

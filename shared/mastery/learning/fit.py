@@ -14,11 +14,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from mastery.domain.learner import FEATURES, ModelParams, TopicParams, Weights
+from mastery.learner_params import load_params, save_params
 from mastery.learning import em, logistic, online
 from mastery.learning.answers import AnswerLog, FloatArray, read_answers
 from mastery.learning.bkt import BOUNDS
 from mastery.learning.cli import add_log_arguments, columns
-from mastery.learning.params_io import load_params, save_params
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,7 @@
-"""Reading and writing the learner params file (JSON, the format of `ModelParams.to_json`)."""
+"""Reading and writing the learner params file (JSON, the format of `ModelParams.to_json`).
+
+The functions load it at start-up (`LEARNER_PARAMS_PATH`); `mastery.learning.fit` writes it.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,107 @@
+"""Each function loads only what it uses: the modules of a fresh, started process, allow-listed.
+
+Every function is started as the image starts it (`mastery.serve`: the entry point imported,
+the function built and warmed up against the real Redis and broker) in a fresh interpreter,
+which then lists `sys.modules`. Third-party packages must be on the function's allow-list, and
+none of the tools the image does not ship (`mastery.local`, `mastery.learning`) may load.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from mastery.local.functions import FUNCTIONS, ROOT
+from mastery.local.servers import KafkaBroker
+
+pytestmark = pytest.mark.integration
+
+# functions-framework and uvicorn bring these to the bare hello too.
+FRAMEWORK = frozenset({
+    "anyio", "blinker", "click", "cloudevents", "deprecation", "flask", "functions_framework",
+    "google", "itsdangerous", "jinja2", "markupsafe", "packaging", "starlette",
+    "typing_extensions", "uvicorn", "werkzeug",
+})  # fmt: skip
+# What every function reads, validates, stores and reports with. `cryptography` is only the bare
+# package, which redis-py imports to learn whether it is installed; its algorithms are
+# `cryptography.hazmat`, checked apart.
+CORE = FRAMEWORK | {
+    "mastery", "pydantic", "pydantic_core", "annotated_types", "typing_inspection", "redis",
+    "prometheus_client", "cryptography",
+}  # fmt: skip
+ALLOWED = {
+    "ingest": CORE | {"aiokafka", "async_timeout", "cython_runtime", "_cython"},  # aiokafka's
+    "query": CORE | {"jwt", "cachetools"},
+    "predict": CORE | {"jwt", "cachetools"},
+    "recommend": CORE | {"jwt"},
+    "gdpr": CORE | {"jwt"},
+}
+NOT_SHIPPED = ("mastery.local", "mastery.learning")
+
+_LIST_MODULES = """
+import asyncio, json, sys
+from mastery import serve
+
+app = serve.app()
+
+async def start():
+    messages = [{"type": "lifespan.startup"}]
+    async def receive():
+        return messages.pop(0) if messages else await asyncio.Event().wait()
+    async def send(message):
+        assert message["type"] == "lifespan.startup.complete", message
+        raise SystemExit
+    await app({"type": "lifespan"}, receive, send)
+
+try:
+    asyncio.run(start())
+except SystemExit:
+    pass
+print("modules:", json.dumps(sorted(sys.modules)))
+"""
+
+
+def started_modules(function: str, env: dict[str, str]) -> set[str]:
+    """Every module a fresh `mastery.serve` process of `function` holds once started."""
+    process_env = {"PATH": "/usr/bin:/bin", "FUNCTION_TARGET": function, "LOG_LEVEL": "ERROR",
+                   **env}  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", _LIST_MODULES], env=process_env, cwd=ROOT,
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    listed = [line for line in done.stdout.splitlines() if line.startswith("modules: ")]
+    return set(json.loads(listed[-1].removeprefix("modules: ")))
+
+
+def third_party(modules: set[str]) -> set[str]:
+    tops = {name.partition(".")[0] for name in modules} - set(sys.stdlib_module_names)
+    tops = {"_cython" if t.startswith("_cython_") else t for t in tops if not t.startswith("__")}
+    return tops - {
+        "main",  # the entry point, as functions-framework names the loaded source
+        "_sysconfigdata__linux_x86_64-linux-gnu",  # the interpreter's own
+        "_distutils_hack",  # setuptools' start-up hook in this venv; the image has no setuptools
+    }
+
+
+@pytest.fixture(scope="module")
+def env(redis_url: str, kafka_broker: KafkaBroker) -> dict[str, str]:
+    return {"REDIS_URL": redis_url, "KAFKA_BROKERS": kafka_broker.brokers,
+            "JWT_SECRET": "allow-list-secret-of-at-least-32-bytes"}  # fmt: skip
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_a_started_function_loads_only_its_allow_list(function: str, env: dict[str, str]) -> None:
+    modules = started_modules(function, env)
+    assert f"mastery.api.{function}" in modules  # it was really built
+    assert third_party(modules) <= ALLOWED[function], third_party(modules) - ALLOWED[function]
+    assert not {m for m in modules if m.startswith(NOT_SHIPPED)}
+    assert "cryptography.hazmat" not in modules  # an HMAC secret needs no asymmetric crypto
+
+
+def test_a_configured_jwks_loads_cryptography(env: dict[str, str]) -> None:
+    jwks = {**env, "JWT_SECRET": "", "JWT_ALGORITHMS": "RS256",
+            "JWT_JWKS_URL": "https://auth.example/.well-known/jwks.json"}  # fmt: skip
+    assert "cryptography.hazmat" in started_modules("query", jwks)
