@@ -30,12 +30,12 @@ FRAMEWORK = frozenset({
 # `cryptography.hazmat`, checked apart.
 CORE = FRAMEWORK | {
     "mastery", "pydantic", "pydantic_core", "annotated_types", "typing_inspection", "redis",
-    "prometheus_client", "cryptography",
+    "prometheus_client", "cachetools", "cryptography",
 }  # fmt: skip
 ALLOWED = {
     "ingest": CORE | {"aiokafka", "async_timeout", "cython_runtime", "_cython"},  # aiokafka's
-    "query": CORE | {"jwt", "cachetools"},
-    "predict": CORE | {"jwt", "cachetools"},
+    "query": CORE | {"jwt"},
+    "predict": CORE | {"jwt"},
     "recommend": CORE | {"jwt"},
     "gdpr": CORE | {"jwt"},
 }
