@@ -95,7 +95,7 @@ def env(redis_url: str, kafka_broker: KafkaBroker) -> dict[str, str]:
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_a_started_function_loads_only_its_allow_list(function: str, env: dict[str, str]) -> None:
     modules = started_modules(function, env)
-    assert f"mastery.api.{function}" in modules  # it was really built
+    assert f"mastery.entrypoints.http.{function}" in modules  # it was really built
     assert third_party(modules) <= ALLOWED[function], third_party(modules) - ALLOWED[function]
     assert not {m for m in modules if m.startswith(NOT_SHIPPED)}
     assert "cryptography.hazmat" not in modules  # an HMAC secret needs no asymmetric crypto
