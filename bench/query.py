@@ -28,6 +28,7 @@ from typing import Any
 import redis
 
 from bench import loadgen
+from bench.cpu import cpu_seconds, descendants
 from bench.engine import RESULTS, machine, make_school, running_baseline, running_engine, seed
 from mastery.local.functions import SERVERS
 from mastery.services.students import student_key
@@ -97,20 +98,33 @@ def main(argv: list[str] | None = None) -> int:
                           ["/" + ",".join(f"bench:{s}" for s in heat_map_class)], ""),
             }  # fmt: skip
             runs: dict[str, list[loadgen.LoadResult]] = {}
+            # The server's own CPU per request (its whole process tree): unlike req/s, it does
+            # not depend on how much of the shared machine the run happened to get.
+            pids = {
+                bare.url: bare.process.pid,
+                engine.url("query"): engine.functions["query"].process.pid,
+            }
+            cpu_ms: dict[str, list[float]] = {}
             for _ in range(args.rounds):
                 for name, base, paths, token in [*bare_cases.values(), *cases]:
                     headers = {"Authorization": f"Bearer {token}"} if token else {}
                     loadgen.run(base, paths, headers, connections=4, seconds=1)  # warm up
+                    tree = descendants(pids[base])
+                    before = cpu_seconds(tree)
                     result = loadgen.run(
                         base, paths, headers, connections=args.connections, seconds=args.seconds
                     )
+                    per_request = (cpu_seconds(tree) - before) * 1000 / max(1, result.requests)
+                    cpu_ms.setdefault(name, []).append(per_request)
                     runs.setdefault(name, []).append(result)
                     print(f"{name:28} {result.rps:8.0f} req/s  p50 {result.p50_ms:6.2f} ms  "
                           f"p95 {result.p95_ms:6.2f} ms  p99 {result.p99_ms:6.2f} ms  "
-                          f"errors {result.errors}", file=sys.stderr)  # fmt: skip
+                          f"errors {result.errors}  server cpu {per_request:.3f} ms/req",
+                          file=sys.stderr)  # fmt: skip
     summary = _summarise(runs, bare_cases)
     for row in summary:
         row["client_bound"] = row["rps"] > limit.rps / 2
+        row["server_cpu_ms_per_request"] = round(statistics.median(cpu_ms[row["case"]]), 4)
     document = {
         "benchmark": "query vs bare GET",
         "machine": machine(),

@@ -47,15 +47,18 @@ def test_the_function_is_prepared_before_the_port_accepts_a_request() -> None:
         assert response.json()["pid"] == function.process.pid  # one process, no master
 
 
-def test_sigterm_lets_the_request_in_flight_finish_then_exits() -> None:
+def test_sigterm_lets_the_request_in_flight_finish_then_exits(tmp_path: Path) -> None:
+    started = tmp_path / "started"
     with serving() as function:
         wait_healthy([function])
         answers: list[httpx.Response] = []
-        slow = threading.Thread(
-            target=lambda: answers.append(httpx.get(f"{function.url}/?sleep=1", timeout=10))
-        )
+        url = f"{function.url}/?sleep=1&started={started}"
+        slow = threading.Thread(target=lambda: answers.append(httpx.get(url, timeout=30)))
         slow.start()
-        time.sleep(0.3)
+        deadline = time.monotonic() + 30
+        while not started.exists():  # the request is in the handler before the signal
+            assert time.monotonic() < deadline, "the request never reached the function"
+            time.sleep(0.01)
         function.process.send_signal(signal.SIGTERM)
         slow.join()
         assert [a.status_code for a in answers] == [200]

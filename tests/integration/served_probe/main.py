@@ -1,7 +1,12 @@
-"""A function for tests of `mastery.serve`: says whether it was prepared, sleeps when asked."""
+"""A function for tests of `mastery.serve`: says whether it was prepared, sleeps when asked.
+
+`?sleep=S` answers after S seconds; `&started=PATH` first creates PATH, so a test knows the
+request is in flight.
+"""
 
 import asyncio
 import os
+from pathlib import Path
 
 import functions_framework.aio
 from starlette.requests import Request
@@ -21,5 +26,7 @@ function = _Preparation()
 
 @functions_framework.aio.http
 async def probe(request: Request) -> Response:
+    if started := request.query_params.get("started"):
+        Path(started).touch()  # noqa: ASYNC240 - a test marker, microseconds
     await asyncio.sleep(float(request.query_params.get("sleep", "0")))
     return JSONResponse({"prepared": function.done, "pid": os.getpid()})
