@@ -174,7 +174,7 @@ class HttpFunction:
     async def warm_up(self) -> None:
         """Run the readiness checks once, so their connections are open before a request."""
         try:
-            async with asyncio.timeout(_READINESS_TIMEOUT_SECONDS):
+            async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
                 await self._readiness()
         except Exception:
             _logger.warning("warm-up readiness check failed", exc_info=True)
