@@ -10,7 +10,7 @@ ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS builder
 # The dependency extras to install: `all` serves any function; one function's image needs only
-# its own (README, Dependencies), e.g. `--build-arg EXTRAS=jwks` for predict.
+# its own (README, Dependencies), e.g. `--build-arg EXTRAS=forecast,jwks` for predict.
 ARG EXTRAS=all
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1

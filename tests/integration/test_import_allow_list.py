@@ -35,7 +35,7 @@ CORE = FRAMEWORK | {
 ALLOWED = {
     "ingest": CORE | {"aiokafka", "async_timeout", "cython_runtime", "_cython"},  # aiokafka's
     "query": CORE | {"jwt"},
-    "predict": CORE | {"jwt"},
+    "predict": CORE | {"jwt", "numpy"},
     "recommend": CORE | {"jwt"},
     "gdpr": CORE | {"jwt"},
 }
