@@ -112,6 +112,8 @@ class Settings:
     """Where the dashboard calls predict ("": the dashboard's own origin)."""
     dashboard_recommend_url: str = ""
     """Where the dashboard calls recommend ("": the dashboard's own origin)."""
+    otlp_endpoint: str | None = None
+    """`OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`): export spans there (OpenTelemetry)."""
     health_port: int | None = None
     """Ingest's /healthz, /readyz, /metrics port in the kafka and grpc modes (see `ops_port`)."""
     metrics_token: str | None = None
@@ -213,6 +215,8 @@ class Settings:
                 dashboard_recommend_url=_origin(
                     "DASHBOARD_RECOMMEND_URL", get("DASHBOARD_RECOMMEND_URL") or ""
                 ),
+                otlp_endpoint=get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+                or get("OTEL_EXPORTER_OTLP_ENDPOINT"),
                 health_port=int(port) if (port := get("HEALTH_PORT")) else None,
                 metrics_token=get("METRICS_TOKEN"),
             )

@@ -1,4 +1,4 @@
-"""JSON logs that carry the correlation id, and the Prometheus metrics every function exports."""
+"""JSON logs that carry the correlation id (and the trace, `mastery.tracing`), and the Prometheus metrics every function exports."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ import logging
 import sys
 import time
 from contextvars import ContextVar, Token
-from typing import Any
+from typing import Any, TextIO
 
 import pydantic_core
 from prometheus_client import Counter, Histogram
+
+from mastery.tracing import current_trace
 
 __all__ = [
     "EVENTS_TOTAL",
@@ -18,6 +20,7 @@ __all__ = [
     "JsonFormatter",
     "configure_logging",
     "current_correlation_id",
+    "json_log_handler",
     "reset_correlation_id",
     "set_correlation_id",
 ]
@@ -70,6 +73,9 @@ class _CorrelationIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "correlation_id"):
             record.correlation_id = _correlation_id.get()
+        trace = current_trace()
+        if trace is not None and not hasattr(record, "trace_id"):
+            record.trace_id, record.span_id = trace.trace_id, trace.span_id
         return True
 
 
@@ -108,6 +114,14 @@ class _MasteryHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Marks the handler `configure_logging` installed, so a second call replaces it."""
 
 
+def json_log_handler(service: str, stream: TextIO) -> logging.Handler:
+    """A handler writing JSON lines with the correlation id and the bound trace to `stream`."""
+    handler = _MasteryHandler(stream)
+    handler.setFormatter(JsonFormatter(service))
+    handler.addFilter(_CorrelationIdFilter())
+    return handler
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
     """Send every log record to stdout as JSON with `service` and the correlation id.
 
@@ -116,10 +130,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     for handler in [h for h in root.handlers if isinstance(h, _MasteryHandler)]:
         root.removeHandler(handler)
-    handler = _MasteryHandler(sys.stdout)
-    handler.setFormatter(JsonFormatter(service))
-    handler.addFilter(_CorrelationIdFilter())
-    root.addHandler(handler)
+    root.addHandler(json_log_handler(service, sys.stdout))
     root.setLevel(level.upper())
     # uvicorn installs its own plain-text handlers; route its records through ours instead, and
     # silence its access log because HttpFunction writes a richer one.

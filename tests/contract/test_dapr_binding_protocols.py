@@ -32,6 +32,7 @@ from tests.factories import event, raw
 
 pytestmark = pytest.mark.integration
 TOKEN = "dapr-app-token-for-contract-tests"
+TRACEPARENT = "traceparent"
 
 
 def _env(redis_url: str, brokers: str, run: str) -> dict[str, str]:
@@ -40,13 +41,19 @@ def _env(redis_url: str, brokers: str, run: str) -> dict[str, str]:
             "LOG_LEVEL": "WARNING", "JWT_SECRET": "contract-secret-with-at-least-32-bytes"}  # fmt: skip
 
 
-def _dead_letters(brokers: str, topic: str) -> list[dict[str, object]]:
-    async def read() -> list[dict[str, object]]:
+def _dead_letters(brokers: str, topic: str) -> list[tuple[dict[str, object], str]]:
+    """Each dead letter on `topic`, with the trace id of its `traceparent` header."""
+
+    async def read() -> list[tuple[dict[str, object], str]]:
         consumer = AIOKafkaConsumer(topic, bootstrap_servers=brokers, auto_offset_reset="earliest")
         await consumer.start()
         try:
             batch = await consumer.getmany(timeout_ms=3000)
-            return [json.loads(r.value) for rs in batch.values() for r in rs]
+            return [
+                (json.loads(r.value), dict(r.headers)[TRACEPARENT].decode().split("-")[1])
+                for rs in batch.values()
+                for r in rs
+            ]
         finally:
             await consumer.stop()
 
@@ -116,7 +123,8 @@ def test_daprd_http_poison_is_dead_lettered_with_its_origin_and_acknowledged(
     response = httpx.post(f"{function.url}/learning-events", content=b"not json at all",
                           headers=_daprd_headers("student-p", 77))  # fmt: skip
     assert (response.status_code, response.json()) == (200, {"outcome": "dead_lettered"})
-    [letter] = _dead_letters(kafka_brokers, dead_letter_topic)
+    [(letter, trace_id)] = _dead_letters(kafka_brokers, dead_letter_topic)
+    assert trace_id == "a" * 32  # daprd's traceparent goes on with the dead letter
     assert letter["reason"] == "not valid JSON"
     assert letter["value"] == "not json at all"
     assert letter["source"] == {"topic": "learning.events", "partition": "2", "offset": "77",
@@ -191,8 +199,12 @@ def test_grpc_poison_is_dead_lettered_and_the_call_succeeds(
 ) -> None:
     channel, stub = _stub(grpc_ingest[1])
     with channel:
-        stub.OnBindingEvent(_binding_event(b'{"id": 1', "student-g", 12), metadata=AUTH)
-    [letter] = _dead_letters(kafka_brokers, grpc_ingest[3])
+        daprd_trace = (TRACEPARENT, f"00-{'c' * 32}-{'d' * 16}-01")
+        stub.OnBindingEvent(
+            _binding_event(b'{"id": 1', "student-g", 12), metadata=(*AUTH, daprd_trace)
+        )
+    [(letter, trace_id)] = _dead_letters(kafka_brokers, grpc_ingest[3])
+    assert trace_id == "c" * 32  # daprd's gRPC metadata traceparent goes on with it
     assert letter["reason"] == "not valid JSON"
     assert letter["source"]["offset"] == "12"  # type: ignore[index]
 

@@ -10,7 +10,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import pytest
@@ -140,7 +140,9 @@ async def test_events_applied_through_dapr_are_the_records_the_direct_path_reads
     meta = KafkaMetadata(topic="learning.events", partition="1", offset="9", key=student)
     assert await handle_record(raw(first), meta, deps) == Outcome.APPLIED
     assert await handle_record(raw(first), meta, deps) == Outcome.DUPLICATE
-    assert await handle_record(b"{", meta, deps) == Outcome.DEAD_LETTERED
+    trace_id = uuid.uuid4().hex
+    traced_meta = replace(meta, traceparent=f"00-{trace_id}-{'b' * 16}-01")
+    assert await handle_record(b"{", traced_meta, deps) == Outcome.DEAD_LETTERED
 
     record, etag = await load_student(sidecar.direct, student)
     assert record is not None
@@ -148,7 +150,10 @@ async def test_events_applied_through_dapr_are_the_records_the_direct_path_reads
     assert first["id"] in record.seen
     [letter] = sidecar.daprd.invocations
     assert (letter.name, letter.operation) == ("dead-letters", "create")
-    assert letter.metadata == {"partitionKey": student}
+    # The record's trace goes on as binding metadata (the Kafka binding's record headers).
+    assert letter.metadata.keys() == {"partitionKey", "traceparent"}
+    assert letter.metadata["partitionKey"] == student
+    assert letter.metadata["traceparent"].split("-")[1] == trace_id
     assert b"not valid JSON" in letter.data
 
     sidecar.daprd.bindings_down = True

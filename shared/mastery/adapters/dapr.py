@@ -20,6 +20,7 @@ from dapr.clients.grpc._state import Concurrency, StateOptions
 from mastery.adapters.redis_logs import RedisLogs
 from mastery.errors import ConflictError, SinkUnavailableError, StateUnavailableError
 from mastery.ports import LogAppend, LogEntry, Put, Versioned, Write
+from mastery.tracing import trace_headers
 
 # Dapr's state.redis answers a failed ETag match with ABORTED (gRPC) / 409 (HTTP); a write
 # "only if absent" is first-write concurrency without an ETag.
@@ -259,9 +260,9 @@ class DaprBindingSink:
     async def publish(self, key: str, value: bytes) -> None:
         try:
             client = await self._sidecar.client()
-            await client.invoke_binding(
-                self._binding, "create", value, binding_metadata={"partitionKey": key}
-            )
+            # The Kafka output binding sends metadata other than the key as record headers.
+            metadata = {"partitionKey": key, **dict(trace_headers())}
+            await client.invoke_binding(self._binding, "create", value, binding_metadata=metadata)
         except _DAPR_ERRORS as exc:
             raise SinkUnavailableError(f"output binding {self._binding} unavailable") from exc
 

@@ -19,7 +19,8 @@ import functools
 import logging
 import signal
 import threading
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from dapr.clients.grpc._request import BindingRequest
@@ -28,7 +29,8 @@ from dapr.ext.grpc import App
 from mastery.config import Settings
 from mastery.entrypoints.dapr_delivery import API_TOKEN_HEADER, api_token_accepted, binding_metadata
 from mastery.errors import MasteryError
-from mastery.services.ingest import IngestDeps, handle_record
+from mastery.services.ingest import IngestDeps, KafkaMetadata, handle_record
+from mastery.tracing import TRACEPARENT, TRACESTATE, traced
 
 log = logging.getLogger(__name__)
 BINDING_NAME = "learning-events"
@@ -72,10 +74,28 @@ def binding_app(deps: IngestDeps, loop: LoopThread, api_token: str | None) -> Ap
         if not api_token_accepted(str(sent), api_token):
             raise InvalidApiTokenError("missing or wrong dapr-api-token")
         meta = binding_metadata(request.binding_metadata)
-        loop.run(handle_record(request.data, meta, deps))
+        traceparent = _first(request.metadata, TRACEPARENT)  # daprd's span, when it traces
+        if traceparent is not None:
+            meta = replace(
+                meta, traceparent=traceparent, tracestate=_first(request.metadata, TRACESTATE)
+            )
+        loop.run(deliver(request.data, meta))
+
+    async def deliver(data: bytes, meta: KafkaMetadata) -> None:
+        # Bound here, on the loop's thread: logs and records sent carry the delivery's trace.
+        with traced("ingest OnBindingEvent", meta.traceparent, meta.tracestate):
+            await handle_record(data, meta, deps)
 
     app.binding(BINDING_NAME)(on_event)
     return app
+
+
+def _first(metadata: Mapping[str, Sequence[bytes | str]], name: str) -> str | None:
+    values = metadata.get(name)
+    if not values:
+        return None
+    value = values[0]
+    return value.decode("latin-1") if isinstance(value, bytes) else value
 
 
 def serve(settings: Settings) -> None:

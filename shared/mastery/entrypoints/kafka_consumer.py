@@ -32,6 +32,7 @@ from mastery.config import Settings
 from mastery.entrypoints.ops_server import OpsServer, ingest_readiness
 from mastery.errors import DependencyUnavailableError
 from mastery.services.ingest import IngestDeps, KafkaMetadata, handle_records
+from mastery.tracing import TRACEPARENT, TRACESTATE
 
 log = logging.getLogger(__name__)
 POLL_MS = 200
@@ -45,6 +46,7 @@ REQUEST_TIMEOUT_MS = 5_000
 JOIN_MARGIN_MS = 5_000
 COMMIT_TIMEOUT_S = 5.0
 METADATA_PROBE_S = 1.0
+_TRACE_HEADERS = (TRACEPARENT, TRACESTATE)
 
 
 def group_timeouts(session_timeout_ms: int) -> dict[str, int]:
@@ -74,13 +76,20 @@ class _CommitFailed(DependencyUnavailableError):
 def metadata(record: Any) -> KafkaMetadata:
     """Where a consumed record came from (the same fields Dapr's `__*` headers carry)."""
     key = record.key.decode(errors="replace") if record.key is not None else None
+    headers = {name: value for name, value in record.headers or () if name in _TRACE_HEADERS}
     return KafkaMetadata(
         topic=record.topic,
         partition=str(record.partition),
         offset=str(record.offset),
         key=key,
         timestamp=str(record.timestamp),
+        traceparent=_text(headers.get(TRACEPARENT)),
+        tracestate=_text(headers.get(TRACESTATE)),
     )
+
+
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode("latin-1")
 
 
 class BatchConsumer:

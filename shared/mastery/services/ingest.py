@@ -36,6 +36,7 @@ from mastery.services.students import (
     student_key,
 )
 from mastery.services.tombstones import erased_event_ids
+from mastery.tracing import TraceContext, delivered_trace, event_traces, traced
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,9 @@ class KafkaMetadata:
     offset: str | None = None
     key: str | None = None
     timestamp: str | None = None
+    traceparent: str | None = None
+    """The W3C trace context the record came with (daprd's or the record's own headers)."""
+    tracestate: str | None = None
 
 
 @dataclass(frozen=True)
@@ -101,10 +105,15 @@ def dead_letter(
         "value_encoding": encoding,
         "value_bytes": len(raw) if size is None else size,
         "value_truncated": size is not None and size > len(raw),
-        "source": asdict(meta),
+        "source": _source(meta),
         "dead_lettered_at": deps.clock().isoformat(),
     }
     return json.dumps(document).encode()
+
+
+def _source(meta: KafkaMetadata) -> dict[str, str | None]:
+    # Where the record came from; its trace context travels as headers, not in the document.
+    return {k: v for k, v in asdict(meta).items() if k not in ("traceparent", "tracestate")}
 
 
 async def handle_record(raw: bytes, meta: KafkaMetadata, deps: IngestDeps) -> Outcome:
@@ -126,16 +135,21 @@ async def handle_records(
     events: list[LearningEvent] = []
     positions: list[int] = []
     letters = []
+    traces: dict[str, TraceContext] = {}
     for position, (raw, meta) in enumerate(records):
         try:
-            events.append(parse_event(raw, now, deps.curriculum))
-            positions.append(position)
+            event = parse_event(raw, now, deps.curriculum)
         except PoisonEventError as exc:
             letters.append(_dead_letter(raw, exc.reason, meta, deps))
+            continue
+        events.append(event)
+        positions.append(position)
+        if (trace := delivered_trace(meta.traceparent, meta.tracestate)) is not None:
+            traces[event.id] = trace
     await asyncio.gather(*letters)
-    for position, event, outcome in zip(
-        positions, events, await apply_batch(events, deps), strict=True
-    ):
+    with event_traces(traces):  # alerts go on in the trace of the event that raised them
+        applied = await apply_batch(events, deps)
+    for position, event, outcome in zip(positions, events, applied, strict=True):
         outcomes[position] = outcome
         EVENTS_TOTAL.labels(outcome=outcome, type=event.type).inc()
     return outcomes
@@ -153,8 +167,10 @@ async def handle_too_large(
 async def _dead_letter(
     raw: bytes, reason: str, meta: KafkaMetadata, deps: IngestDeps, size: int | None = None
 ) -> None:
-    await deps.dead_letters.publish(meta.key or "", dead_letter(raw, reason, meta, deps, size))
-    log.warning("dead-lettered a record: %s", reason, extra={"kafka": asdict(meta)})
+    # Its own task (gather): the record's trace is bound for its log line and its send only.
+    with traced("dead-letter", meta.traceparent, meta.tracestate):
+        await deps.dead_letters.publish(meta.key or "", dead_letter(raw, reason, meta, deps, size))
+        log.warning("dead-lettered a record: %s", reason, extra={"kafka": _source(meta)})
     EVENTS_TOTAL.labels(outcome=Outcome.DEAD_LETTERED, type="invalid").inc()
 
 

@@ -26,6 +26,7 @@ from mastery.errors import ConflictError, StateUnavailableError
 from mastery.ports import Clock, EventSink, StateStore
 from mastery.services.retry import MAX_ATTEMPTS, backoff
 from mastery.services.students import load_student, retention_ttl, student_key
+from mastery.tracing import traced_by_evidence
 
 ALERTS_PUBLISHED = Counter(
     "mastery_struggle_alerts_published_total",
@@ -60,7 +61,8 @@ async def publish_unpublished(
         if alert.published:
             continue
         if alert.id not in sent:
-            await sink.publish(record.student_id, alert_message(alert, record))
+            with traced_by_evidence(alert.evidence):
+                await sink.publish(record.student_id, alert_message(alert, record))
             ALERTS_PUBLISHED.labels(trigger=alert.trigger).inc()
             sent.add(alert.id)
         alert.published = marked = True

@@ -25,6 +25,7 @@ from mastery.observability import (
     reset_correlation_id,
     set_correlation_id,
 )
+from mastery.tracing import traced
 from mastery.web.auth import JwtVerifier
 from mastery.web.cors import CorsPolicy
 from mastery.web.headers import correlation_id_from, secure
@@ -79,13 +80,26 @@ class HttpFunction:
         ]
 
     async def __call__(self, request: Request) -> Response:
-        started = perf_counter()
-        scope = request.scope
-        method: str = scope["method"]
-        path: str = scope["path"]
-        headers: dict[bytes, bytes] = dict(scope["headers"])
+        headers: dict[bytes, bytes] = dict(request.scope["headers"])
         correlation_id = correlation_id_from(headers)
         token = set_correlation_id(correlation_id)
+        try:
+            # The caller's trace continues here (`traceparent`): logs and records sent carry it.
+            with traced(
+                f"{self.name} {request.scope['method']}",
+                _header(headers, b"traceparent"),
+                _header(headers, b"tracestate"),
+            ):
+                return await self._answer(request, headers, correlation_id)
+        finally:
+            reset_correlation_id(token)
+
+    async def _answer(
+        self, request: Request, headers: dict[bytes, bytes], correlation_id: str
+    ) -> Response:
+        started = perf_counter()
+        method: str = request.scope["method"]
+        path: str = request.scope["path"]
         route, authenticated = _UNMATCHED, False
         try:
             try:
@@ -106,8 +120,6 @@ class HttpFunction:
             # Our own error path failed: functions-framework must still never see an exception.
             _logger.exception("error while answering an error")
             return secure(Response(status_code=500), correlation_id, authenticated=True)
-        finally:
-            reset_correlation_id(token)
 
     async def _dispatch(
         self, request: Request, match: RouteMatch, headers: dict[bytes, bytes], cid: str
@@ -227,6 +239,11 @@ async def read_body(request: Request, limit: int, *, drain: bool) -> tuple[bytes
     except ClientDisconnect:
         raise ProblemError(400, "Bad request", "The request body was cut short.") from None
     return b"".join(chunks), size
+
+
+def _header(headers: dict[bytes, bytes], name: bytes) -> str | None:
+    value = headers.get(name)
+    return None if value is None else value.decode("latin-1")
 
 
 def _content_length(headers: dict[bytes, bytes]) -> int | None:

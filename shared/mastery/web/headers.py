@@ -7,12 +7,11 @@ import uuid
 
 from starlette.responses import Response
 
+from mastery.tracing import parse_traceparent
+
 __all__ = ["correlation_id_from", "secure"]
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
-_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
-_ZERO_TRACE = "0" * 32
-_ZERO_PARENT = "0" * 16
 
 # A JSON API never renders HTML, so the strictest browser policies cost nothing. The dashboard's
 # pages set their own (still no inline script or style) and keep it.
@@ -36,24 +35,10 @@ def correlation_id_from(headers: dict[bytes, bytes]) -> str:
             return candidate
     traceparent = headers.get(b"traceparent")
     if traceparent is not None:
-        trace_id = _trace_id(traceparent.decode("latin-1").strip())
-        if trace_id is not None:
-            return trace_id
+        parsed = parse_traceparent(traceparent.decode("latin-1"))
+        if parsed is not None:
+            return parsed[0]
     return uuid.uuid4().hex
-
-
-def _trace_id(value: str) -> str | None:
-    # W3C Trace Context §3.2: version ff and all-zero ids are invalid; version 00 has no tail.
-    matched = _TRACEPARENT.match(value)
-    if matched is None:
-        return None
-    version, trace_id, parent_id, _ = matched.groups()
-    tail = value[matched.end() :]
-    if version == "ff" or (version == "00" and tail) or (tail and not tail.startswith("-")):
-        return None
-    if trace_id == _ZERO_TRACE or parent_id == _ZERO_PARENT:
-        return None
-    return trace_id
 
 
 def secure(response: Response, correlation_id: str, *, authenticated: bool) -> Response:
