@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
-# One image for all five functions; FUNCTION_TARGET (ingest, query, predict, recommend, gdpr)
-# picks the one that serves.
+# One image for the functions; FUNCTION_TARGET (ingest, query, predict, recommend, gdpr, agents)
+# picks the one that serves (agents needs the image built with EXTRAS=agents).
 #   docker build -t mastery-engine .
 #   docker run -e FUNCTION_TARGET=query -p 8080:8080 mastery-engine
 

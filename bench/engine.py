@@ -29,6 +29,7 @@ from mastery.domain.record import StudentRecord, apply_event
 from mastery.local.demo import demo_events
 from mastery.local.functions import (
     FUNCTIONS,
+    LOCAL_AUTHORIZATION_SERVER,
     RunningFunction,
     start_function,
     stop_all,
@@ -146,6 +147,7 @@ def running_engine(
         )
         env = {"REDIS_URL": redis_server.url, "KAFKA_BROKERS": broker.brokers,
                "JWT_SECRET": secret, "LOG_LEVEL": "WARNING", "WORKERS": str(workers),
+               "MCP_AUTHORIZATION_SERVER": LOCAL_AUTHORIZATION_SERVER,
                **(extra_env or {})}  # fmt: skip
         engine = Engine(redis_server.url, broker.brokers, secret, env)
         started: list[RunningFunction] = []

@@ -69,6 +69,7 @@ REAL_ROUTES = {
     "predict": ("GET", "/v1/students/{s}/forecast"),
     "recommend": ("GET", "/v1/students/{s}/recommendations"),
     "gdpr": ("GET", "/v1/students/{s}/export"),
+    "agents": ("POST", "/mcp"),  # an MCP tools/call of get_student_mastery (stateless JSON)
 }
 
 
@@ -84,9 +85,13 @@ def real_request(name: str, secret: str, base_url: str) -> httpx.Request:
             method, base_url + path, json=event, headers={"__topic": "learning.events"}
         )
     token = mint_token(secret, student, "student", ttl=timedelta(minutes=10))
-    return httpx.Request(
-        method, base_url + path.format(s=student), headers={"Authorization": f"Bearer {token}"}
-    )
+    headers = {"Authorization": f"Bearer {token}"}
+    if name == "agents":
+        call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                "params": {"name": "get_student_mastery", "arguments": {"student_id": student}}}  # fmt: skip
+        headers["Accept"] = "application/json, text/event-stream"
+        return httpx.Request(method, base_url + path, json=call, headers=headers)
+    return httpx.Request(method, base_url + path.format(s=student), headers=headers)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import IO
 
 ROOT = Path(__file__).resolve().parents[1]
 BANNER_END = "Ctrl-C stops everything"
-PORTS = 6  # five functions and the ingest consumer's health port
+PORTS = 7  # six functions and the ingest consumer's health port
 
 
 def free_range(size: int = PORTS) -> int:

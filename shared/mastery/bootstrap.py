@@ -93,8 +93,10 @@ def _keep_opentelemetry_out() -> None:
     # redis-py 8 imports OpenTelemetry's metrics SDK whenever it is installed, for metrics of its
     # own that are off unless enabled (we never do): ~20-55 ms of every cold start. Without an
     # exporter configured, mark the package absent before redis is imported (redis then runs
-    # without them, as it does where OpenTelemetry is not installed). Already imported: kept.
-    sys.modules.setdefault("opentelemetry", None)  # type: ignore[arg-type]
+    # without them, as it does where OpenTelemetry is not installed) — or, where the API is in
+    # use already (the MCP SDK propagates trace context with it), just the SDK.
+    blocked = "opentelemetry.sdk" if "opentelemetry" in sys.modules else "opentelemetry"
+    sys.modules.setdefault(blocked, None)  # type: ignore[arg-type]
 
 
 async def open_sinks(

@@ -112,6 +112,10 @@ class Settings:
     """Where the dashboard calls predict ("": the dashboard's own origin)."""
     dashboard_recommend_url: str = ""
     """Where the dashboard calls recommend ("": the dashboard's own origin)."""
+    mcp_resource_url: str | None = None
+    """The agents function's public MCP endpoint URL (its OAuth protected-resource identifier)."""
+    mcp_authorization_server: str | None = None
+    """The authorization server that issues the agents' tokens (else `JWT_ISSUER`)."""
     otlp_endpoint: str | None = None
     """`OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`): export spans there (OpenTelemetry)."""
     health_port: int | None = None
@@ -215,6 +219,8 @@ class Settings:
                 dashboard_recommend_url=_origin(
                     "DASHBOARD_RECOMMEND_URL", get("DASHBOARD_RECOMMEND_URL") or ""
                 ),
+                mcp_resource_url=get("MCP_RESOURCE_URL"),
+                mcp_authorization_server=get("MCP_AUTHORIZATION_SERVER"),
                 otlp_endpoint=get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
                 or get("OTEL_EXPORTER_OTLP_ENDPOINT"),
                 health_port=int(port) if (port := get("HEALTH_PORT")) else None,

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -47,4 +48,5 @@ def configure(service: str) -> TracerProvider:
             )
 
     set_span_exporter(export)
+    trace.set_tracer_provider(provider)  # libraries' own spans (the MCP SDK's) join ours
     return provider

@@ -36,8 +36,8 @@ from ._manifests import (
     validate,
 )
 
-FUNCTIONS = ("ingest", "query", "predict", "recommend", "gdpr")
-HTTP_FUNCTIONS = ("query", "predict", "recommend", "gdpr")
+FUNCTIONS = ("ingest", "query", "predict", "recommend", "gdpr", "agents")
+HTTP_FUNCTIONS = ("query", "predict", "recommend", "gdpr", "agents")
 BASE = "deploy/base"
 BUNDLES = (BASE, *(f"deploy/overlays/{name}" for name in OVERLAYS))
 # Knative injects PORT and rejects it in a Service; the ingest Deployment sets it itself.
@@ -733,9 +733,13 @@ def test_overlay_pins_namespace_and_image(overlay: str) -> None:
     for manifest in manifests:
         if manifest["kind"] != "Namespace":
             assert manifest["metadata"].get("namespace") == namespace, manifest["kind"]
-    images = {w.container["image"] for w in _workloads(manifests).values()}
-    assert len(images) == 1, "one image for all five functions"
-    image = images.pop()
+    images = {n: w.container["image"] for n, w in _workloads(manifests).items()}
+    # One build for all functions; agents' carries the `agents` extra (the MCP SDK) too.
+    agents = images.pop("agents")
+    assert len(set(images.values())) == 1, "one image for the other functions"
+    image = images.popitem()[1]
+    name, tag = image.rsplit(":", 1)
+    assert agents == f"{name}-agents:{tag}"
     assert re.fullmatch(r"[\w.\-/:]+:[\w.\-]+", image), image
     assert not image.endswith(":latest")
 

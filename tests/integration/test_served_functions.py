@@ -18,7 +18,12 @@ from mastery.domain.events import parse_event
 from mastery.domain.mastery import MasteryRules, student_mastery
 from mastery.domain.record import StudentRecord, apply_event
 from mastery.local.demo import demo_events
-from mastery.local.functions import FUNCTIONS, RunningFunction, running_functions
+from mastery.local.functions import (
+    FUNCTIONS,
+    LOCAL_AUTHORIZATION_SERVER,
+    RunningFunction,
+    running_functions,
+)
 from mastery.local.run import deliver_like_dapr
 from mastery.local.servers import KafkaBroker, free_port
 from mastery.web.auth import mint_token
@@ -32,7 +37,8 @@ KAFKA = KafkaSettings()
 def served(redis_url: str, kafka_broker: KafkaBroker) -> Iterator[dict[str, RunningFunction]]:
     kafka_broker.create_topics([KAFKA.topic, KAFKA.dead_letter_topic, KAFKA.alert_topic])
     env = {"REDIS_URL": redis_url, "KAFKA_BROKERS": kafka_broker.brokers, "JWT_SECRET": SECRET,
-           "LOG_LEVEL": "WARNING", "RETENTION_DAYS": "90"}  # fmt: skip
+           "LOG_LEVEL": "WARNING", "RETENTION_DAYS": "90",
+           "MCP_AUTHORIZATION_SERVER": LOCAL_AUTHORIZATION_SERVER}  # fmt: skip
     with running_functions({name: free_port() for name in FUNCTIONS}, env) as functions:
         yield functions
 

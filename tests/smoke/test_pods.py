@@ -51,6 +51,7 @@ HTTP_FUNCTIONS = {
     "predict": ("student", "/v1/students/{student}/forecast"),
     "recommend": ("student", "/v1/students/{student}/recommendations"),
     "gdpr": ("admin", "/v1/audit?student_id={student}"),
+    "agents": ("student", "/mcp"),  # an MCP tools/call (POST), below
 }
 CLUSTER = "deploy/components/redis-cluster"
 # name -> (overlay, extra components, workloads started)
@@ -141,7 +142,16 @@ async def _request(pod: Pod, client: httpx.AsyncClient, provider: Jwks) -> None:
         role, path = HTTP_FUNCTIONS[pod.function]
         token = provider.token(student, role, env)
         url = f"http://127.0.0.1:{port}{path.format(student=student)}"
-        response = await client.get(url, headers={"Authorization": f"Bearer {token}"})
+        headers = {"Authorization": f"Bearer {token}"}
+        if pod.function == "agents":
+            call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+                "name": "get_student_mastery", "arguments": {"student_id": student}}}  # fmt: skip
+            headers["Accept"] = "application/json, text/event-stream"
+            response = await client.post(url, json=call, headers=headers)
+            assert response.status_code == 200, f"POST {url}: {response.text}"
+            assert response.json()["result"]["isError"] is False, response.text
+            return
+        response = await client.get(url, headers=headers)
         assert response.status_code == 200, f"GET {url}: {response.status_code} {response.text}"
         return
     if mode == "http":

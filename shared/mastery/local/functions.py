@@ -1,4 +1,4 @@
-"""Start the five functions as their containers do (`mastery.serve`) on loopback ports."""
+"""Start the six functions as their containers do (`mastery.serve`) on loopback ports."""
 
 from __future__ import annotations
 
@@ -13,8 +13,11 @@ from pathlib import Path
 
 import httpx
 
-FUNCTIONS = ("ingest", "query", "predict", "recommend", "gdpr")
+FUNCTIONS = ("ingest", "query", "predict", "recommend", "gdpr", "agents")
 ROOT = Path(__file__).resolve().parents[3]
+LOCAL_AUTHORIZATION_SERVER = "https://auth.invalid"
+"""What the agents function names as its authorization server locally: none (the run and the
+benchmarks mint tokens themselves; `.invalid` never resolves)."""
 
 
 @dataclass(frozen=True)

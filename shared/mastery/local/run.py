@@ -30,6 +30,7 @@ from mastery.local.class_summary import demo_class_text
 from mastery.local.demo import demo_events
 from mastery.local.functions import (
     FUNCTIONS,
+    LOCAL_AUTHORIZATION_SERVER,
     RunningFunction,
     running_functions,
     start_ingest_consumer,
@@ -113,6 +114,7 @@ def _banner(urls: dict[str, str], secret: str, summary: str) -> str:
         f'  curl -H "Authorization: Bearer $TEACHER_TOKEN" {urls["query"]}/v1/classes/{CLASS_ID}/mastery',
         f'  curl -H "Authorization: Bearer $STUDENT_TOKEN" {urls["query"]}/v1/students/student-03/mastery',
         f'  curl -H "Authorization: Bearer $STUDENT_TOKEN" "{urls["query"]}/v1/students/student-03/history?days=14"',
+        f"  MCP (Streamable HTTP) for agents: {urls['agents']}/mcp with the same bearer tokens",
         "",
         "Ctrl-C stops everything this command started.",
     ]  # fmt: skip
@@ -177,6 +179,9 @@ def _run(ports: dict[str, int]) -> None:
         )
         env = {"REDIS_URL": redis_server.url, "KAFKA_BROKERS": broker.brokers,
                "JWT_SECRET": secret, "LOG_LEVEL": "WARNING",
+               # This run mints the tokens itself: no real authorization server to name.
+               "MCP_AUTHORIZATION_SERVER": LOCAL_AUTHORIZATION_SERVER,
+               "MCP_RESOURCE_URL": f"http://127.0.0.1:{ports['agents']}/mcp",
                **dashboard_env({name: f"http://127.0.0.1:{port}" for name, port in ports.items()})}  # fmt: skip
         log.info("redis %s, kafka %s; starting functions...", redis_server.url, broker.brokers)
         consumer = start_ingest_consumer({**env, "HEALTH_PORT": str(ports[CONSUMER])})

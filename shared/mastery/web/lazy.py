@@ -13,11 +13,13 @@ from starlette.responses import Response
 
 from mastery.config import ConfigError
 from mastery.observability import reset_correlation_id, set_correlation_id
-from mastery.web.function import HttpFunction
 from mastery.web.headers import correlation_id_from, secure
 from mastery.web.problems import ProblemError, problem_response
 
-__all__ = ["LazyFunction"]
+__all__ = ["Handler", "LazyFunction"]
+
+Handler = Callable[[Request], Awaitable[Response]]
+"""What serves a function's requests: an `HttpFunction`, or the agents function."""
 
 _logger = logging.getLogger(__name__)
 # gunicorn's "App failed to load" code: its master stops instead of restarting the worker.
@@ -35,9 +37,9 @@ class LazyFunction:
     so the orchestrator shows a crash instead of a pod answering 503 for ever.
     """
 
-    def __init__(self, factory: Callable[[], Awaitable[HttpFunction]]) -> None:
+    def __init__(self, factory: Callable[[], Awaitable[Handler]]) -> None:
         self._factory = factory
-        self._function: HttpFunction | None = None
+        self._function: Handler | None = None
         self._lock = asyncio.Lock()
 
     async def prepare(self) -> None:
