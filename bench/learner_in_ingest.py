@@ -32,6 +32,7 @@ from mastery.domain.events import LearningEvent, parse_event
 from mastery.domain.knowledge import LearnerModel
 from mastery.ports import Versioned
 from mastery.services.ingest import IngestDeps, apply
+from mastery.services.learner_rollout import LearnerModels
 from mastery.services.students import student_key
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -60,7 +61,8 @@ def _event(i: int, at: datetime, rng: random.Random) -> LearningEvent:
 async def _seed(history: int, learner: LearnerModel | None) -> bytes:
     """The stored record after `history` events spread over the 30 days before the new ones."""
     store = MemoryStateStore()
-    deps = IngestDeps(store, MemorySink(), lambda: NOW, CURRICULUM, learner=learner)
+    deps = IngestDeps(store, MemorySink(), lambda: NOW, CURRICULUM,
+                      learner=learner and LearnerModels(learner))  # fmt: skip
     rng = random.Random(0)  # noqa: S311 - reproducible data, not crypto
     start = NOW - timedelta(days=30)
     for i in range(history):
@@ -74,7 +76,8 @@ async def _run(seed: bytes, events: list[LearningEvent], learner: LearnerModel |
     """Seconds per event to apply `events` one by one to the seeded record."""
     store = MemoryStateStore()
     store.values[KEY] = Versioned(seed, "1")
-    deps = IngestDeps(store, MemorySink(), lambda: NOW, CURRICULUM, learner=learner)
+    deps = IngestDeps(store, MemorySink(), lambda: NOW, CURRICULUM,
+                      learner=learner and LearnerModels(learner))  # fmt: skip
     began = time.perf_counter()
     for item in events:
         await apply(item, deps)

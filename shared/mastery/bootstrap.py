@@ -17,6 +17,7 @@ from mastery.domain.curriculum import CURRICULUM, Curriculum
 from mastery.domain.knowledge import LearnerModel
 from mastery.domain.mastery import MasteryRules
 from mastery.ports import Clock, EventSink, StateStore
+from mastery.services.learner_rollout import LearnerModels
 from mastery.web.auth import JwtVerifier
 from mastery.web.function import HttpFunction
 from mastery.web.routing import Route
@@ -40,7 +41,8 @@ class Core:
     clock: Clock = utc_now
     curriculum: Curriculum = CURRICULUM
     rules: MasteryRules = field(default_factory=MasteryRules)
-    learner: LearnerModel = field(default_factory=LearnerModel)
+    learner: LearnerModels = field(default_factory=lambda: LearnerModels(LearnerModel()))
+    """The learner model each student gets (the `learner-model` flag)."""
     sidecar: Sidecar | None = None
     """The Dapr sidecar, when the state store or the sinks go through it."""
 
@@ -166,7 +168,12 @@ def build_core(settings: Settings | None = None, *, cached: bool = False) -> Cor
         _export_spans(settings.function or "mastery")
     from mastery.learner_params import load_params
 
-    learner = LearnerModel(load_params(settings.learner_params_path))
+    candidate = settings.learner_candidate_params_path
+    learner = LearnerModels(
+        LearnerModel(load_params(settings.learner_params_path)),
+        LearnerModel(load_params(candidate)) if candidate else None,
+        settings.learner_candidate_percent,
+    )
     sidecar = sidecar_for(settings)
     store = open_store(settings, cached=cached, sidecar=sidecar)
     return Core(settings=settings, store=store, learner=learner, sidecar=sidecar)

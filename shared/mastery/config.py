@@ -21,6 +21,13 @@ def _flag(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _percent(value: str) -> float:
+    share = float(value)
+    if not 0.0 <= share <= 100.0:
+        raise ConfigError(f"LEARNER_CANDIDATE_PERCENT must be within 0-100, not {value!r}")
+    return share
+
+
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise ConfigError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
@@ -105,6 +112,10 @@ class Settings:
     forecast_stale_after_days: int = 14
     """Predict: a topic whose newest evidence is older than this is `stale`, without a trend."""
     learner_params_path: str | None = None
+    learner_candidate_params_path: str | None = None
+    """A candidate learner model (params file) for a share of the students (flag `learner-model`)."""
+    learner_candidate_percent: float = 0.0
+    """The candidate's share of students, 0-100 (`mastery.services.learner_rollout`)."""
     """Learner-model params file (`python -m mastery.learning.fit`); None: built-in defaults."""
     cors_allowed_origins: tuple[str, ...] = ()
     """Browser origins that may call the function (the dashboard's, when it is elsewhere)."""
@@ -219,6 +230,8 @@ class Settings:
                 dashboard_recommend_url=_origin(
                     "DASHBOARD_RECOMMEND_URL", get("DASHBOARD_RECOMMEND_URL") or ""
                 ),
+                learner_candidate_params_path=get("LEARNER_CANDIDATE_PARAMS_PATH"),
+                learner_candidate_percent=_percent(get("LEARNER_CANDIDATE_PERCENT") or "0"),
                 mcp_resource_url=get("MCP_RESOURCE_URL"),
                 mcp_authorization_server=get("MCP_AUTHORIZATION_SERVER"),
                 otlp_endpoint=get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")

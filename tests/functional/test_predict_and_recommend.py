@@ -22,6 +22,7 @@ from mastery.domain.learner import ModelParams, StudentSummary, TopicParams, p_c
 from mastery.domain.mastery import MasteryRules
 from mastery.domain.record import StudentRecord
 from mastery.entrypoints.http import ingest, predict, recommend
+from mastery.services.learner_rollout import LearnerModels
 from mastery.services.students import load_student, student_key
 from mastery.web.auth import mint_token
 from tests.asgi import serve
@@ -61,7 +62,7 @@ class Engine:
 async def engine() -> AsyncIterator[Engine]:
     store = MemoryStateStore()
     core = Core(settings=Settings(jwt=JwtSettings(secret=SECRET)), store=store,
-                clock=lambda: NOW, learner=LearnerModel(PARAMS))  # fmt: skip
+                clock=lambda: NOW, learner=LearnerModels(LearnerModel(PARAMS)))  # fmt: skip
     functions = [await ingest.create(core, dead_letters=MemorySink()),
                  await predict.create(core), await recommend.create(core)]  # fmt: skip
     async with serve(functions[0]) as i, serve(functions[1]) as p, serve(functions[2]) as r:
@@ -133,7 +134,7 @@ async def test_a_late_answer_gives_the_state_of_an_ordered_delivery(engine: Engi
     record, _ = await load_student(engine.store, "s1")
     assert record is not None
     replayed = record.model_copy(deep=True)
-    replay_topic(replayed, LISTS, engine.core.learner)
+    replay_topic(replayed, LISTS, engine.core.learner.stable)
     assert record.learner[LISTS] == replayed.learner[LISTS]
     assert record.learner[LISTS].answers == 14
 

@@ -18,6 +18,7 @@ from mastery.learning.answers import from_columns
 from mastery.learning.fit import fit_params
 from mastery.learning.synthetic import simulate_irt
 from mastery.services.ingest import IngestDeps, apply
+from mastery.services.learner_rollout import LearnerModels
 from mastery.services.students import student_key
 from tests.factories import event, raw
 
@@ -47,7 +48,7 @@ async def test_harness_predictions_equal_what_ingest_and_predict_compute() -> No
 
     model = LearnerModel(params)
     store = MemoryStateStore()
-    deps = IngestDeps(store, MemorySink(), lambda: NOW, CURRICULUM, learner=model)
+    deps = IngestDeps(store, MemorySink(), lambda: NOW, CURRICULUM, learner=LearnerModels(model))
     engine_correct, engine_mastered = [], []
     # The log's rows are sorted by (student, order); feed the events in that order.
     by_row = sorted(range(len(rows)), key=lambda r: (rows[r][0], r))

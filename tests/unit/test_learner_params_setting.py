@@ -18,8 +18,8 @@ async def test_a_configured_params_file_is_what_every_function_uses(tmp_path: Pa
     core = build_core(settings)
     try:
         assert settings.learner_params_path == str(tmp_path / "params.json")
-        assert core.learner.params == fitted
-        assert core.learner.for_topic("data_structures.lists").p_init == 0.42
+        assert core.learner.stable.params == fitted
+        assert core.learner.stable.for_topic("data_structures.lists").p_init == 0.42
     finally:
         await core.store.aclose()
 
@@ -27,7 +27,7 @@ async def test_a_configured_params_file_is_what_every_function_uses(tmp_path: Pa
 async def test_without_the_setting_the_defaults_apply() -> None:
     core = build_core(Settings.from_env({}))
     try:
-        assert core.learner.params == ModelParams()
-        assert core.learner.fingerprint == LearnerModel().fingerprint
+        assert core.learner.stable.params == ModelParams()
+        assert core.learner.stable.fingerprint == LearnerModel().fingerprint
     finally:
         await core.store.aclose()

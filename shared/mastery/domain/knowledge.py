@@ -140,17 +140,22 @@ def _prune(record: StudentRecord, model: LearnerModel) -> None:
         track.start = _fold_student(track.start, dropped)
 
 
+def use_model(record: StudentRecord, model: LearnerModel) -> None:
+    """Make the record's learner states `model`'s: recomputed from the answers if another
+    model (other parameters, another family) computed them (the checkpoints keep what they
+    hold: their answers are gone)."""
+    if record.learner_params != model.fingerprint:
+        record.learner_params = model.fingerprint
+        for name in list(record.answers):
+            replay_topic(record, name, model)
+
+
 def track_answer(record: StudentRecord, event: LearningEvent, model: LearnerModel) -> None:
     """Keep the event's graded answer (if any) and bring the learner states up to date.
 
     Call it after `apply_event` applied the event (never for a duplicate).
     """
-    if record.learner_params != model.fingerprint:
-        # States computed with other parameters: recompute them all once (the checkpoints keep
-        # what they hold: their answers are gone).
-        record.learner_params = model.fingerprint
-        for name in list(record.answers):
-            replay_topic(record, name, model)
+    use_model(record, model)
     value = graded_answer(event)
     at = event.occurred_at.timestamp()
     if value is not None and event.topic is not None and at >= _horizon(record):

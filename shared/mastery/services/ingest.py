@@ -27,6 +27,7 @@ from mastery.errors import PoisonEventError, StateUnavailableError
 from mastery.observability import EVENTS_TOTAL
 from mastery.ports import Clock, EventSink, StateStore, Write
 from mastery.services.keyed_locks import KeyedLocks
+from mastery.services.learner_rollout import LearnerModels
 from mastery.services.outbox import publish_unpublished
 from mastery.services.record_cache import RecordCache
 from mastery.services.retry import MAX_ATTEMPTS, backoff
@@ -72,8 +73,9 @@ class IngestDeps:
     curriculum: Curriculum
     retention_days: int = 90
     locks: KeyedLocks = field(default_factory=KeyedLocks)
-    learner: LearnerModel | None = field(default_factory=LearnerModel)
-    """The learner model updated per graded answer; None switches it off (benchmark baseline)."""
+    learner: LearnerModels | None = field(default_factory=lambda: LearnerModels(LearnerModel()))
+    """The learner models (each student's, by the `learner-model` flag) updated per graded
+    answer; None switches the model off (benchmark baseline)."""
     alerts: EventSink | None = None
     """Where new struggle alerts are published, before the write that stores them (None: stored,
     not published; `mastery.services.outbox`)."""
@@ -234,7 +236,7 @@ async def _apply_round(
                 continue
             applied = apply_event(record, events[position])
             if applied and deps.learner is not None:
-                track_answer(record, events[position], deps.learner)
+                track_answer(record, events[position], deps.learner.for_student(student_id))
             if applied and deps.struggle is not None:
                 detect(record, events[position], deps.struggle)
             outcomes[position] = Outcome.APPLIED if applied else Outcome.DUPLICATE

@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from mastery.bootstrap import Core, build_core, http_function
+from mastery.domain.knowledge import use_model
 from mastery.domain.outlook import student_outlook
 from mastery.entrypoints.http.forecast_views import ForecastResponse, forecast_response
 from mastery.entrypoints.http.memo import AnswerMemo
@@ -35,7 +36,10 @@ def predict_routes(core: Core, memo: AnswerMemo | None = None) -> list[Route]:
         outlook = version.answer(("outlook", horizon, today), lambda: student_outlook(
             version.record(), core.curriculum, today, core.rules, horizon,
             core.settings.forecast_stale_after_days))  # fmt: skip
-        return forecast_response(version.record(), outlook, core.learner, now)
+        model = core.learner.for_student(version.student_id)  # the `learner-model` flag
+        record = version.record()  # parsed for this request: replaying it changes no memo
+        use_model(record, model)  # the student moved to another model since their last event
+        return forecast_response(record, outlook, model, now)
 
     return [
         Route("GET", "/v1/students/{student_id}/forecast", get_forecast,
