@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Awaitable, Callable
-from typing import NoReturn
+from typing import NoReturn, Protocol
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -18,8 +18,14 @@ from mastery.web.problems import ProblemError, problem_response
 
 __all__ = ["Handler", "LazyFunction"]
 
-Handler = Callable[[Request], Awaitable[Response]]
-"""What serves a function's requests: an `HttpFunction`, or the agents function."""
+
+class Handler(Protocol):
+    """What serves a function's requests: an `HttpFunction`, or the agents function."""
+
+    async def __call__(self, request: Request) -> Response: ...
+
+    async def warm_up(self) -> None: ...
+
 
 _logger = logging.getLogger(__name__)
 # gunicorn's "App failed to load" code: its master stops instead of restarting the worker.

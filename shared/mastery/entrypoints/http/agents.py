@@ -226,6 +226,10 @@ class AgentsFunction:
         self._running = asyncio.create_task(hold())
         await started.wait()
 
+    async def warm_up(self) -> None:
+        """Open the state store's connections before the first request (`mastery.serve`)."""
+        await self._operations.warm_up()
+
     async def __call__(self, request: Request) -> Response:
         path: str = request.scope["path"]
         if path == MCP_PATH or path.startswith(_WELL_KNOWN):
