@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from mastery.config import ConfigError, Settings
@@ -150,6 +150,7 @@ def ingest_deps(core: Core, dead_letters: EventSink, alerts: EventSink | None) -
         clock=core.clock,
         curriculum=core.curriculum,
         retention_days=core.settings.retention_days,
+        late_window=timedelta(hours=core.settings.late_window_hours),
         learner=core.learner,
         alerts=alerts,
     )

@@ -104,6 +104,9 @@ class Settings:
     retention_days: int = 90
     audit_window_seconds: int = 600
     """Repeated reads by one caller through one route within this coalesce into one entry."""
+    late_window_hours: int = 168
+    """Ingest applies an event at most this far behind its student's newest one (and dedupes by
+    id within it); later ones are dead-lettered as late (`mastery.domain.record`)."""
     gdpr_self_erasure: bool = False
     max_body_bytes: int = 65536
     binding_max_record_bytes: int = 1_048_588
@@ -213,6 +216,9 @@ class Settings:
                 retention_days=int(get("RETENTION_DAYS") or defaults.retention_days),
                 audit_window_seconds=int(
                     get("AUDIT_COALESCE_SECONDS") or defaults.audit_window_seconds
+                ),
+                late_window_hours=int(
+                    get("INGEST_LATE_WINDOW_HOURS") or defaults.late_window_hours
                 ),
                 gdpr_self_erasure=_flag(get("GDPR_SELF_ERASURE") or "false"),
                 max_body_bytes=int(get("MAX_BODY_BYTES") or defaults.max_body_bytes),

@@ -191,7 +191,7 @@ def _assert_state_is_a_clean_pass(
         want = record.model_dump()
         assert got == want, {k: (got[k], want[k]) for k in got if got[k] != want[k]}
     assert len(expected) == len({e["student_id"] for e in events})
-    assert sum(len(r.seen) for r in expected.values()) == len(events)
+    assert sum(r.applied for r in expected.values()) == len(events)
 
 
 def _metric(url: str, name: str) -> float:

@@ -22,6 +22,7 @@ from tests.factories import event
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 LISTS, LOOPS = "data_structures.lists", "control_flow.for_loops"
+WINDOW = timedelta(days=30)  # a late-arrival window wider than the 20 days the events span
 
 
 def parsed(document: dict[str, Any]) -> LearningEvent:
@@ -37,7 +38,7 @@ def quiz(at: datetime, correct: int, total: int = 4, topic: str = LISTS) -> Lear
 def ingest(events: list[LearningEvent], model: LearnerModel) -> StudentRecord:
     record = StudentRecord(student_id="s1")
     for item in events:
-        if apply_event(record, item):
+        if apply_event(record, item, WINDOW):
             track_answer(record, item, model)
     return record
 
@@ -109,7 +110,7 @@ def test_a_new_params_file_recomputes_every_state_on_the_next_event() -> None:
     events = mixed_events(3, 30)
     record = ingest(events[:-1], LearnerModel())
     sharper = LearnerModel(ModelParams(default=TopicParams(p_init=0.6, p_learn=0.3)))
-    track_answer(record, events[-1], sharper) if apply_event(record, events[-1]) else None
+    track_answer(record, events[-1], sharper) if apply_event(record, events[-1], WINDOW) else None
     assert record.learner == ingest(events, sharper).learner
     assert record.learner_params == sharper.fingerprint != LearnerModel().fingerprint
 

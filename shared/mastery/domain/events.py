@@ -180,7 +180,9 @@ def parse_event(raw: bytes | str, now: datetime, curriculum: Curriculum) -> Lear
         data = model.model_validate(envelope.data)
     except ValidationError as exc:
         raise PoisonEventError(_describe(exc, "data.")) from exc
-    return LearningEvent(
+    # Every field was validated above (the envelope, the time, the topic, the data model):
+    # constructing the event validates nothing again (that was a tenth of the consumer's time).
+    return LearningEvent.model_construct(
         id=envelope.id,
         type=envelope.type,
         student_id=envelope.student_id,

@@ -3,6 +3,12 @@
 The record keeps the evidence itself (passed exercises, timed scores, active days), not running
 totals, so every derived number is a function of the *set* of events: duplicates are ignored by
 id and late or shuffled deliveries end in the same record as an ordered one.
+
+The late-arrival window bounds what that costs. The dedupe ids are kept only for events less
+than the window behind the student's newest event; an event further behind is *late*: it is
+not applied (the caller dead-letters it), so a redelivery of an event whose id was forgotten is
+never applied twice. Every delivery in which each event arrives less than the window behind the
+newest event applied before it therefore ends in the same record as an ordered one.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ from mastery.domain.learner import StoredLearnerState
 from mastery.domain.struggle_evidence import StruggleState
 
 RETENTION = timedelta(days=90)
+LATE_WINDOW = timedelta(days=7)
+"""Default late-arrival window (`INGEST_LATE_WINDOW_HOURS`); the struggle alerts' lateness."""
 
 # A timed observation: (epoch seconds, value, event id); the id breaks ties deterministically.
 Observation = tuple[int, float, str]
@@ -64,7 +72,12 @@ class StudentRecord(BaseModel):
     utc_offset_minutes: int = 0
     """Offset of the newest event: the student's own calendar days."""
     seen: dict[str, int] = Field(default_factory=dict)
-    """event id -> epoch of occurrence; the dedupe set, pruned after the retention window."""
+    """event id -> epoch of occurrence: the dedupe set, of the late-arrival window only."""
+    applied: int = 0
+    """How many events were applied to this record."""
+    erased_at: float | None = None
+    """When the student was erased before this record began (epoch seconds): events from
+    before it are never applied (`mastery.services.tombstones`)."""
     active_days: list[int] = Field(default_factory=list)
     """Sorted local-calendar day ordinals with any activity."""
     classes: dict[str, ClassMembership] = Field(default_factory=dict)
@@ -102,17 +115,29 @@ def _insert(observations: list[Observation], item: Observation) -> None:
     bisect.insort(observations, item)
 
 
-def apply_event(record: StudentRecord, event: LearningEvent) -> bool:
-    """Apply `event` to `record` in place; False (and no change) when it was already applied."""
-    if event.id in record.seen:
+def too_late(record: StudentRecord, event: LearningEvent, window: timedelta = LATE_WINDOW) -> bool:
+    """Whether `event` lies more than `window` behind the student's newest event, and is not
+    known: whether or not it was applied once, it is not applied now."""
+    horizon = record.last_event_at - window.total_seconds()
+    return event.id not in record.seen and _epoch(event.occurred_at) < horizon
+
+
+def apply_event(
+    record: StudentRecord, event: LearningEvent, window: timedelta = LATE_WINDOW
+) -> bool:
+    """Apply `event` to `record` in place; False (and no change) when it was already applied or
+    is `too_late`."""
+    if event.id in record.seen or too_late(record, event, window):
         return False
     at = _epoch(event.occurred_at)
     record.seen[event.id] = at
+    record.applied += 1
     if at >= record.last_event_at:
         record.last_event_at = at
         offset = event.occurred_at.utcoffset() or timedelta()
         record.utc_offset_minutes = int(offset.total_seconds() // 60)
     _apply_data(record, event, at)
+    _forget_seen(record, record.last_event_at - int(window.total_seconds()))
     _prune(record)
     return True
 
@@ -153,18 +178,22 @@ def _apply_data(record: StudentRecord, event: LearningEvent, at: int) -> None:
         pass  # counts as activity; the stuck trigger reads it from the struggle evidence
 
 
+def _forget_seen(record: StudentRecord, horizon: int) -> None:
+    """Drop the dedupe ids of events older than the late-arrival window's horizon."""
+    if min(record.seen.values()) >= horizon:
+        return  # the common case, found at C speed
+    for event_id in [event_id for event_id, at in record.seen.items() if at < horizon]:
+        del record.seen[event_id]
+
+
 def _prune(record: StudentRecord) -> None:
     """Forget evidence older than the retention window before the newest event."""
     horizon = record.last_event_at - int(RETENTION.total_seconds())
-    if not record.seen or min(record.seen.values()) >= horizon:
-        return  # the common case, found at C speed (the scan below runs on every event)
-    stale = [event_id for event_id, at in record.seen.items() if at < horizon]
-    for event_id in stale:
-        del record.seen[event_id]
-    if not stale:
-        return
     first_day = datetime.fromtimestamp(horizon, UTC).date().toordinal()
-    record.active_days = [d for d in record.active_days if d >= first_day]
+    if record.active_days and record.active_days[0] < first_day:
+        record.active_days = [d for d in record.active_days if d >= first_day]
     for evidence in record.topics.values():
-        evidence.quizzes = [o for o in evidence.quizzes if o[0] >= horizon]
-        evidence.reviews = [o for o in evidence.reviews if o[0] >= horizon]
+        if evidence.quizzes and evidence.quizzes[0][0] < horizon:
+            evidence.quizzes = [o for o in evidence.quizzes if o[0] >= horizon]
+        if evidence.reviews and evidence.reviews[0][0] < horizon:
+            evidence.reviews = [o for o in evidence.reviews if o[0] >= horizon]

@@ -46,11 +46,14 @@ CONSUMER = "ingest-consumer"
 PARTITIONS = 4
 
 
-async def deliver_like_dapr(url: str, events: list[dict[str, Any]], topic: str) -> dict[str, int]:
-    """POST each event as the Dapr Kafka binding does: in order per partition (student)."""
-    partitions: dict[int, list[dict[str, Any]]] = defaultdict(list)
+async def deliver_like_dapr(
+    url: str, events: list[dict[str, Any]], topic: str, partitions: int = PARTITIONS
+) -> dict[str, int]:
+    """POST each event as the Dapr Kafka binding does: in order per partition (student), one
+    in flight per partition."""
+    by_partition: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for event in events:
-        partitions[hash(event["student_id"]) % PARTITIONS].append(event)
+        by_partition[hash(event["student_id"]) % partitions].append(event)
     outcomes: dict[str, int] = defaultdict(int)
 
     async def consume(partition: int, records: list[dict[str, Any]]) -> None:
@@ -67,7 +70,7 @@ async def deliver_like_dapr(url: str, events: list[dict[str, Any]], topic: str) 
                 response.raise_for_status()
                 outcomes[response.json()["outcome"]] += 1
 
-    await asyncio.gather(*(consume(p, records) for p, records in partitions.items()))
+    await asyncio.gather(*(consume(p, records) for p, records in by_partition.items()))
     return dict(outcomes)
 
 

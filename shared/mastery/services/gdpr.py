@@ -115,7 +115,7 @@ async def erase_student(
     await remove_from_rosters(store, student_id, classes, now, retention_days)
     ttl = tombstone_ttl(retention_days)
     counts = {
-        "events": len(record.seen) if record else 0,
+        "events": record.applied if record else 0,
         "topics": len(record.topics) if record else 0,
         "alerts": len(record.alerts) if record else 0,
         "audit_entries": await trail_length(store, student_id),

@@ -2,7 +2,9 @@
 
 Exactly-once: the event id joins the student's dedupe set in the same compare-and-set write as
 the change it causes, so a redelivery (at-least-once Kafka) or a concurrent delivery is applied
-once. A lost compare-and-set is retried on a fresh read.
+once. A lost compare-and-set is retried on a fresh read. The dedupe set covers the late-arrival
+window (`IngestDeps.late_window`); an event further behind its student's newest event is late:
+never applied, dead-lettered with the reason (`mastery.domain.record`).
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ from collections import defaultdict
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 from enum import StrEnum
 
 from mastery.domain.curriculum import Curriculum
 from mastery.domain.events import ClassRoster, LearningEvent, parse_event
 from mastery.domain.knowledge import LearnerModel, track_answer
-from mastery.domain.record import StudentRecord, apply_event
+from mastery.domain.record import LATE_WINDOW, StudentRecord, apply_event, too_late
 from mastery.domain.struggle import StruggleRules
 from mastery.domain.struggle_alerts import detect
 from mastery.errors import PoisonEventError, StateUnavailableError
@@ -36,7 +39,7 @@ from mastery.services.students import (
     retention_ttl,
     student_key,
 )
-from mastery.services.tombstones import erased_event_ids
+from mastery.services.tombstones import erasure_times
 from mastery.tracing import TraceContext, delivered_trace, event_traces, traced
 
 log = logging.getLogger(__name__)
@@ -47,6 +50,7 @@ class Outcome(StrEnum):
     DUPLICATE = "duplicate"
     DEAD_LETTERED = "dead_lettered"
     ERASED = "erased"  # happened before its student's erasure (services.tombstones)
+    LATE = "late"  # beyond the late-arrival window behind its student's newest event
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,8 @@ class IngestDeps:
     clock: Clock
     curriculum: Curriculum
     retention_days: int = 90
+    late_window: timedelta = LATE_WINDOW
+    """How far behind a student's newest event an event is still applied (and deduped by id)."""
     locks: KeyedLocks = field(default_factory=KeyedLocks)
     learner: LearnerModels | None = field(default_factory=lambda: LearnerModels(LearnerModel()))
     """The learner models (each student's, by the `learner-model` flag) updated per graded
@@ -128,9 +134,10 @@ async def handle_records(
 ) -> list[Outcome]:
     """Apply a batch of records (the HTTP and gRPC bindings pass one, the consumer many).
 
-    Poison goes to the dead letters, the valid events through `apply_batch`. Raises only for
-    transient faults; then some of the batch may be applied already, and a retry of the whole
-    batch is safe (dedupe ids), so the caller acknowledges nothing.
+    Poison goes to the dead letters, the valid events through `apply_batch`, and late events
+    (not applied) to the dead letters after it. Raises only for transient faults; then some of
+    the batch may be applied already, and a retry of the whole batch is safe (dedupe ids; a
+    late event stays late), so the caller acknowledges nothing.
     """
     now = deps.clock()
     outcomes: list[Outcome] = [Outcome.DEAD_LETTERED] * len(records)
@@ -149,11 +156,18 @@ async def handle_records(
         if (trace := delivered_trace(meta.traceparent, meta.tracestate)) is not None:
             traces[event.id] = trace
     await asyncio.gather(*letters)
+    if letters:
+        EVENTS_TOTAL.labels(outcome=Outcome.DEAD_LETTERED, type="invalid").inc(len(letters))
+    late = []
     with event_traces(traces):  # alerts go on in the trace of the event that raised them
         applied = await apply_batch(events, deps)
     for position, event, outcome in zip(positions, events, applied, strict=True):
         outcomes[position] = outcome
+        if outcome is Outcome.LATE:
+            raw, meta = records[position]
+            late.append(_dead_letter(raw, _late_reason(deps), meta, deps))
         EVENTS_TOTAL.labels(outcome=outcome, type=event.type).inc()
+    await asyncio.gather(*late)
     return outcomes
 
 
@@ -163,7 +177,16 @@ async def handle_too_large(
     """A record over the size limit: dead-lettered as `too_large` with its first bytes, so the
     caller acknowledges it and the partition moves on."""
     await _dead_letter(prefix[:TOO_LARGE_KEPT_BYTES], "too_large", meta, deps, size)
+    EVENTS_TOTAL.labels(outcome=Outcome.DEAD_LETTERED, type="invalid").inc()
     return Outcome.DEAD_LETTERED
+
+
+def _late_reason(deps: IngestDeps) -> str:
+    hours = deps.late_window.total_seconds() / 3600
+    return (
+        f"late: occurred more than the late-arrival window ({hours:g} h) before its student's "
+        "newest event; not applied"
+    )
 
 
 async def _dead_letter(
@@ -173,7 +196,6 @@ async def _dead_letter(
     with traced("dead-letter", meta.traceparent, meta.tracestate):
         await deps.dead_letters.publish(meta.key or "", dead_letter(raw, reason, meta, deps, size))
         log.warning("dead-lettered a record: %s", reason, extra={"kafka": _source(meta)})
-    EVENTS_TOTAL.labels(outcome=Outcome.DEAD_LETTERED, type="invalid").inc()
 
 
 async def apply(event: LearningEvent, deps: IngestDeps) -> Outcome:
@@ -215,32 +237,26 @@ async def _apply_round(
     write per student; a failed publish raises, and nothing is written).
     """
     stored = await deps.store.read_many([student_key(s) for s in student_ids])
-    erased = await erased_event_ids(
-        deps.store, (events[p] for s in student_ids for p in by_student[s])
+    # Only a student without a record needs its tombstone read: a record begun after an
+    # erasure carries the erasure's time, and an erasure that commits after this read deletes
+    # the record, so this round's compare-and-set fails and the retry reads the tombstone.
+    erasures = await erasure_times(
+        deps.store, [s for s, value in zip(student_ids, stored, strict=True) if value is None]
     )
     records: dict[str, StudentRecord] = {}
     encoded: dict[str, bytes] = {}  # the stored bytes each record equals, once written
     writes: list[Write] = []
     for student_id, value in zip(student_ids, stored, strict=True):
         key = student_key(student_id)
-        record = (
-            deps.records.take(key, value.data)
-            if value is not None
-            else StudentRecord(student_id=student_id)
-        )
+        if value is not None:
+            record = deps.records.take(key, value.data)
+        else:
+            erased = erasures.get(student_id)
+            record = StudentRecord(
+                student_id=student_id, erased_at=erased.timestamp() if erased else None
+            )
         records[student_id] = record
-        changed = False
-        for position in by_student[student_id]:
-            if events[position].id in erased:
-                outcomes[position] = Outcome.ERASED
-                continue
-            applied = apply_event(record, events[position])
-            if applied and deps.learner is not None:
-                track_answer(record, events[position], deps.learner.for_student(student_id))
-            if applied and deps.struggle is not None:
-                detect(record, events[position], deps.struggle)
-            outcomes[position] = Outcome.APPLIED if applied else Outcome.DUPLICATE
-            changed |= applied
+        changed = _apply_events(record, by_student[student_id], events, outcomes, deps)
         changed |= await publish_unpublished(deps.alerts, record, sent)
         if changed:
             ttl = retention_ttl(record.last_event_at, deps.clock(), deps.retention_days)
@@ -261,6 +277,31 @@ async def _apply_round(
         if student_key(student_id) not in lost:
             deps.records.keep(student_key(student_id), data, records[student_id])
     return [s for s in student_ids if student_key(s) in lost]
+
+
+def _apply_events(
+    record: StudentRecord, positions: list[int], events: Sequence[LearningEvent],
+    outcomes: list[Outcome], deps: IngestDeps,
+) -> bool:  # fmt: skip
+    """Apply the events at `positions` (one student's) to its record, setting their outcomes;
+    whether any was applied."""
+    changed = False
+    for position in positions:
+        event = events[position]
+        if record.erased_at is not None and event.occurred_at.timestamp() < record.erased_at:
+            outcomes[position] = Outcome.ERASED
+        elif too_late(record, event, deps.late_window):
+            outcomes[position] = Outcome.LATE
+        elif apply_event(record, event, deps.late_window):
+            if deps.learner is not None:
+                track_answer(record, event, deps.learner.for_student(record.student_id))
+            if deps.struggle is not None:
+                detect(record, event, deps.struggle)
+            outcomes[position] = Outcome.APPLIED
+            changed = True
+        else:
+            outcomes[position] = Outcome.DUPLICATE
+    return changed
 
 
 def _roster_departures(

@@ -4,26 +4,27 @@ Erasure leaves `tombstone:{student_id}` (same hash tag as the record) holding th
 erasure's time, who and counts; a later erasure (of data that arrived since, or of nothing) is
 recorded beside it, never over it. Ingest drops every event of that student whose
 `occurred_at` is earlier than the latest erasure (a replay of the topic,
-a late redelivery) and counts it as `erased`; activity after the erasure starts a new record.
+a late redelivery) and counts it as `erased`; activity after the erasure starts a new record,
+which keeps the erasure time (`StudentRecord.erased_at`), so only a student without a record
+needs its tombstone read.
 The tombstone lives until such events can no longer arrive: ingest refuses events older than
 90 days (`MAX_AGE`), so it expires that long after the erasure, plus a margin for clock skew.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 
-from mastery.domain.events import MAX_AGE, LearningEvent
+from mastery.domain.events import MAX_AGE
 from mastery.ports import StateStore
 from mastery.services.audit import AuditEntry
 
 __all__ = [
     "LaterErasure",
     "Tombstone",
-    "erased_event_ids",
     "erasure_times",
     "tombstone_key",
     "tombstone_ttl",
@@ -80,16 +81,3 @@ async def erasure_times(store: StateStore, student_ids: Sequence[str]) -> dict[s
         for student_id, value in zip(student_ids, stored, strict=True)
         if value is not None
     }
-
-
-async def erased_event_ids(store: StateStore, events: Iterable[LearningEvent]) -> set[str]:
-    """Ids of the events that happened before their student's erasure (one round trip).
-
-    Called on every apply round, after the records are read: an erasure that commits later
-    deletes the record, so the round's compare-and-set fails and the retry sees the tombstone.
-    """
-    events = list(events)
-    if not events:
-        return set()
-    erased = await erasure_times(store, sorted({e.student_id for e in events}))
-    return {e.id for e in events if e.student_id in erased and e.occurred_at < erased[e.student_id]}

@@ -1,0 +1,135 @@
+"""Record size and ingest cost per event against the length of one student's history.
+
+One student keeps learning the way the run command's demo students do (`mastery.local.demo`:
+a daily session on three days of four, exercises started, code runs with typical errors,
+passes, reviews, a quiz every third pass; about 12 events a day), cycling through the topics,
+for as long as it takes to produce 10,000 events (about two years); they are applied one at a
+time in
+time order through `mastery.services.ingest.handle_record` (parse, read, apply, learner model,
+struggle detection, serialise, compare-and-set) on the in-memory store, the clock following
+the events. After 100, 1,000 and 10,000 events: the stored record's size, and the CPU per event
+of the next 100 events (process time, best of 3 passes over copies of the same state).
+
+    .venv/bin/python -m bench.record_growth [--points 100,1000,10000] [--seed 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from mastery.adapters.memory import MemorySink, MemoryStateStore
+from mastery.domain.curriculum import CURRICULUM
+from mastery.local.demo import ERRORS
+from mastery.services.ingest import IngestDeps, KafkaMetadata, handle_record
+
+SAMPLE = 100
+START = datetime(2026, 1, 5, tzinfo=UTC)
+
+
+def one_student(count: int, seed: int) -> list[dict[str, Any]]:
+    """`count` events of one steadily learning student, in time order."""
+    rng = random.Random(seed)  # noqa: S311 - a reproducible story, not secrets
+    order, events, day, index, passes = CURRICULUM.topological_order(), [], 0, 0, 0
+    while len(events) < count:
+        day += 1
+        if rng.random() > 0.75:
+            continue
+        at = START + timedelta(days=day, minutes=rng.randint(0, 240))
+
+        def emit(type_: str, topic: str, minutes: int, **data: Any) -> None:
+            nonlocal at
+            at += timedelta(minutes=minutes)
+            events.append({"id": f"e{len(events)}", "type": type_, "student_id": "s1",
+                           "topic": topic, "occurred_at": at.isoformat(), "data": data})  # fmt: skip
+
+        for _ in range(rng.randint(2, 4)):
+            topic = order[index % len(order)]
+            exercise = f"{topic}.ex{passes % 8 + 1}"
+            emit("exercise.started", topic, 1, exercise_id=exercise)
+            for _ in range(rng.randint(1, 3)):
+                ok = rng.random() < 0.7
+                emit("code.executed", topic, 2, ok=ok, exercise_id=exercise,
+                     **({} if ok else {"error_type": rng.choice(ERRORS)}))  # fmt: skip
+            passed = rng.random() < 0.7
+            emit("exercise.completed", topic, 5, exercise_id=exercise, passed=passed,
+                 difficulty=rng.choice(("easy", "medium", "hard")))  # fmt: skip
+            if passed:
+                passes += 1
+                emit("code.reviewed", topic, 1, submission_id=f"{exercise}.{day}",
+                     quality=rng.randint(40, 100))  # fmt: skip
+                if passes % 3 == 0:
+                    emit("quiz.completed", topic, 4, quiz_id=f"{topic}.{day}",
+                         correct=rng.randint(1, 5), total=5)  # fmt: skip
+                if passes % 4 == 0:
+                    index += 1
+    return events[:count]
+
+
+class Clock:
+    """Wall clock a minute after the newest event applied (events are checked against it)."""
+
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+async def _apply(events: list[dict[str, Any]], deps: IngestDeps, clock: Clock) -> float:
+    began = time.process_time()
+    for document in events:
+        clock.now = datetime.fromisoformat(document["occurred_at"]) + timedelta(minutes=1)
+        await handle_record(json.dumps(document).encode(), KafkaMetadata(), deps)
+    return time.process_time() - began
+
+
+def _deps(store: MemoryStateStore, clock: Clock) -> IngestDeps:
+    return IngestDeps(store, MemorySink(), clock, CURRICULUM, alerts=MemorySink())
+
+
+async def measure(points: list[int], seed: int) -> list[dict[str, float]]:
+    """Size and CPU per event at each point (history length)."""
+    events = one_student(max(points) + SAMPLE, seed)
+    store, clock = MemoryStateStore(), Clock()
+    deps, done, rows = _deps(store, clock), 0, []
+    for point in points:
+        await _apply(events[done:point], deps, clock)
+        done = point
+        (value,) = store.values.values()
+        sample = events[point : point + SAMPLE]
+        best = min([await _apply(sample, _deps(_copy(store), clock), clock) for _ in range(3)])
+        span = (clock.now - datetime.fromisoformat(events[0]["occurred_at"])).days
+        rows.append({"events": point, "days": span, "bytes": len(value.data),
+                     "us_per_event": 1e6 * best / SAMPLE})  # fmt: skip
+    return rows
+
+
+def _copy(store: MemoryStateStore) -> MemoryStateStore:
+    fresh = MemoryStateStore()
+    fresh.values = dict(store.values)
+    return fresh
+
+
+def main() -> None:
+    """Print the size and cost at each point and their ratios to the first."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--points", default="100,1000,10000")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    rows = asyncio.run(measure([int(p) for p in args.points.split(",")], args.seed))
+    first = rows[0]
+    print(f"{'events':>7}{'days':>6}{'record B':>10}{'x':>6}{'us/event':>10}{'x':>6}")
+    for row in rows:
+        print(f"{row['events']:>7,}{row['days']:>6}{row['bytes']:>10,}"
+              f"{row['bytes'] / first['bytes']:>6.2f}{row['us_per_event']:>10.0f}"
+              f"{row['us_per_event'] / first['us_per_event']:>6.2f}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""Soak: the load test's traffic for an hour, watching every function's memory and Redis's.
+
+    .venv/bin/python -m bench.soak [--minutes 60] [--sample-s 30] [--warmup-min 10]
+                                   [--users 1000] [--rate 50] [--classes 30]
+
+The engine, the seeded school, the ~1000 Locust users and the live event producer are the load
+test's (`bench/load.py`, same defaults). Every `--sample-s` seconds it records the resident
+memory (VmRSS, /proc) of each function's process tree and, in Redis, the bytes (`MEMORY
+USAGE`) of the student records, the audit keys and everything else, with the number of each.
+At the end: per function, the slope of resident memory after the warm-up (least squares, MiB
+per hour), and Redis's growth split by kind, with the student records' growth per live event.
+Results: `bench/results/soak-latest.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from redis import asyncio as aioredis
+
+from bench.cpu import descendants
+from bench.engine import RESULTS, machine, make_school, running_engine, seed
+from bench.load import Producer, plan, run_locust
+
+KINDS = (("student records", b"student:"), ("audit", b"audit:"))
+
+
+def resident_mib(pids: list[int]) -> float:
+    """VmRSS of the live processes among `pids`, in MiB."""
+    total = 0
+    for pid in pids:
+        try:
+            lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+        except OSError:
+            continue
+        total += next((int(line.split()[1]) for line in lines if line.startswith("VmRSS:")), 0)
+    return total / 1024
+
+
+async def redis_bytes(url: str) -> dict[str, dict[str, int]]:
+    """Bytes and keys in Redis by kind (student records, audit, other)."""
+    client = aioredis.Redis.from_url(url)
+    keys = [key async for key in client.scan_iter(count=1000)]
+    async with client.pipeline(transaction=False) as pipe:
+        for key in keys:
+            pipe.memory_usage(key)
+        sizes = await pipe.execute()
+    await client.aclose()
+    found = {name: {"bytes": 0, "keys": 0} for name, _ in (*KINDS, ("other", b""))}
+    for key, size in zip(keys, sizes, strict=True):
+        name = next((n for n, prefix in KINDS if key.startswith(prefix)), "other")
+        found[name]["bytes"] += size or 0
+        found[name]["keys"] += 1
+    return found
+
+
+def slope_per_hour(points: list[tuple[float, float]]) -> float:
+    """Least-squares slope of (seconds, value) points, per hour."""
+    n = len(points)
+    if n < 2:
+        return 0.0
+    mean_t = sum(t for t, _ in points) / n
+    mean_v = sum(v for _, v in points) / n
+    var = sum((t - mean_t) ** 2 for t, _ in points)
+    return 3600 * sum((t - mean_t) * (v - mean_v) for t, v in points) / var if var else 0.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=60)
+    parser.add_argument("--sample-s", type=float, default=30)
+    parser.add_argument("--warmup-min", type=float, default=10)
+    parser.add_argument("--users", type=int, default=1000)
+    parser.add_argument("--spawn-rate", type=int, default=100)
+    parser.add_argument("--rate", type=float, default=50.0, help="live events per second")
+    parser.add_argument("--classes", type=int, default=30)
+    parser.add_argument("--days", type=int, default=30)
+    args = parser.parse_args(argv)
+    args.seconds, args.locust_processes = int(args.minutes * 60), 1
+    school = make_school(args.classes, 30, teachers=max(1, args.classes * 2 // 3))
+    samples: list[dict[str, Any]] = []
+    with running_engine() as engine, tempfile.TemporaryDirectory() as tmp:
+        seeded = asyncio.run(seed(engine.redis_url, school, args.days, datetime.now(UTC)))
+        plan_path = Path(tmp) / "plan.json"
+        plan_path.write_text(json.dumps(plan(engine, school, args)))
+        producer = Producer(engine.url("ingest"), school.students, args.rate)
+        locust = threading.Thread(
+            target=run_locust, args=(plan_path, Path(tmp) / "locust", args, engine.url("query"))
+        )
+        producer.start()
+        locust.start()
+        started = time.monotonic()
+        while locust.is_alive():
+            samples.append({
+                "t": round(time.monotonic() - started, 1), "events": len(producer.latencies),
+                "rss_mib": {name: round(resident_mib(descendants(f.process.pid)), 2)
+                            for name, f in engine.functions.items()},
+                "redis": asyncio.run(redis_bytes(engine.redis_url)),
+            })  # fmt: skip
+            locust.join(args.sample_s)
+        producer.stopping.set()
+        producer.join(timeout=15)
+    warm = [s for s in samples if s["t"] >= args.warmup_min * 60] or samples[-2:]
+    first, last = warm[0], warm[-1]
+    rss_slopes = {
+        name: round(slope_per_hour([(s["t"], s["rss_mib"][name]) for s in warm]), 2)
+        for name in first["rss_mib"]
+    }
+    growth = {
+        kind: {key: last["redis"][kind][key] - first["redis"][kind][key] for key in ("bytes", "keys")}
+        for kind in first["redis"]
+    }  # fmt: skip
+    events = last["events"] - first["events"]
+    document = {
+        "benchmark": "soak", "machine": machine(), "settings": vars(args), "seeded": seeded,
+        "after_warmup_s": [first["t"], last["t"]], "live_events_after_warmup": events,
+        "rss_slope_mib_per_hour": rss_slopes, "redis_growth_after_warmup": growth,
+        "student_record_bytes_per_live_event": round(
+            growth["student records"]["bytes"] / events, 1) if events else None,
+        "samples": samples,
+    }  # fmt: skip
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "soak-latest.json").write_text(json.dumps(document, indent=2) + "\n")
+    print(f"after warm-up ({first['t']:.0f}-{last['t']:.0f} s, {events} live events):")
+    for name, slope in rss_slopes.items():
+        print(f"  {name:10} RSS {first['rss_mib'][name]:7.1f} -> {last['rss_mib'][name]:7.1f} "
+              f"MiB, slope {slope:+.2f} MiB/h")  # fmt: skip
+    for kind, change in growth.items():
+        print(f"  Redis {kind:16} {change['bytes']:+,} B, {change['keys']:+} keys")
+    print(f"  student records: {document['student_record_bytes_per_live_event']} B per live event")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
