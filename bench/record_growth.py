@@ -8,7 +8,11 @@ time in
 time order through `mastery.services.ingest.handle_record` (parse, read, apply, learner model,
 struggle detection, serialise, compare-and-set) on the in-memory store, the clock following
 the events. After 100, 1,000 and 10,000 events: the stored record's size, and the CPU per event
-of the next 100 events (process time, best of 3 passes over copies of the same state).
+of the next 100 events (process time, best of 3 passes over copies of the same state), and
+what the record's bytes are made of: the dedupe ids (bounded by the late-arrival window), the
+evidence (passed exercises: by the catalogue; quizzes, reviews and active days: by the 90-day
+retention), the learner model's answers and states, and the struggle evidence and alerts
+(bounded by the struggle rules' windows).
 
     .venv/bin/python -m bench.record_growth [--points 100,1000,10000] [--seed 1]
 """
@@ -30,6 +34,13 @@ from mastery.services.ingest import IngestDeps, KafkaMetadata, handle_record
 
 SAMPLE = 100
 START = datetime(2026, 1, 5, tzinfo=UTC)
+PARTS = {
+    "dedupe ids": ("seen",),
+    "passed": (),
+    "quizzes+reviews": (),
+    "learner": ("answers", "learner"),
+    "struggle+alerts": ("struggle", "alerts"),
+}
 
 
 def one_student(count: int, seed: int) -> list[dict[str, Any]]:
@@ -106,8 +117,22 @@ async def measure(points: list[int], seed: int) -> list[dict[str, float]]:
         best = min([await _apply(sample, _deps(_copy(store), clock), clock) for _ in range(3)])
         span = (clock.now - datetime.fromisoformat(events[0]["occurred_at"])).days
         rows.append({"events": point, "days": span, "bytes": len(value.data),
-                     "us_per_event": 1e6 * best / SAMPLE})  # fmt: skip
+                     "us_per_event": 1e6 * best / SAMPLE, **_parts(value.data)})  # fmt: skip
     return rows
+
+
+def _parts(data: bytes) -> dict[str, int]:
+    """Bytes of the record's parts (compact JSON of each)."""
+    record = json.loads(data)
+
+    def size(value: Any) -> int:
+        return len(json.dumps(value, separators=(",", ":")))
+
+    topics = record["topics"].values()
+    found = {name: sum(size(record[f]) for f in fields) for name, fields in PARTS.items()}
+    found["passed"] = sum(size(t["passed"]) for t in topics)
+    found["quizzes+reviews"] = sum(size(t["quizzes"]) + size(t["reviews"]) for t in topics)
+    return found
 
 
 def _copy(store: MemoryStateStore) -> MemoryStateStore:
@@ -124,11 +149,13 @@ def main() -> None:
     args = parser.parse_args()
     rows = asyncio.run(measure([int(p) for p in args.points.split(",")], args.seed))
     first = rows[0]
-    print(f"{'events':>7}{'days':>6}{'record B':>10}{'x':>6}{'us/event':>10}{'x':>6}")
+    print(f"{'events':>7}{'days':>6}{'record B':>10}{'x':>6}{'us/event':>10}{'x':>6}"
+          + "".join(f"{name:>17}" for name in PARTS))  # fmt: skip
     for row in rows:
         print(f"{row['events']:>7,}{row['days']:>6}{row['bytes']:>10,}"
               f"{row['bytes'] / first['bytes']:>6.2f}{row['us_per_event']:>10.0f}"
-              f"{row['us_per_event'] / first['us_per_event']:>6.2f}")  # fmt: skip
+              f"{row['us_per_event'] / first['us_per_event']:>6.2f}"
+              + "".join(f"{row[name]:>17,}" for name in PARTS))  # fmt: skip
 
 
 if __name__ == "__main__":
