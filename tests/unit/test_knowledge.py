@@ -39,7 +39,7 @@ def ingest(events: list[LearningEvent], model: LearnerModel) -> StudentRecord:
     record = StudentRecord(student_id="s1")
     for item in events:
         if apply_event(record, item, WINDOW):
-            track_answer(record, item, model)
+            track_answer(record, item, model, WINDOW)
     return record
 
 
@@ -110,7 +110,8 @@ def test_a_new_params_file_recomputes_every_state_on_the_next_event() -> None:
     events = mixed_events(3, 30)
     record = ingest(events[:-1], LearnerModel())
     sharper = LearnerModel(ModelParams(default=TopicParams(p_init=0.6, p_learn=0.3)))
-    track_answer(record, events[-1], sharper) if apply_event(record, events[-1], WINDOW) else None
+    if apply_event(record, events[-1], WINDOW):
+        track_answer(record, events[-1], sharper, WINDOW)
     assert record.learner == ingest(events, sharper).learner
     assert record.learner_params == sharper.fingerprint != LearnerModel().fingerprint
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -100,14 +101,15 @@ DATA_MODELS: dict[str, type[EventData]] = {
 ROSTER_TYPES = frozenset({"class.enrolled", "class.unenrolled"})
 
 
-class LearningEvent(BaseModel):
-    """One validated learning event; `topic` is None only for roster events."""
+@dataclass(frozen=True, slots=True)
+class LearningEvent:
+    """One learning event, validated by `parse_event` (its only maker); `topic` is None only for
+    roster events. A plain value: building it re-validates nothing (a pydantic model here cost
+    a fifth of parsing an event)."""
 
-    model_config = ConfigDict(frozen=True)
-
-    id: Identifier
+    id: str
     type: str
-    student_id: Identifier
+    student_id: str
     topic: str | None
     occurred_at: datetime
     data: EventData
@@ -180,9 +182,7 @@ def parse_event(raw: bytes | str, now: datetime, curriculum: Curriculum) -> Lear
         data = model.model_validate(envelope.data)
     except ValidationError as exc:
         raise PoisonEventError(_describe(exc, "data.")) from exc
-    # Every field was validated above (the envelope, the time, the topic, the data model):
-    # constructing the event validates nothing again (that was a tenth of the consumer's time).
-    return LearningEvent.model_construct(
+    return LearningEvent(
         id=envelope.id,
         type=envelope.type,
         student_id=envelope.student_id,

@@ -4,18 +4,18 @@ Which events are graded answers (docs/PREDICTIONS.md): a quiz is one answer wort
 `correct / total` (the learner model's fractional-answer convention); an exercise attempt is 1
 when it passed, else 0; a code run is 1 when it ran, else 0. Other events grade nothing.
 
-Shuffle invariance: the record keeps each topic's graded answers of the retention window
-(`StudentRecord.answers`, in (time, event id key) order) and the checkpoint state they start from,
-and the stored state of a topic is always `replay` of those answers from that checkpoint. An
-answer that is the newest of its topic costs one O(1) `update` (the same float operations
-`replay` would do last); a late answer or a change of parameter file costs a replay of the
-topic's window. The student's cross-topic state (`learner_student`: recent success over all
-topics) follows the same rule over all topics' answers merged in (time, key) order: O(1) for
-the student's newest answer, a merged replay of the windows for a late one. Answers the window
-drops are folded into the checkpoints, so the states do not change and knowledge is never
-reset. One exception to shuffle invariance: an answer that arrives
-after the window has already moved past it (more than 90 days older than the student's newest
-event) is outside retention and ignored, while one delivered in time was counted.
+Shuffle invariance: the record keeps each topic's graded answers of the late-arrival window
+(`StudentRecord.answers`, in (time, event id key) order; `mastery.domain.record.LATE_WINDOW`)
+and the checkpoint state they start from, and the stored state of a topic is always `replay` of
+those answers from that checkpoint. An answer that is the newest of its topic costs one O(1)
+`update` (the same float operations `replay` would do last); a late answer or a change of
+parameter file costs a replay of the topic's window. The student's cross-topic state
+(`learner_student`: recent success over all topics) follows the same rule over all topics'
+answers merged in (time, key) order: O(1) for the student's newest answer, a merged replay of
+the windows for a late one. Answers the window drops are folded into the checkpoints, so the
+states do not change, knowledge is never reset, and the logs stay as short as the window. An
+answer older than the window is ignored; ingest never applies such an event (it is late:
+`mastery.domain.record.too_late`), so every delivery ingest applies leaves the same states.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cached_property
 from itertools import chain
 
@@ -40,7 +41,7 @@ from mastery.domain.learner import (
     update,
     update_student,
 )
-from mastery.domain.record import RETENTION, StudentRecord
+from mastery.domain.record import LATE_WINDOW, StudentRecord
 
 __all__ = ["LearnerModel", "graded_answer", "replay_topic", "student_summary", "track_answer"]
 
@@ -89,8 +90,8 @@ def replay_topic(record: StudentRecord, topic: str, model: LearnerModel) -> None
         record.learner[topic] = state
 
 
-def _horizon(record: StudentRecord) -> float:
-    return float(record.last_event_at - int(RETENTION.total_seconds()))
+def _horizon(record: StudentRecord, window: timedelta) -> float:
+    return float(record.last_event_at - int(window.total_seconds()))
 
 
 def _fold_student(
@@ -121,13 +122,12 @@ def _replay_student(record: StudentRecord) -> None:
     )
 
 
-def _prune(record: StudentRecord, model: LearnerModel) -> None:
-    """Fold answers older than the retention window into their topic's checkpoint and into the
+def _prune(record: StudentRecord, model: LearnerModel, horizon: float) -> None:
+    """Fold answers older than `horizon` into their topic's checkpoint and into the
     student's cross-topic checkpoint (all topics' dropped answers merged in time order).
 
     The states are the folds of the checkpoints and the listed answers, so they do not change.
     """
-    horizon = _horizon(record)
     dropped: list[tuple[float, int, float]] = []
     for topic, log in record.answers.items():
         if log.at and log.at[0] < horizon:
@@ -150,15 +150,18 @@ def use_model(record: StudentRecord, model: LearnerModel) -> None:
             replay_topic(record, name, model)
 
 
-def track_answer(record: StudentRecord, event: LearningEvent, model: LearnerModel) -> None:
+def track_answer(
+    record: StudentRecord, event: LearningEvent, model: LearnerModel,
+    window: timedelta = LATE_WINDOW,
+) -> None:  # fmt: skip
     """Keep the event's graded answer (if any) and bring the learner states up to date.
 
-    Call it after `apply_event` applied the event (never for a duplicate).
+    Call it after `apply_event` applied the event (never for a duplicate), with its window.
     """
     use_model(record, model)
     value = graded_answer(event)
-    at = event.occurred_at.timestamp()
-    if value is not None and event.topic is not None and at >= _horizon(record):
+    at, horizon = event.occurred_at.timestamp(), _horizon(record, window)
+    if value is not None and event.topic is not None and at >= horizon:
         topic, key = event.topic, AnswerLog.key_of(event.id)
         log = record.answers.setdefault(topic, AnswerLog())
         if log.insert(at, key, value):
@@ -173,4 +176,4 @@ def track_answer(record: StudentRecord, event: LearningEvent, model: LearnerMode
             record.learner_student.state = update_student(student, value, at, key)
         else:
             _replay_student(record)  # late across topics: every topic's window, merged
-    _prune(record, model)
+    _prune(record, model, horizon)

@@ -118,8 +118,11 @@ def _insert(observations: list[Observation], item: Observation) -> None:
 def too_late(record: StudentRecord, event: LearningEvent, window: timedelta = LATE_WINDOW) -> bool:
     """Whether `event` lies more than `window` behind the student's newest event, and is not
     known: whether or not it was applied once, it is not applied now."""
-    horizon = record.last_event_at - window.total_seconds()
-    return event.id not in record.seen and _epoch(event.occurred_at) < horizon
+    return _late(record, event.id, _epoch(event.occurred_at), int(window.total_seconds()))
+
+
+def _late(record: StudentRecord, event_id: str, at: int, window_s: int) -> bool:
+    return at < record.last_event_at - window_s and event_id not in record.seen
 
 
 def apply_event(
@@ -127,9 +130,9 @@ def apply_event(
 ) -> bool:
     """Apply `event` to `record` in place; False (and no change) when it was already applied or
     is `too_late`."""
-    if event.id in record.seen or too_late(record, event, window):
+    at, window_s = _epoch(event.occurred_at), int(window.total_seconds())
+    if event.id in record.seen or _late(record, event.id, at, window_s):
         return False
-    at = _epoch(event.occurred_at)
     record.seen[event.id] = at
     record.applied += 1
     if at >= record.last_event_at:
@@ -137,7 +140,7 @@ def apply_event(
         offset = event.occurred_at.utcoffset() or timedelta()
         record.utc_offset_minutes = int(offset.total_seconds() // 60)
     _apply_data(record, event, at)
-    _forget_seen(record, record.last_event_at - int(window.total_seconds()))
+    _forget_seen(record, record.last_event_at - window_s)
     _prune(record)
     return True
 

@@ -13,7 +13,7 @@ import asyncio
 import base64
 import json
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from dataclasses import asdict, dataclass, field
@@ -159,6 +159,7 @@ async def handle_records(
     if letters:
         EVENTS_TOTAL.labels(outcome=Outcome.DEAD_LETTERED, type="invalid").inc(len(letters))
     late = []
+    counts: Counter[tuple[Outcome, str]] = Counter()
     with event_traces(traces):  # alerts go on in the trace of the event that raised them
         applied = await apply_batch(events, deps)
     for position, event, outcome in zip(positions, events, applied, strict=True):
@@ -166,8 +167,10 @@ async def handle_records(
         if outcome is Outcome.LATE:
             raw, meta = records[position]
             late.append(_dead_letter(raw, _late_reason(deps), meta, deps))
-        EVENTS_TOTAL.labels(outcome=outcome, type=event.type).inc()
+        counts[outcome, event.type] += 1
     await asyncio.gather(*late)
+    for (outcome, type_), count in counts.items():  # one metric update per kind, not per event
+        EVENTS_TOTAL.labels(outcome=outcome, type=type_).inc(count)
     return outcomes
 
 
@@ -290,15 +293,17 @@ def _apply_events(
         event = events[position]
         if record.erased_at is not None and event.occurred_at.timestamp() < record.erased_at:
             outcomes[position] = Outcome.ERASED
-        elif too_late(record, event, deps.late_window):
-            outcomes[position] = Outcome.LATE
         elif apply_event(record, event, deps.late_window):
             if deps.learner is not None:
-                track_answer(record, event, deps.learner.for_student(record.student_id))
+                track_answer(
+                    record, event, deps.learner.for_student(record.student_id), deps.late_window
+                )
             if deps.struggle is not None:
                 detect(record, event, deps.struggle)
             outcomes[position] = Outcome.APPLIED
             changed = True
+        elif too_late(record, event, deps.late_window):
+            outcomes[position] = Outcome.LATE
         else:
             outcomes[position] = Outcome.DUPLICATE
     return changed
