@@ -7,7 +7,9 @@ students one POST per event as daprd sends them (4 partitions, one in flight eac
 ingest in consumer mode applies `--classes` demo classes from Kafka. py-spy samples the serving
 process 200 times a second; samples waiting in `select` or inside a socket write (the network,
 or a core on a shared machine) are left out, and every other sample is charged to the innermost
-frame that names one of the categories below, so the shares add up to the process's CPU.
+frame that names one of the categories below, so the shares add up to the process's CPU; each
+share times the process's CPU per event (/proc, over the same stretch; the native consumer's
+includes its start and group join) is that category's microseconds per event.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.cpu import descendants
+from bench.cpu import cpu_seconds, descendants
 from bench.ingest_paths import school_events
 from mastery.local.functions import start_function, start_ingest_consumer, stop_all, wait_healthy
 from mastery.local.run import deliver_like_dapr
@@ -45,8 +47,8 @@ CATEGORIES = (  # innermost first: a sample goes to the innermost frame matching
     ("metrics (prometheus-client)", r"prometheus_client/"),
     ("logging", r"logging/|mastery/observability"),
     ("ingest service: batching, locks, retries, store calls", r"mastery/(services|adapters)/"),
-    ("entry point: route or consumer loop", r"mastery/api/"),
-    ("our HTTP layer", r"mastery/http/"),
+    ("entry point: route or consumer loop", r"mastery/entrypoints/"),
+    ("our HTTP layer", r"mastery/web/"),
     ("ASGI server and framework", r"(starlette|uvicorn|functions_framework|h11|httptools)/"),
     ("asyncio event loop", r"asyncio/"),
 )
@@ -83,24 +85,29 @@ def _stop(spy: subprocess.Popen[bytes]) -> None:
     spy.wait(60)
 
 
-def profile_http(env: dict[str, str], out: Path) -> int:
-    """Profile the served binding path; the number of events delivered while sampling."""
+def profile_http(env: dict[str, str], out: Path) -> tuple[int, float]:
+    """Profile the served binding path; the events delivered while sampling, their CPU (s)."""
     function = start_function("ingest", free_port(), env)
     try:
         wait_healthy([function], timeout=60.0)
         events = school_events(uuid.uuid4().hex[:6], 1, 16, 30)
         asyncio.run(deliver_like_dapr(function.url, events[:300], "bench", 4))  # warm up
-        spy = _spy(descendants(function.process.pid)[-1], out)
+        server = descendants(function.process.pid)[-1]
+        spy = _spy(server, out)
         time.sleep(1)
+        cpu = cpu_seconds([server])
         asyncio.run(deliver_like_dapr(function.url, events[300:], "bench", 4))
+        cpu = cpu_seconds([server]) - cpu
         _stop(spy)
     finally:
         stop_all([function])
-    return len(events) - 300
+    return len(events) - 300, cpu
 
 
-def profile_native(env: dict[str, str], broker: KafkaBroker, classes: int, out: Path) -> int:
-    """Profile the native consumer on `classes` demo classes; the number of events."""
+def profile_native(
+    env: dict[str, str], broker: KafkaBroker, classes: int, out: Path
+) -> tuple[int, float]:
+    """Profile the native consumer on `classes` demo classes; the events, their CPU (s)."""
     topic, group = f"profile.{uuid.uuid4().hex[:8]}", f"profile.{uuid.uuid4().hex[:8]}"
     broker.create_topics([topic], partitions=4)
     events = school_events(uuid.uuid4().hex[:6], classes, 30, 30)
@@ -111,11 +118,12 @@ def profile_native(env: dict[str, str], broker: KafkaBroker, classes: int, out: 
     try:
         spy = _spy(process.pid, out)
         asyncio.run(wait_for_zero_lag(broker.brokers, group, topic, ends, 1800, process))
+        cpu = cpu_seconds([process.pid])
         _stop(spy)
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(30)
-    return len(events)
+    return len(events), cpu
 
 
 def main() -> None:
@@ -135,15 +143,16 @@ def main() -> None:
         results = {}
         if args.path in ("http", "both"):
             out = Path(tmp) / "http.txt"
-            results["HTTP binding path"] = (profile_http(env, out), summarise(out))
+            results["HTTP binding path"] = (*profile_http(env, out), summarise(out))
         if args.path in ("native", "both"):
             out = Path(tmp) / "native.txt"
-            results["native consumer"] = (profile_native(env, broker, args.classes, out),
+            results["native consumer"] = (*profile_native(env, broker, args.classes, out),
                                           summarise(out))  # fmt: skip
-    for name, (events, shares) in results.items():
-        print(f"{name} ({events:,} events):")
+    for name, (events, cpu, shares) in results.items():
+        per_event = 1e6 * cpu / events
+        print(f"{name} ({events:,} events, {per_event:.0f} us CPU per event, /proc):")
         for category, share in shares:
-            print(f"  {100 * share:5.1f}%  {category}")
+            print(f"  {100 * share:5.1f}%  {per_event * share:6.0f} us  {category}")
 
 
 if __name__ == "__main__":
