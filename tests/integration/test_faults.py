@@ -93,6 +93,10 @@ async def test_redis_killed_under_load_fails_fast_recovers_and_applies_each_even
             server.kill()
             phase["name"] = "down"
             await asyncio.sleep(2.0)
+            # Down long enough to sample the failing queries (slower on a loaded machine).
+            deadline = time.perf_counter() + 10.0
+            while len(down_query_latencies) < 20 and time.perf_counter() < deadline:  # noqa: ASYNC110
+                await asyncio.sleep(0.1)
             phase["name"] = "restarting"
             server.start()
             back = time.perf_counter()

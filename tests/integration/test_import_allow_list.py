@@ -19,11 +19,13 @@ from mastery.local.servers import KafkaBroker
 
 pytestmark = pytest.mark.integration
 
-# functions-framework and uvicorn bring these to the bare hello too.
+# functions-framework and uvicorn bring these to the bare hello too; Starlette's form parser
+# imports python_multipart whenever it is installed (the test environment has it, through the
+# agents extra's MCP SDK; the other functions' images do not).
 FRAMEWORK = frozenset({
     "anyio", "blinker", "click", "cloudevents", "deprecation", "flask", "functions_framework",
-    "google", "itsdangerous", "jinja2", "markupsafe", "packaging", "starlette",
-    "typing_extensions", "uvicorn", "werkzeug",
+    "google", "itsdangerous", "jinja2", "markupsafe", "packaging", "python_multipart",
+    "starlette", "typing_extensions", "uvicorn", "werkzeug",
 })  # fmt: skip
 # What every function reads, validates, stores and reports with. `cryptography` is only the bare
 # package, which redis-py imports to learn whether it is installed; its algorithms are
@@ -60,7 +62,8 @@ try:
     asyncio.run(start())
 except SystemExit:
     pass
-print("modules:", json.dumps(sorted(sys.modules)))
+# A None entry marks a package as absent (bootstrap keeps OpenTelemetry out that way): not loaded.
+print("modules:", json.dumps(sorted(n for n, m in sys.modules.items() if m is not None)))
 """
 
 
