@@ -10,7 +10,7 @@ ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS builder
 # The dependency extras to install: `all` serves any function; one function's image needs only
-# its own (README, Dependencies), e.g. `--build-arg EXTRAS=forecast,jwks` for predict.
+# its own (README, Dependencies), e.g. `--build-arg EXTRAS=kafka,jwks` for recommend.
 ARG EXTRAS=all
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -23,8 +23,8 @@ COPY pyproject.toml README.md ./
 COPY shared ./shared
 # Bytecode is compiled here: the root file system is read-only in the cluster, so a cold start
 # could not cache it (measured: imports take ~1.0 s with it, ~2.5 s without). Not needed at run
-# time, and dropped to stay under the 150 MB budget (bench/footprint.py prunes the same): pip,
-# setuptools, the test suites third-party packages ship (all numpy's) and .pyi type stubs.
+# time, and dropped to stay under the 100 MB budget (bench/footprint.py prunes the same): pip,
+# setuptools, the test suites third-party packages ship and .pyi type stubs.
 RUN pip install ".[${EXTRAS}]" \
     && python -m pip uninstall --yes pip setuptools \
     && find /opt/venv/lib -depth -type d -name tests -exec rm -rf {} + \

@@ -26,12 +26,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 MB = 1_000_000
 # The extras each function's image installs (README, Dependencies): production verifies RS256
-# tokens from a JWKS (jwks); predict fits forecast lines (numpy); recommend publishes struggle alerts and
+# tokens from a JWKS (jwks); recommend publishes struggle alerts and
 # ingest dead letters (kafka, or dapr through the sidecar in the KEDA Deployment).
 FUNCTION_EXTRAS: dict[str, tuple[str, ...]] = {
     "ingest": ("kafka", "dapr"),
     "query": ("jwks",),
-    "predict": ("forecast", "jwks"),
+    "predict": ("jwks",),
     "recommend": ("kafka", "jwks"),
     "gdpr": ("jwks",),
 }

@@ -37,7 +37,7 @@ CORE = FRAMEWORK | {
 ALLOWED = {
     "ingest": CORE | {"aiokafka", "async_timeout", "cython_runtime", "_cython"},  # aiokafka's
     "query": CORE | {"jwt"},
-    "predict": CORE | {"jwt", "numpy"},
+    "predict": CORE | {"jwt"},
     "recommend": CORE | {"jwt"},
     "gdpr": CORE | {"jwt"},
 }

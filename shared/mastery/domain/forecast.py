@@ -1,4 +1,4 @@
-"""Score forecasts: a least-squares line through the days with evidence (pure numpy).
+"""Score forecasts: a least-squares line through the days with evidence (plain floats).
 
 A series is one score per local calendar day, oldest first, ending today (x = 0 … n-1), with
 the days on which the topic (overall: any topic) got new evidence marked. Only those days are
@@ -24,8 +24,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
-
-import numpy as np
 
 from mastery.domain.mastery import Level, at_least, level_for
 
@@ -178,43 +176,42 @@ def forecast(scores: Sequence[float], horizon_days: int) -> Prediction:
 def forecast_many(
     series: Sequence[DailySeries], horizon_days: int, stale_after_days: int = STALE_AFTER_DAYS
 ) -> list[Prediction]:
-    """`forecast` of each series; series of equal length share x, so they are fitted at once."""
+    """`forecast` of each series."""
     results: list[Prediction] = []
-    groups: dict[int, list[int]] = {}
-    for index, one in enumerate(series):
+    for one in series:
         current = float(one.scores[-1]) if one.scores else 0.0
         days = sum(bool(e) for e in one.evidence[-FIT_WINDOW_DAYS:])
         if one.idle_days > stale_after_days:
             results.append(Stale(current=current, days=days, idle_days=one.idle_days))
             continue
-        results.append(InsufficientHistory(current=current, days=days, idle_days=one.idle_days))
-        if days >= MIN_HISTORY_DAYS:
-            groups.setdefault(min(len(one.scores), FIT_WINDOW_DAYS), []).append(index)
-    for n, members in groups.items():
-        y = np.array([series[i].scores[-n:] for i in members], dtype=float)
-        w = np.array([series[i].evidence[-n:] for i in members], dtype=float)
-        x = np.arange(n, dtype=float)
-        k = w.sum(axis=1)
-        x_mean = w @ x / k
-        y_mean = (w * y).sum(axis=1) / k
-        centred = x[None, :] - x_mean[:, None]
-        sxx = (w * centred * centred).sum(axis=1)
-        slopes = (w * centred * (y - y_mean[:, None])).sum(axis=1) / sxx
-        intercepts = y_mean - slopes * x_mean
-        residuals = y - (intercepts[:, None] + slopes[:, None] * x)
-        s = np.sqrt((w * residuals * residuals).sum(axis=1) / (k - 2))
-        x_new = n - 1 + horizon_days
-        t = np.array([t_quantile_95(int(days) - 2) for days in k])
-        half_widths = t * s * np.sqrt(1.0 + 1.0 / k + (x_new - x_mean) ** 2 / sxx)
-        slope_margins = t * s / np.sqrt(sxx)
-        predicted = intercepts + slopes * x_new
-        for row, index in enumerate(members):
-            results[index] = _line_forecast(
-                float(y[row, -1]), int(k[row]), series[index].idle_days, horizon_days,
-                float(predicted[row]), float(half_widths[row]), float(slopes[row]),
-                float(slope_margins[row]),
-            )  # fmt: skip
+        if days < MIN_HISTORY_DAYS:
+            results.append(InsufficientHistory(current=current, days=days, idle_days=one.idle_days))
+        else:
+            results.append(_fit(one, min(len(one.scores), FIT_WINDOW_DAYS), horizon_days))
     return results
+
+
+def _fit(one: DailySeries, n: int, horizon_days: int) -> Forecast:
+    """The least-squares line through the evidence days of the last `n` days, at the horizon."""
+    points = [
+        (float(x), float(y))
+        for x, (y, seen) in enumerate(zip(one.scores[-n:], one.evidence[-n:], strict=True))
+        if seen
+    ]
+    k = len(points)
+    x_mean = math.fsum(x for x, _ in points) / k
+    y_mean = math.fsum(y for _, y in points) / k
+    sxx = math.fsum((x - x_mean) ** 2 for x, _ in points)
+    slope = math.fsum((x - x_mean) * (y - y_mean) for x, y in points) / sxx
+    intercept = y_mean - slope * x_mean
+    s = math.sqrt(math.fsum((y - intercept - slope * x) ** 2 for x, y in points) / (k - 2))
+    x_new = n - 1 + horizon_days
+    t = t_quantile_95(k - 2)
+    half_width = t * s * math.sqrt(1.0 + 1.0 / k + (x_new - x_mean) ** 2 / sxx)
+    return _line_forecast(
+        float(one.scores[-1]), k, one.idle_days, horizon_days, intercept + slope * x_new,
+        half_width, slope, t * s / math.sqrt(sxx),
+    )  # fmt: skip
 
 
 def _line_forecast(
