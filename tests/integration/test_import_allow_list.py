@@ -11,8 +11,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from importlib import metadata
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from mastery.local.functions import FUNCTIONS, LOCAL_AUTHORIZATION_SERVER, ROOT
 from mastery.local.servers import KafkaBroker
@@ -42,6 +45,9 @@ ALLOWED = {
     "gdpr": CORE | {"jwt"},
 }
 NOT_SHIPPED = ("mastery.local", "mastery.learning")
+# Imported only when something else installed them: httpx's brotli decoder, Starlette's form
+# parser, and cffi and the OpenSSL bindings, which cryptography loads when present.
+OPTIONAL = {"brotli", "_brotli", "python_multipart", "_cffi_backend", "_openssl"}
 
 _LIST_MODULES = """
 import asyncio, json, sys
@@ -67,12 +73,21 @@ print("modules:", json.dumps(sorted(n for n, m in sys.modules.items() if m is no
 """
 
 
-def started_modules(function: str, env: dict[str, str]) -> set[str]:
+_LIST_LOADED = """
+import json, sys
+from mastery import serve
+
+serve.app()
+print("modules:", json.dumps(sorted(n for n, m in sys.modules.items() if m is not None)))
+"""
+
+
+def started_modules(function: str, env: dict[str, str], script: str = _LIST_MODULES) -> set[str]:
     """Every module a fresh `mastery.serve` process of `function` holds once started."""
     process_env = {"PATH": "/usr/bin:/bin", "FUNCTION_TARGET": function, "LOG_LEVEL": "ERROR",
                    **env}  # fmt: skip
     done = subprocess.run(
-        [sys.executable, "-c", _LIST_MODULES], env=process_env, cwd=ROOT,
+        [sys.executable, "-c", script], env=process_env, cwd=ROOT,
         capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
     listed = [line for line in done.stdout.splitlines() if line.startswith("modules: ")]
@@ -111,3 +126,36 @@ def test_a_configured_jwks_loads_cryptography(env: dict[str, str]) -> None:
     jwks = {**env, "JWT_SECRET": "", "JWT_ALGORITHMS": "RS256",
             "JWT_JWKS_URL": "https://auth.example/.well-known/jwks.json"}  # fmt: skip
     assert "cryptography.hazmat" in started_modules("query", jwks)
+
+
+def installed_by(distribution: str, extras: frozenset[str]) -> set[str]:
+    """The distributions `pip install distribution[extras]` installs (canonical names)."""
+    found: set[tuple[str, frozenset[str]]] = set()
+    todo = [(distribution, extras)]
+    while todo:
+        name, wanted = todo.pop()
+        if (canonicalize_name(name), wanted) in found:
+            continue
+        found.add((canonicalize_name(name), wanted))
+        for line in metadata.requires(name) or []:
+            requirement = Requirement(line)
+            marker = requirement.marker
+            if marker is None or any(marker.evaluate({"extra": e}) for e in wanted or {""}):
+                todo.append((requirement.name, frozenset(requirement.extras)))
+    return {name for name, _ in found}
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_make_run_installs_every_package_a_function_loads(
+    function: str, env: dict[str, str]
+) -> None:
+    """`make run` installs the runtime and the `local` extra only: each function it starts must
+    load nothing else (a fresh clone's predict once crashed on numpy, agents on mcp)."""
+    installed = installed_by("learnflow-mastery-engine", frozenset({"local"}))
+    providers = metadata.packages_distributions()
+    loaded = third_party(started_modules(function, env, _LIST_LOADED)) - {"mastery"} - OPTIONAL
+    missing = {
+        module for module in loaded
+        if not {canonicalize_name(d) for d in providers.get(module, [])} & installed
+    }  # fmt: skip
+    assert not missing, f"{function} loads {sorted(missing)}, which `.[local]` does not install"
