@@ -18,20 +18,11 @@ class Versioned:
 
 @dataclass(frozen=True)
 class Write:
-    """One compare-and-set of a batch (`StateStore.write_many`): the arguments of `write`."""
+    """One compare-and-set (`StateStore.write_many`, `transact`): the arguments of `write`."""
 
     key: str
     data: bytes
     etag: str | None
-    ttl_seconds: int
-
-
-@dataclass(frozen=True)
-class Put:
-    """An unconditional write of a transaction (`StateStore.transact`), last-write-wins."""
-
-    key: str
-    data: bytes
     ttl_seconds: int
 
 
@@ -96,10 +87,12 @@ class StateStore(Protocol):
         """Delete keys (all in one hash slot), atomically; the number that existed."""
         ...
 
-    async def transact(self, puts: Sequence[Put], deletes: Sequence[str]) -> int:
-        """Write `puts` and delete `deletes` in one atomic step (all keys in one hash slot).
+    async def transact(self, writes: Sequence[Write], deletes: Sequence[str]) -> int:
+        """Compare-and-set `writes` and delete `deletes` in one atomic step (all keys in one
+        hash slot): when any write's ETag does not hold, raises `ConflictError` and changes
+        nothing.
 
-        Returns how many of `deletes` existed (the Dapr sidecar cannot tell: it returns all).
+        Returns how many of `deletes` existed.
         """
         ...
 

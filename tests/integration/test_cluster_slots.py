@@ -26,7 +26,7 @@ from mastery.adapters.redis_store import RedisStateStore, connect
 from mastery.domain.curriculum import CURRICULUM
 from mastery.errors import StateUnavailableError
 from mastery.local.servers import RedisCluster
-from mastery.ports import Put
+from mastery.ports import Write
 from mastery.services.ingest import IngestDeps, KafkaMetadata, Outcome, handle_records
 from tests.all_functions import NOW, all_functions, bearer
 from tests.factories import event, raw
@@ -128,5 +128,7 @@ async def test_a_transaction_across_two_students_is_refused_by_the_cluster(
     while key_slot(f"{{{first}}}".encode()) == key_slot(f"{{{second}}}".encode()):
         second += "x"
     with pytest.raises(StateUnavailableError) as refused:
-        await store.transact([Put(f"tombstone:{{{first}}}", b"{}", 60)], [f"student:{{{second}}}"])
+        await store.transact(
+            [Write(f"tombstone:{{{first}}}", b"{}", None, 60)], [f"student:{{{second}}}"]
+        )
     assert isinstance(refused.value.__cause__, ClusterCrossSlotError)  # CROSSSLOT

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import uuid
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 
 from mastery.adapters.redis_store import RedisStateStore, connect
-from mastery.errors import StateUnavailableError
-from mastery.ports import LogAppend, Put
+from mastery.errors import ConflictError, StateUnavailableError
+from mastery.ports import LogAppend, Write
+from mastery.services.audit import audit_entry
+from mastery.services.gdpr import ErasureReport, erase_student
 from mastery.services.ingest import Outcome
+from mastery.services.tombstones import Tombstone, tombstone_key
 from tests.all_functions import NOW, all_functions, bearer
 from tests.factories import event, raw
 
@@ -112,15 +119,106 @@ async def test_transact_is_one_atomic_step(
 ) -> None:
     tag = fresh("t")
     await store.write(f"a:{{{tag}}}", b"1", etag=None, ttl_seconds=60)
-    await raw_redis.set(f"b:{{{tag}}}", "not a hash")  # makes the put fail inside the script
+    await raw_redis.set(f"b:{{{tag}}}", "not a hash")  # makes the write fail inside the script
     with pytest.raises(StateUnavailableError):
-        await store.transact([Put(f"b:{{{tag}}}", b"x", 60)], [f"a:{{{tag}}}"])
+        await store.transact([Write(f"b:{{{tag}}}", b"x", None, 60)], [f"a:{{{tag}}}"])
     assert (await store.read(f"a:{{{tag}}}")) is not None, "a failed step changes nothing"
     deleted = await store.transact(
-        [Put(f"c:{{{tag}}}", b"t", 60)], [f"a:{{{tag}}}", f"b:{{{tag}}}"]
+        [Write(f"c:{{{tag}}}", b"t", None, 60)], [f"a:{{{tag}}}", f"b:{{{tag}}}"]
     )
     assert deleted == 2
-    assert (await store.read(f"c:{{{tag}}}")) is not None
+    stored = await store.read(f"c:{{{tag}}}")
+    assert stored is not None
+
+
+async def test_transact_compares_and_sets_before_it_changes_anything(
+    store: RedisStateStore,
+) -> None:
+    tag = fresh("t")
+    record, tomb = f"a:{{{tag}}}", f"c:{{{tag}}}"
+    await store.write(record, b"1", etag=None, ttl_seconds=60)
+    etag = await store.write(tomb, b"first", etag=None, ttl_seconds=60)
+    for stale in (None, "99"):  # "only if absent", and an old version
+        with pytest.raises(ConflictError):
+            await store.transact([Write(tomb, b"second", stale, 60)], [record])
+        assert (await store.read(record)) is not None, "a refused step deletes nothing"
+    assert await store.transact([Write(tomb, b"second", etag, 60)], [record]) == 1
+    stored = await store.read(tomb)
+    assert stored is not None
+    assert stored.data == b"second"
+
+
+async def seeded(engine: Any, student: str) -> None:
+    for body in week_of(student, fresh("c"), NOW - timedelta(days=2)):
+        assert (await engine.deliver(body)).status_code == 200
+
+
+async def test_two_erasures_at_once_keep_the_first_and_record_both(
+    store: RedisStateStore,
+) -> None:
+    student = fresh("s")
+    async with all_functions(store) as engine:
+        await seeded(engine, student)
+        gdpr = engine.clients["gdpr"]
+        first, second = await asyncio.gather(
+            gdpr.delete(f"/v1/students/{student}", headers=bearer("admin-a", "admin")),
+            gdpr.delete(f"/v1/students/{student}", headers=bearer("admin-b", "admin")),
+        )
+        assert (first.status_code, second.status_code) == (200, 200), second.text
+        reports = sorted([first.json(), second.json()], key=lambda r: -r["events"])
+        assert [r["events"] for r in reports] == [13, 0], "one found the data, one nothing"
+        assert reports[0]["first_erased_at"] == reports[1]["first_erased_at"]
+        stored = await store.read(tombstone_key(student))
+        assert stored is not None
+        tombstone = Tombstone.model_validate_json(stored.data)
+        assert tombstone.erased["events"] == 13, "the real erasure's record is kept"
+        assert [later.erased["events"] for later in tombstone.later] == [0]
+        trail = await gdpr.get("/v1/audit", params={"student_id": student}, headers=ADMIN)
+        erasures = [e for e in trail.json()["entries"] if e["action"] == "erase"]
+        assert sorted(e["actor"] for e in erasures) == ["admin-a", "admin-b"]
+
+
+def erase_in_own_thread(redis_url: str, student: str, actor: str, start: Any) -> ErasureReport:
+    """One erasure on its own connection and event loop, begun when every thread is ready."""
+
+    async def erase() -> ErasureReport:
+        own = RedisStateStore(connect(redis_url, cluster=False))
+        try:
+            await own.ping()
+            start.wait()
+            entry = audit_entry(Admin(actor), student, "erase", "DELETE", NOW)
+            return await erase_student(own, student, entry, retention_days=90)
+        finally:
+            await own.aclose()
+
+    return asyncio.run(erase())
+
+
+@dataclass(frozen=True)
+class Admin:
+    subject: str
+    role: str = "admin"
+
+
+async def test_erasures_from_many_threads_at_once_lose_none(
+    store: RedisStateStore, redis_url: str
+) -> None:
+    student, erasers = fresh("s"), 6
+    async with all_functions(store) as engine:
+        await seeded(engine, student)
+    start = threading.Barrier(erasers)
+    with ThreadPoolExecutor(erasers) as pool:
+        reports = list(pool.map(
+            lambda n: erase_in_own_thread(redis_url, student, f"admin-{n}", start),
+            range(erasers),
+        ))  # fmt: skip
+    assert sorted(r.events for r in reports) == [0] * (erasers - 1) + [13]
+    stored = await store.read(tombstone_key(student))
+    assert stored is not None
+    tombstone = Tombstone.model_validate_json(stored.data)
+    assert tombstone.erased["events"] == 13
+    assert len(tombstone.later) == erasers - 1
+    assert sorted(e.actor for e in tombstone.entries()) == [f"admin-{n}" for n in range(erasers)]
 
 
 def access(tag: str, coalesce: str, note: str = "r") -> LogAppend:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from cachetools import TTLCache
 from prometheus_client import Counter
 
-from mastery.ports import LogAppend, LogEntry, Put, StateStore, Versioned, Write
+from mastery.ports import LogAppend, LogEntry, StateStore, Versioned, Write
 
 CACHE_REQUESTS = Counter(
     "state_cache_requests_total", "L1 state cache lookups by result (hit, miss).", ["result"]
@@ -70,10 +70,10 @@ class CachedStateStore:
             self._cache.pop(key, None)
         return await self._inner.delete(keys)
 
-    async def transact(self, puts: Sequence[Put], deletes: Sequence[str]) -> int:
-        for key in [*deletes, *(p.key for p in puts)]:
+    async def transact(self, writes: Sequence[Write], deletes: Sequence[str]) -> int:
+        for key in [*deletes, *(w.key for w in writes)]:
             self._cache.pop(key, None)
-        return await self._inner.transact(puts, deletes)
+        return await self._inner.transact(writes, deletes)
 
     async def append_logs(
         self, appends: Sequence[LogAppend], *, now_ms: int, window_ms: int, keep_ms: int

@@ -19,7 +19,7 @@ from dapr.clients.grpc._state import Concurrency, StateOptions
 
 from mastery.adapters.redis_logs import RedisLogs
 from mastery.errors import ConflictError, SinkUnavailableError, StateUnavailableError
-from mastery.ports import LogAppend, LogEntry, Put, Versioned, Write
+from mastery.ports import LogAppend, LogEntry, Versioned, Write
 from mastery.tracing import trace_headers
 
 # Dapr's state.redis answers a failed ETag match with ABORTED (gRPC) / 409 (HTTP); a write
@@ -119,7 +119,8 @@ class DaprStateStore:
     """`StateStore` on the sidecar's state API (component `state.redis`, `keyPrefix: none`).
 
     Logs (the audit trail) are Redis Streams, which the state API cannot hold: they go to the
-    same Redis directly through `logs` (see `mastery.adapters.redis_logs`).
+    same Redis directly through `logs`, and so does `transact`, which the state API cannot make
+    atomic with its conditions (see `mastery.adapters.redis_logs`).
     """
 
     def __init__(self, sidecar: Sidecar, store_name: str, logs: RedisLogs) -> None:
@@ -200,25 +201,8 @@ class DaprStateStore:
             raise StateUnavailableError("state store unavailable") from exc
         return len(keys)
 
-    async def transact(self, puts: Sequence[Put], deletes: Sequence[str]) -> int:
-        if not puts and not deletes:
-            return 0
-        operations = [
-            TransactionalStateOperation(key=key, operation_type=TransactionOperationType.delete)
-            for key in deletes
-        ] + [
-            TransactionalStateOperation(
-                key=put.key, data=put.data, metadata={"ttlInSeconds": str(max(1, put.ttl_seconds))}
-            )
-            for put in puts
-        ]
-        try:
-            # state.redis runs a transaction as one MULTI/EXEC: all or nothing.
-            client = await self._sidecar.client()
-            await client.execute_state_transaction(self._store, operations)
-        except _DAPR_ERRORS as exc:
-            raise StateUnavailableError("state store unavailable") from exc
-        return len(deletes)
+    async def transact(self, writes: Sequence[Write], deletes: Sequence[str]) -> int:
+        return await self._logs.transact(writes, deletes)  # directly: see redis_logs
 
     async def append_logs(
         self, appends: Sequence[LogAppend], *, now_ms: int, window_ms: int, keep_ms: int

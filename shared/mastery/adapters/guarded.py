@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from mastery.adapters.breaker import CircuitBreaker
-from mastery.ports import EventSink, LogAppend, LogEntry, Put, StateStore, Versioned, Write
+from mastery.ports import EventSink, LogAppend, LogEntry, StateStore, Versioned, Write
 
 
 class GuardedStateStore:
@@ -32,8 +32,8 @@ class GuardedStateStore:
     async def delete(self, keys: Sequence[str]) -> int:
         return await self.breaker.call(lambda: self._inner.delete(keys))
 
-    async def transact(self, puts: Sequence[Put], deletes: Sequence[str]) -> int:
-        return await self.breaker.call(lambda: self._inner.transact(puts, deletes))
+    async def transact(self, writes: Sequence[Write], deletes: Sequence[str]) -> int:
+        return await self.breaker.call(lambda: self._inner.transact(writes, deletes))
 
     async def append_logs(
         self, appends: Sequence[LogAppend], *, now_ms: int, window_ms: int, keep_ms: int

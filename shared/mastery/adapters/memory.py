@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from mastery.errors import ConflictError
-from mastery.ports import LogAppend, LogEntry, Put, Versioned, Write
+from mastery.ports import LogAppend, LogEntry, Versioned, Write
 
 
 class MemoryStateStore:
@@ -54,13 +54,14 @@ class MemoryStateStore:
             self.ttls.pop(key, None)
         return sum(value is not None for value in removed)
 
-    async def transact(self, puts: Sequence[Put], deletes: Sequence[str]) -> int:
+    async def transact(self, writes: Sequence[Write], deletes: Sequence[str]) -> int:
+        for w in writes:
+            current = self.values.get(w.key)
+            if (current.etag if current else None) != w.etag:
+                raise ConflictError(w.key)
         existed = await self.delete(deletes)
-        for put in puts:
-            current = self.values.get(put.key)
-            version = str(int(current.etag or 0) + 1 if current else 1)
-            self.values[put.key] = Versioned(put.data, version)
-            self.ttls[put.key] = put.ttl_seconds
+        for w in writes:
+            await self.write(w.key, w.data, etag=w.etag, ttl_seconds=w.ttl_seconds)
         return existed
 
     async def append_logs(

@@ -1,8 +1,11 @@
-"""Append-only logs on Redis Streams (the audit trail), for the direct and the Dapr adapters.
+"""Append-only logs on Redis Streams (the audit trail) and the transaction that erases them,
+for the direct and the Dapr adapters.
 
 The Dapr state API has no append and no streams, so a function behind a sidecar reaches the
-same Redis directly for its logs (`REDIS_URL`); a sidecar transaction still deletes a log's
-keys (state.redis deletes a key of any type when it has no `version` field).
+same Redis directly for its logs (`REDIS_URL`). Transactions (an erasure: the record and the
+logs deleted, the tombstone compared-and-set) go there too: a state.redis transaction is a
+MULTI/EXEC that runs its other operations when an ETag check fails, and the SDK cannot ask it
+for "only if absent"; one Lua script checks every condition before it changes anything.
 
 Appends are group-committed: the appends of every request waiting while one round trip is in
 flight go together in the next (one pipeline of scripts of at most `CHUNK` appends each). A
@@ -19,9 +22,9 @@ from typing import Any
 from redis import asyncio as aioredis
 from redis.exceptions import RedisError
 
-from mastery.adapters.redis_scripts import LOG_APPEND, LOG_READ
-from mastery.errors import StateUnavailableError
-from mastery.ports import LogAppend, LogEntry
+from mastery.adapters.redis_scripts import LOG_APPEND, LOG_READ, TRANSACT
+from mastery.errors import ConflictError, StateUnavailableError
+from mastery.ports import LogAppend, LogEntry, Write
 
 CHUNK = 128
 """Appends per script run: bounds how long one run holds Redis (~10 µs an append)."""
@@ -30,7 +33,7 @@ _Pending = tuple[list[tuple[LogAppend, tuple[int, int, int]]], "asyncio.Future[i
 
 
 class RedisLogs:
-    """The log operations of `StateStore` on a redis-py asyncio client."""
+    """The log operations and `transact` of `StateStore` on a redis-py asyncio client."""
 
     def __init__(self, client: Any) -> None:
         self._logs_client = client
@@ -106,6 +109,21 @@ class RedisLogs:
                 )
             )
         return entries
+
+    async def transact(self, writes: Sequence[Write], deletes: Sequence[str]) -> int:
+        keys = [*deletes, *(w.key for w in writes)]
+        if not keys:
+            return 0
+        args: list[Any] = [len(deletes)]
+        for w in writes:
+            args += [w.etag or "", w.data, max(1, w.ttl_seconds)]
+        try:
+            existed = int(await self._logs_client.eval(TRANSACT, len(keys), *keys, *args))
+        except RedisError as exc:
+            raise StateUnavailableError("state store unavailable") from exc
+        if existed < 0:
+            raise ConflictError(", ".join(w.key for w in writes))
+        return existed
 
     async def log_length(self, stream: str) -> int:
         try:

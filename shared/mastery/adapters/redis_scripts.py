@@ -22,25 +22,29 @@ redis.call('EXPIRE', KEYS[1], ARGV[3])
 return version
 """
 
-# KEYS: the keys to delete, then the keys to put; ARGV: the number of deletes, then data and
-# ttl of each put. One script is one atomic step: nothing runs between its commands, and it
-# checks every put before changing anything (Redis does not roll a failed script back).
-# Returns how many of the deleted keys existed.
+# KEYS: the keys to delete, then the keys to write; ARGV: the number of deletes, then per write
+# its expected version ("" = the key must be absent), data and ttl. One script is one atomic
+# step: nothing runs between its commands, and it checks every write (type and version) before
+# changing anything (Redis does not roll a failed script back). Returns how many of the deleted
+# keys existed, or -1 (and nothing changed) when a version does not hold.
 TRANSACT = """
 local deletes = tonumber(ARGV[1])
 for i = deletes + 1, #KEYS do
   local kind = redis.call('TYPE', KEYS[i]).ok
   if kind ~= 'hash' and kind ~= 'none' then return redis.error_reply('WRONGTYPE ' .. KEYS[i]) end
+  local expected = ARGV[2 + (i - deletes - 1) * 3]
+  local current = redis.call('HGET', KEYS[i], 'version')
+  if (expected == '' and current) or (expected ~= '' and current ~= expected) then return -1 end
 end
 local existed = 0
 for i = 1, deletes do
   existed = existed + redis.call('DEL', KEYS[i])
 end
 for i = deletes + 1, #KEYS do
-  local arg = 2 + (i - deletes - 1) * 2
+  local arg = 2 + (i - deletes - 1) * 3
   redis.call('HINCRBY', KEYS[i], 'version', 1)
-  redis.call('HSET', KEYS[i], 'data', ARGV[arg])
-  redis.call('EXPIRE', KEYS[i], ARGV[arg + 1])
+  redis.call('HSET', KEYS[i], 'data', ARGV[arg + 1], 'first-write', 0)
+  redis.call('EXPIRE', KEYS[i], ARGV[arg + 2])
 end
 return existed
 """

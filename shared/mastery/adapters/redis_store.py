@@ -13,9 +13,9 @@ from redis import asyncio as aioredis
 from redis.exceptions import RedisError
 
 from mastery.adapters.redis_logs import RedisLogs
-from mastery.adapters.redis_scripts import TRANSACT, WRITE
+from mastery.adapters.redis_scripts import WRITE
 from mastery.errors import ConflictError, StateUnavailableError
-from mastery.ports import Put, Versioned, Write
+from mastery.ports import Versioned, Write
 
 TIMEOUT_SECONDS = 2.0
 POOL_SIZE = 64
@@ -100,18 +100,6 @@ class RedisStateStore(RedisLogs):
             return 0
         try:
             return int(await self._client.delete(*keys))
-        except RedisError as exc:
-            raise StateUnavailableError("state store unavailable") from exc
-
-    async def transact(self, puts: Sequence[Put], deletes: Sequence[str]) -> int:
-        keys = [*deletes, *(p.key for p in puts)]
-        if not keys:
-            return 0
-        args: list[Any] = [len(deletes)]
-        for put in puts:
-            args += [put.data, max(1, put.ttl_seconds)]
-        try:
-            return int(await self._client.eval(TRANSACT, len(keys), *keys, *args))
         except RedisError as exc:
             raise StateUnavailableError("state store unavailable") from exc
 

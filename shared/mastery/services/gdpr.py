@@ -10,7 +10,8 @@ themselves, UTF-8 encoded, numbers as Python's `json` writes them.
 Erasure deletes the record and the audit trail and writes the tombstone in one atomic
 `StateStore.transact` (every key carries the student's hash tag), then removes the student from
 the rosters of their classes (other hash tags, so separately; idempotent). Erasing again keeps
-the first erasure in the tombstone and records the new one beside it.
+the first erasure in the tombstone and records the new one beside it, also when both run at
+once (the tombstone is compared-and-set in the atomic step).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from mastery.domain.record import StudentRecord
-from mastery.ports import Put, StateStore
+from mastery.errors import ConflictError
+from mastery.ports import StateStore, Write
 from mastery.services.audit import AuditEntry, audit_keys, trail_length
 from mastery.services.rosters import remove_from_rosters
 from mastery.services.students import student_key
@@ -42,6 +44,9 @@ __all__ = [
 
 EXPORT_FORMAT = "learnflow.mastery.student-export"
 EXPORT_FORMAT_VERSION = 1
+_ATTEMPTS = 10
+"""Erasures of one student committed in a row before one gives up (409): each conflict is
+another erasure's commit."""
 
 
 class ErasureReport(BaseModel):
@@ -107,7 +112,23 @@ async def erase_student(
     erasure: AuditEntry,
     retention_days: int,
 ) -> ErasureReport:
-    """Erase every record of `student_id` atomically and leave a tombstone (see module doc)."""
+    """Erase every record of `student_id` atomically and leave a tombstone (see module doc).
+
+    The tombstone is compared-and-set in the erasure's atomic step: of concurrent erasures, the
+    first to commit is the tombstone's first; each later one finds it, reads again what is left
+    and is recorded beside it.
+    """
+    for _ in range(_ATTEMPTS):
+        try:
+            return await _erase_once(store, student_id, erasure, retention_days)
+        except ConflictError:
+            continue  # another erasure committed in between: read again, record beside it
+    raise ConflictError(f"{_ATTEMPTS} concurrent erasures of one student in a row")
+
+
+async def _erase_once(
+    store: StateStore, student_id: str, erasure: AuditEntry, retention_days: int
+) -> ErasureReport:
     now = erasure.at
     stored, previous = await store.read_many([student_key(student_id), tombstone_key(student_id)])
     record = StudentRecord.model_validate_json(stored.data) if stored is not None else None
@@ -125,8 +146,9 @@ async def erase_student(
     else:
         tombstone = Tombstone.model_validate_json(previous.data)
         tombstone.later.append(LaterErasure(erasure=erasure, erased=counts))
+    data = tombstone.model_dump_json().encode()
     deleted = await store.transact(
-        [Put(tombstone_key(student_id), tombstone.model_dump_json().encode(), ttl)],
+        [Write(tombstone_key(student_id), data, previous.etag if previous else None, ttl)],
         [student_key(student_id), *audit_keys(student_id)],
     )
     # Again after the commit: an enrolment applied between the snapshot and the commit.
