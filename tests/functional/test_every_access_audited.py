@@ -89,6 +89,24 @@ async def test_every_route_records_who_accessed_a_students_data(engine: Engine) 
     assert len(walked) == len(operations) >= 10
 
 
+async def test_a_refused_request_leaves_no_entry(engine: Engine) -> None:
+    """Refused callers (a teacher of another class, another student) are told 403 on every
+    route and disclose nothing: the student's trail stays empty."""
+    stored = await engine.store.read(student_key(STUDENT))
+    assert stored is not None
+    [alert] = StudentRecord.model_validate_json(stored.data).alerts
+    refused = [bearer("teacher-x", "teacher", ("class-x",)), bearer("walked-2", "student")]
+    operations = await authenticated_operations(engine)
+    for function, method, template, operation in operations:
+        for headers in refused:
+            response = await engine.clients[function].request(
+                method, concrete(template, alert.id), params=query_of(operation), headers=headers
+            )
+            assert response.status_code == 403, (method, template, response.text)
+    assert len(operations) >= 10
+    assert await trail(engine) == []
+
+
 async def test_a_students_own_reads_are_not_recorded(engine: Engine) -> None:
     own = bearer(STUDENT, "student")
     for function, method, template, operation in await authenticated_operations(engine):

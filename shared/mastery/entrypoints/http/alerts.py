@@ -176,13 +176,17 @@ def alert_routes(
         principal = call.require_principal()
         if principal.role == "student":
             authorize_ack(principal, None)  # students may not: refused before any I/O
+
+        async def existing() -> tuple[StudentRecord, str | None]:
+            record, etag = await load_student(core.store, student_id)
+            if record is None:
+                raise NotFoundError("no such student")
+            return record, etag
+
         record, etag = await read_audited(
-            load_student(core.store, student_id),
-            core, principal, [student_id], what_was_read(call), "acknowledge",
+            existing(), core, principal, [student_id], what_was_read(call), "acknowledge",
+            check=lambda read: authorize_ack(principal, read[0]),
         )  # fmt: skip
-        if record is None:
-            raise NotFoundError("no such student")
-        authorize_ack(principal, record)
         alert = await acknowledge(
             core.store, record, etag, alert_id,
             by=call.require_principal().subject, clock=core.clock, retention_days=retention,

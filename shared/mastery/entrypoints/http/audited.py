@@ -1,18 +1,23 @@
 """Recording accesses to students' data by anyone but the student (every function's routes).
 
 Call `read_audited` (or `audit_reads`) with the ids of the students whose data the answer holds:
-the append is issued concurrently with the read, one round trip per request whatever their
-number (a class heat map). If the trail cannot be written the request fails (503) rather than
-going unrecorded.
+one round trip per request whatever their number (a class heat map), issued concurrently with
+the read unless what is read may still refuse the caller. If the trail cannot be written the
+request fails (503) rather than going unrecorded.
+
+A refused request (403, or 404 for a student with no record) discloses nothing of the student
+and leaves no entry in their trail: the access log and `http_requests_total` count it, by route
+and status.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
 
 from mastery.bootstrap import Core
+from mastery.entrypoints.http.access import reads_every_student
 from mastery.services.audit import Action, AuditPolicy, record_access
 from mastery.web.auth import Principal
 from mastery.web.routing import Call
@@ -53,11 +58,25 @@ async def read_audited(
     student_ids: Iterable[str],
     what: str,
     action: Action = "read",
+    *,
+    check: Callable[[T], None] | None = None,
 ) -> T:
-    """`read`'s result, once the access is recorded too (the append runs alongside the read)."""
+    """`read`'s result, once `check` has let the caller have it and the access is recorded.
+
+    `check` raises (ForbiddenError, NotFoundError) when what was read may not be given to the
+    caller: then nothing is recorded. When nothing read can refuse the caller (no `check`, or
+    an admin), the append runs alongside the read; otherwise it follows the check.
+    """
+    if check is not None and not reads_every_student(principal):
+        result = await read
+        check(result)
+        await audit_reads(core, principal, student_ids, what, action)
+        return result
     recording = asyncio.ensure_future(audit_reads(core, principal, student_ids, what, action))
     try:
         result = await read
+        if check is not None:
+            check(result)  # an admin is refused only a student with no record: none recorded
     except BaseException:
         recording.cancel()
         raise

@@ -33,19 +33,22 @@ class NoQuery(BaseModel):
 async def readable_version(call: Call, core: Core, memo: AnswerMemo) -> StudentVersion:
     """The path's student as this request reads it, after checking the caller may (audited).
 
-    The audit append runs concurrently with the read. A student with no record is 404 to
-    teachers and admins; the student themselves gets the empty view. Shared by query, predict
-    and recommend: answers are memoised per record version in `memo`.
+    A student with no record is 404 to teachers and admins; the student themselves gets the
+    empty view. Shared by query, predict and recommend: answers are memoised per record
+    version in `memo`.
     """
     student_id = path_id(call, "student_id")
     principal = call.require_principal()
     if principal.role == "student":
         authorize_student_in(principal, student_id, None)  # themselves only, no I/O otherwise
         return await memo.load(core.store, student_id)  # their own reads are not audited
-    version = await read_audited(
-        memo.load(core.store, student_id), core, principal, [student_id], what_was_read(call)
-    )
-    if not version.exists:
-        raise NotFoundError("no such student")
-    authorize_student_in(principal, student_id, version.enrolled_classes)
-    return version
+
+    def allowed(version: StudentVersion) -> None:
+        if not version.exists:
+            raise NotFoundError("no such student")
+        authorize_student_in(principal, student_id, version.enrolled_classes)
+
+    return await read_audited(
+        memo.load(core.store, student_id), core, principal, [student_id], what_was_read(call),
+        check=allowed,
+    )  # fmt: skip
