@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import get_args
 
 import pytest
 
 from mastery.domain.curriculum import CURRICULUM
-from mastery.domain.events import ClassRoster, QuizCompleted, parse_event
+from mastery.domain.events import DATA_MODELS, ClassRoster, EventData, QuizCompleted, parse_event
 from mastery.errors import PoisonEventError
 from tests.factories import event, raw
 
@@ -98,3 +99,9 @@ def test_the_window_edges_are_accepted() -> None:
     edge_future = good(occurred_at=(NOW + timedelta(minutes=5)).isoformat())
     parse_event(raw(edge_past), NOW, CURRICULUM)
     parse_event(raw(edge_future), NOW, CURRICULUM)
+
+
+def test_every_kind_of_event_data_has_a_type_name() -> None:
+    # The union is what every concern's `match` must cover; a member without a type name would
+    # never be parsed.
+    assert set(DATA_MODELS.values()) == set(get_args(EventData))

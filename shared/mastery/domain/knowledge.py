@@ -1,8 +1,7 @@
 """The learner model inside the student's record: graded answers in, learner states out.
 
-Which events are graded answers (docs/PREDICTIONS.md): a quiz is one answer worth
-`correct / total` (the learner model's fractional-answer convention); an exercise attempt is 1
-when it passed, else 0; a code run is 1 when it ran, else 0. Other events grade nothing.
+Which events are graded answers, and what each is worth, is `mastery.domain.record.graded_answer`
+(docs/PREDICTIONS.md).
 
 Shuffle invariance: the record keeps each topic's graded answers of the late-arrival window
 (`StudentRecord.answers`, in (time, event id key) order; `mastery.domain.record.LATE_WINDOW`)
@@ -28,7 +27,7 @@ from functools import cached_property
 from itertools import chain
 
 from mastery.domain.answer_log import AnswerLog
-from mastery.domain.events import CodeExecuted, ExerciseCompleted, LearningEvent, QuizCompleted
+from mastery.domain.events import LearningEvent
 from mastery.domain.learner import (
     OVERALL_DECAY,
     RECENT_START,
@@ -41,9 +40,9 @@ from mastery.domain.learner import (
     update,
     update_student,
 )
-from mastery.domain.record import LATE_WINDOW, StudentRecord
+from mastery.domain.record import LATE_WINDOW, StudentRecord, graded_answer
 
-__all__ = ["LearnerModel", "graded_answer", "replay_topic", "student_summary", "track_answer"]
+__all__ = ["LearnerModel", "replay_topic", "student_summary", "track_answer"]
 
 
 @dataclass(frozen=True)
@@ -60,18 +59,6 @@ class LearnerModel:
     def for_topic(self, topic: str) -> TopicParams:
         """The parameters of one topic."""
         return self.params.for_topic(topic)
-
-
-def graded_answer(event: LearningEvent) -> float | None:
-    """The event's answer value in [0, 1], or None when it grades nothing."""
-    data = event.data
-    if isinstance(data, QuizCompleted):
-        return data.correct / data.total
-    if isinstance(data, ExerciseCompleted):
-        return 1.0 if data.passed else 0.0
-    if isinstance(data, CodeExecuted):
-        return 1.0 if data.ok else 0.0
-    return None
 
 
 def student_summary(record: StudentRecord, model: LearnerModel) -> StudentSummary:

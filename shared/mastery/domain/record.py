@@ -9,12 +9,17 @@ than the window behind the student's newest event; an event further behind is *l
 not applied (the caller dead-letters it), so a redelivery of an event whose id was forgotten is
 never applied twice. Every delivery in which each event arrives less than the window behind the
 newest event applied before it therefore ends in the same record as an ordered one.
+
+Every event type is dispatched here by its data class (`match`, ending in `assert_never`): how
+it changes the record, which class roster it changes, and the graded answer it is, so mypy names
+each place a new event type must be handled.
 """
 
 from __future__ import annotations
 
 import bisect
 from datetime import UTC, date, datetime, timedelta, timezone
+from typing import assert_never
 
 from pydantic import BaseModel, Field
 
@@ -147,7 +152,7 @@ def apply_event(
 
 def _apply_data(record: StudentRecord, event: LearningEvent, at: int) -> None:
     data = event.data
-    if isinstance(data, ClassRoster):
+    if isinstance(data, ClassRoster):  # membership, not a topic's evidence
         current = record.classes.get(data.class_id)
         if current is None or (current.at, current.event_id) < (at, event.id):
             record.classes[data.class_id] = ClassMembership(
@@ -163,22 +168,66 @@ def _apply_data(record: StudentRecord, event: LearningEvent, at: int) -> None:
     if evidence is None:
         evidence = record.topics[event.topic] = TopicEvidence()
     evidence.last_activity = max(evidence.last_activity, at)
-    if isinstance(data, ExerciseCompleted):
-        evidence.attempts += 1
-        first = evidence.passed.get(data.exercise_id)
-        if data.passed and (first is None or at < first[1]):
-            evidence.passed[data.exercise_id] = (data.difficulty, at)
-    elif isinstance(data, QuizCompleted):
-        _insert(evidence.quizzes, (at, data.correct / data.total, event.id))
-    elif isinstance(data, CodeReviewed):
-        _insert(evidence.reviews, (at, data.quality / 100, event.id))
-    elif isinstance(data, CodeExecuted):
-        evidence.runs += 1
-        evidence.failed_runs += 0 if data.ok else 1
-    elif isinstance(data, HelpRequested):
-        evidence.help_requests += 1
-    elif isinstance(data, ExerciseStarted):
-        pass  # counts as activity; the stuck trigger reads it from the struggle evidence
+    match data:
+        case ExerciseCompleted():
+            evidence.attempts += 1
+            first = evidence.passed.get(data.exercise_id)
+            if data.passed and (first is None or at < first[1]):
+                evidence.passed[data.exercise_id] = (data.difficulty, at)
+        case QuizCompleted():
+            _insert(evidence.quizzes, (at, data.correct / data.total, event.id))
+        case CodeReviewed():
+            _insert(evidence.reviews, (at, data.quality / 100, event.id))
+        case CodeExecuted():
+            evidence.runs += 1
+            evidence.failed_runs += 0 if data.ok else 1
+        case HelpRequested():
+            evidence.help_requests += 1
+        case ExerciseStarted():
+            pass  # counts as activity; the stuck trigger reads it from the struggle evidence
+        case _:
+            assert_never(data)
+
+
+def roster_class(event: LearningEvent) -> str | None:
+    """The class whose roster `event` changes (it enrols or unenrols its student), if any."""
+    data = event.data
+    match data:
+        case ClassRoster():
+            return data.class_id
+        case (
+            ExerciseStarted()
+            | ExerciseCompleted()
+            | QuizCompleted()
+            | CodeExecuted()
+            | CodeReviewed()
+            | HelpRequested()
+        ):
+            return None
+        case _:
+            assert_never(data)
+
+
+def graded_answer(event: LearningEvent) -> float | None:
+    """The event's graded answer in [0, 1] (the learner model's evidence, kept in
+    `StudentRecord.answers` by `mastery.domain.knowledge`), or None when it grades nothing.
+
+    A quiz is one answer worth `correct / total` (the learner model's fractional-answer
+    convention); an exercise attempt is 1 when it passed, else 0; a code run is 1 when it ran,
+    else 0 (docs/PREDICTIONS.md).
+    """
+    data = event.data
+    match data:
+        case QuizCompleted():
+            return data.correct / data.total
+        case ExerciseCompleted():
+            return 1.0 if data.passed else 0.0
+        case CodeExecuted():
+            return 1.0 if data.ok else 0.0
+        case ExerciseStarted() | CodeReviewed() | HelpRequested() | ClassRoster():
+            return None
+        case _:
+            assert_never(data)
 
 
 def _forget_seen(record: StudentRecord, horizon: int) -> None:

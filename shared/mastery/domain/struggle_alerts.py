@@ -9,23 +9,20 @@ published flag over by alert id, and return the alerts that are new to the recor
 from __future__ import annotations
 
 import bisect
-from typing import get_args
 
 from mastery.domain.alerts import Alert, Trigger
-from mastery.domain.events import (
-    CodeExecuted,
-    ExerciseCompleted,
-    ExerciseStarted,
-    HelpRequested,
-    LearningEvent,
-    QuizCompleted,
-)
+from mastery.domain.events import LearningEvent
 from mastery.domain.record import StudentRecord
 from mastery.domain.struggle import Candidate, StruggleRules, alert_id, candidates, stuck_due
-from mastery.domain.struggle_evidence import Mark, StruggleState, observe
-
-TRIGGERS: tuple[Trigger, ...] = get_args(Trigger)
-_STUCK: tuple[Trigger, ...] = ("stuck_on_exercise",)
+from mastery.domain.struggle_evidence import (
+    STUCK,
+    TRIGGERS,
+    Mark,
+    StruggleState,
+    affected_triggers,
+    is_success,
+    observe,
+)
 
 
 def detect(record: StudentRecord, event: LearningEvent, rules: StruggleRules) -> list[Alert]:
@@ -33,36 +30,12 @@ def detect(record: StudentRecord, event: LearningEvent, rules: StruggleRules) ->
     previous = record.struggle.as_of
     touched = observe(record.struggle, event) and event.topic is not None
     at = int(event.occurred_at.timestamp())
-    if touched and at > previous and _success(event):
+    if touched and at > previous and is_success(event):
         touched = False  # a success newer than everything fires nothing and undoes nothing
     # The event changes nothing before its own time, nor "stuck" before the previous clock.
     since = {event.topic: min(at, previous)} if touched and event.topic else {}
     _prune(record.struggle, previous, rules, event.topic)
-    return refresh(record, since, previous, rules, _affected(event))
-
-
-def _success(event: LearningEvent) -> bool:
-    data = event.data
-    return (isinstance(data, CodeExecuted) and data.ok) or isinstance(data, ExerciseCompleted)
-
-
-_FAILURES: tuple[Trigger, ...] = ("repeated_error", "failed_runs_streak")
-
-
-def _affected(event: LearningEvent) -> tuple[Trigger, ...]:
-    """The triggers whose evidence `event` can change (the others need no re-derivation)."""
-    data = event.data
-    if isinstance(data, CodeExecuted):
-        return _FAILURES  # runs
-    if isinstance(data, ExerciseStarted):
-        return _STUCK  # starts
-    if isinstance(data, ExerciseCompleted):
-        return (*_STUCK, *_FAILURES)  # passes: end "stuck" and reset "since the last success"
-    if isinstance(data, QuizCompleted):
-        return ("low_quiz_score",)  # quiz scores
-    if isinstance(data, HelpRequested):
-        return ("asked_for_help",)  # help messages
-    return TRIGGERS
+    return refresh(record, since, previous, rules, affected_triggers(event))
 
 
 def sweep(record: StudentRecord, now: int, rules: StruggleRules) -> list[Alert]:
@@ -99,7 +72,7 @@ def refresh(
         if (topic not in touched or not stuck_touched) and stuck_due(
             evidence, stuck_since, state.as_of, rules
         ):
-            work.append((topic, _STUCK, stuck_since))
+            work.append((topic, STUCK, stuck_since))
     if not work:
         return []
     groups: dict[tuple[str, Trigger], list[Alert]] = {}

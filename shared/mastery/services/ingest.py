@@ -21,9 +21,9 @@ from datetime import timedelta
 from enum import StrEnum
 
 from mastery.domain.curriculum import Curriculum
-from mastery.domain.events import ClassRoster, LearningEvent, parse_event
+from mastery.domain.events import LearningEvent, parse_event
 from mastery.domain.knowledge import LearnerModel, track_answer
-from mastery.domain.record import LATE_WINDOW, StudentRecord, apply_event, too_late
+from mastery.domain.record import LATE_WINDOW, StudentRecord, apply_event, roster_class, too_late
 from mastery.domain.struggle import StruggleRules
 from mastery.domain.struggle_alerts import detect
 from mastery.errors import PoisonEventError, StateUnavailableError
@@ -321,9 +321,9 @@ def _roster_departures(
     leaving = []
     for record in written:
         for position in by_student[record.student_id]:
-            data = events[position].data
-            if isinstance(data, ClassRoster):
-                deps.rosters.forget(data.class_id, record.student_id)
-                if data.class_id not in record.enrolled_classes():
-                    leaving.append((data.class_id, record.student_id))
+            class_id = roster_class(events[position])
+            if class_id is not None:
+                deps.rosters.forget(class_id, record.student_id)
+                if class_id not in record.enrolled_classes():
+                    leaving.append((class_id, record.student_id))
     return leaving
