@@ -26,6 +26,7 @@ from mastery.config import KafkaSettings
 from mastery.domain.curriculum import CURRICULUM
 from mastery.domain.events import parse_event
 from mastery.domain.record import StudentRecord, apply_event
+from mastery.entrypoints.envelopes import read_envelope
 from mastery.local.demo import demo_events
 from mastery.local.functions import (
     FUNCTIONS,
@@ -87,7 +88,7 @@ async def seed(redis_url: str, school: School, days: int, now: datetime) -> dict
     events = 0
     for index, (class_id, members) in enumerate(school.classes.items()):
         for raw in class_events(class_id, len(members), days, now, seed=index):
-            event = parse_event(raw, now, CURRICULUM)
+            event = parse_event(read_envelope(raw), now, CURRICULUM)
             record = records.setdefault(
                 event.student_id, StudentRecord(student_id=event.student_id)
             )

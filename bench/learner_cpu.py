@@ -16,7 +16,6 @@ it with `PYTHONPATH=/tmp/main/shared`) for a ratio against the same baseline.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import sys
 import time
@@ -46,7 +45,7 @@ def _event(i: int, at: datetime, rng: random.Random) -> LearningEvent:
         type_, data = "code.executed", {"ok": ok, **({} if ok else {"error_type": "TypeError"})}
     document = {"id": f"evt-{i}", "type": type_, "student_id": "s-1", "topic": topic,
                 "occurred_at": at.isoformat(), "data": data}  # fmt: skip
-    return parse_event(json.dumps(document).encode(), NOW, CURRICULUM)
+    return parse_event(document, NOW, CURRICULUM)
 
 
 def measure(rounds: int) -> tuple[dict[str, float], int]:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import random
 import sys
 import time
@@ -30,6 +29,7 @@ from mastery.adapters.memory import MemorySink, MemoryStateStore
 from mastery.domain.curriculum import CURRICULUM
 from mastery.domain.events import LearningEvent, parse_event
 from mastery.domain.knowledge import LearnerModel
+from mastery.entrypoints.envelopes import read_envelope
 from mastery.ports import Versioned
 from mastery.services.ingest import IngestDeps, apply
 from mastery.services.learner_rollout import LearnerModels
@@ -55,13 +55,13 @@ def _event(i: int, at: datetime, rng: random.Random) -> LearningEvent:
         type_ = "code.executed"
     document = {"id": f"evt-{i}", "type": type_, "student_id": "s-1", "topic": topic,
                 "occurred_at": at.isoformat(), "data": data}  # fmt: skip
-    return parse_event(json.dumps(document).encode(), NOW, CURRICULUM)
+    return parse_event(document, NOW, CURRICULUM)
 
 
 async def _seed(history: int, learner: LearnerModel | None) -> bytes:
     """The stored record after `history` events spread over the 30 days before the new ones."""
     store = MemoryStateStore()
-    deps = IngestDeps(store, MemorySink(), lambda: NOW, CURRICULUM,
+    deps = IngestDeps(store, MemorySink(), lambda: NOW, CURRICULUM, read_envelope,
                       learner=learner and LearnerModels(learner))  # fmt: skip
     rng = random.Random(0)  # noqa: S311 - reproducible data, not crypto
     start = NOW - timedelta(days=30)
@@ -76,7 +76,7 @@ async def _run(seed: bytes, events: list[LearningEvent], learner: LearnerModel |
     """Seconds per event to apply `events` one by one to the seeded record."""
     store = MemoryStateStore()
     store.values[KEY] = Versioned(seed, "1")
-    deps = IngestDeps(store, MemorySink(), lambda: NOW, CURRICULUM,
+    deps = IngestDeps(store, MemorySink(), lambda: NOW, CURRICULUM, read_envelope,
                       learner=learner and LearnerModels(learner))  # fmt: skip
     began = time.perf_counter()
     for item in events:

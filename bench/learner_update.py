@@ -23,6 +23,7 @@ from mastery.domain.events import parse_event
 from mastery.domain.knowledge import LearnerModel, student_summary, track_answer
 from mastery.domain.learner import LearnerState, p_correct, p_mastered, replay, update
 from mastery.domain.record import StudentRecord, apply_event
+from mastery.entrypoints.envelopes import read_envelope
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 TOPICS = build_curriculum().topological_order()
@@ -47,7 +48,7 @@ def _history(events: int, model: LearnerModel) -> tuple[str, str]:
     plain, rich = StudentRecord(student_id="s-1"), StudentRecord(student_id="s-1")
     for i in range(events):
         topic, at = TOPICS[i % len(TOPICS)], NOW - timedelta(days=30) + timedelta(minutes=9 * i)
-        event = parse_event(_quiz(i, topic, at), NOW, curriculum)
+        event = parse_event(read_envelope(_quiz(i, topic, at)), NOW, curriculum)
         apply_event(plain, event)
         apply_event(rich, event)
         track_answer(rich, event, model)
@@ -87,12 +88,12 @@ def main(argv: list[str] | None = None) -> int:
 
     def ingest_without() -> None:
         record = StudentRecord.model_validate_json(plain_json)
-        apply_event(record, parse_event(raw, NOW, curriculum))
+        apply_event(record, parse_event(read_envelope(raw), NOW, curriculum))
         record.model_dump_json()
 
     def ingest_with() -> None:
         record = StudentRecord.model_validate_json(rich_json)
-        event = parse_event(raw, NOW, curriculum)
+        event = parse_event(read_envelope(raw), NOW, curriculum)
         apply_event(record, event)
         track_answer(record, event, model)
         record.model_dump_json()

@@ -34,7 +34,7 @@ from mastery.local.servers import KafkaBroker, RedisServer, free_port
 from mastery.local.stream import produce, wait_for_zero_lag
 
 CATEGORIES = (  # innermost first: a sample goes to the innermost frame matching one of these
-    ("event: JSON parse and validation", r"parse_event \("),
+    ("event: JSON parse and validation", r"(read_envelope|parse_event) \("),
     ("record: parse", r"(model_validate_json|RecordCache\.take) \("),
     ("record: serialise", r"model_dump_json \("),
     ("struggle detection", r"(detect|sweep) \("),

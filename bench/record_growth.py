@@ -29,6 +29,7 @@ from typing import Any
 
 from mastery.adapters.memory import MemorySink, MemoryStateStore
 from mastery.domain.curriculum import CURRICULUM
+from mastery.entrypoints.envelopes import read_envelope
 from mastery.local.demo import ERRORS
 from mastery.services.ingest import IngestDeps, KafkaMetadata, handle_record
 
@@ -101,7 +102,7 @@ async def _apply(events: list[dict[str, Any]], deps: IngestDeps, clock: Clock) -
 
 
 def _deps(store: MemoryStateStore, clock: Clock) -> IngestDeps:
-    return IngestDeps(store, MemorySink(), clock, CURRICULUM, alerts=MemorySink())
+    return IngestDeps(store, MemorySink(), clock, CURRICULUM, read_envelope, alerts=MemorySink())
 
 
 async def measure(points: list[int], seed: int) -> list[dict[str, float]]:

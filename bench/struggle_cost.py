@@ -43,6 +43,7 @@ from mastery.adapters.memory import MemorySink, MemoryStateStore
 from mastery.domain.curriculum import CURRICULUM
 from mastery.domain.events import LearningEvent, parse_event
 from mastery.domain.struggle import StruggleRules
+from mastery.entrypoints.envelopes import read_envelope
 from mastery.local.functions import RunningFunction, start_function, stop_all, wait_healthy
 from mastery.local.run import deliver_like_dapr
 from mastery.local.servers import KafkaBroker, RedisServer, free_port
@@ -56,7 +57,7 @@ SERVED = ("served without detection", "served with detection")
 
 def _deps(store: MemoryStateStore, detect: bool) -> IngestDeps:
     return IngestDeps(
-        store, MemorySink(), lambda: NOW, CURRICULUM,
+        store, MemorySink(), lambda: NOW, CURRICULUM, read_envelope,
         alerts=MemorySink(), struggle=StruggleRules() if detect else None,
     )  # fmt: skip
 
@@ -85,7 +86,7 @@ async def measure(students: int, days: int, repeat: int) -> tuple[dict[str, floa
     from mastery.local.demo import demo_events
 
     documents = demo_events("bench", students, days, NOW, seed=3)
-    events = [parse_event(json.dumps(d), NOW, CURRICULUM) for d in documents]
+    events = [parse_event(d, NOW, CURRICULUM) for d in documents]
     split = len(events) * 3 // 4
     history, tail = events[:split], events[split:]
     shuffled = random.Random(5).sample(tail, len(tail))  # noqa: S311 - reproducible, not crypto

@@ -142,6 +142,7 @@ async def _kafka_sinks(settings: Settings) -> tuple[EventSink, EventSink]:
 
 def ingest_deps(core: Core, dead_letters: EventSink, alerts: EventSink | None) -> IngestDeps:
     """What applying events needs (every ingest mode): the core's store and rules, the sinks."""
+    from mastery.entrypoints.envelopes import read_envelope
     from mastery.services.ingest import IngestDeps
 
     return IngestDeps(
@@ -149,6 +150,7 @@ def ingest_deps(core: Core, dead_letters: EventSink, alerts: EventSink | None) -
         dead_letters=dead_letters,
         clock=core.clock,
         curriculum=core.curriculum,
+        read_envelope=read_envelope,
         retention_days=core.settings.retention_days,
         late_window=timedelta(hours=core.settings.late_window_hours),
         learner=core.learner,

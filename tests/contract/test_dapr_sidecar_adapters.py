@@ -25,6 +25,7 @@ from mastery.adapters.redis_store import RedisStateStore, connect
 from mastery.bootstrap import build_core, open_sinks, open_store
 from mastery.config import Settings
 from mastery.domain.curriculum import CURRICULUM
+from mastery.entrypoints.envelopes import read_envelope
 from mastery.entrypoints.http import ingest
 from mastery.errors import ConflictError, DependencyUnavailableError, StateUnavailableError
 from mastery.local.servers import free_port
@@ -133,7 +134,7 @@ async def test_events_applied_through_dapr_are_the_records_the_direct_path_reads
 ) -> None:
     dead_letters, alerts = await open_sinks(sidecar.settings)
     deps = IngestDeps(store=sidecar.dapr, dead_letters=dead_letters, clock=lambda: NOW,
-                      curriculum=CURRICULUM, alerts=MemorySink())  # fmt: skip
+                      curriculum=CURRICULUM, read_envelope=read_envelope, alerts=MemorySink())  # fmt: skip
     student = f"dapr-{uuid.uuid4().hex[:8]}"
     first = event("quiz.completed", student, "basics.variables", NOW, quiz_id="q", correct=4,
                   total=5)  # fmt: skip

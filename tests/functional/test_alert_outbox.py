@@ -14,6 +14,7 @@ from mastery.domain.alerts import Alert
 from mastery.domain.curriculum import CURRICULUM
 from mastery.domain.record import StudentRecord
 from mastery.domain.struggle import StruggleRules
+from mastery.entrypoints.envelopes import read_envelope
 from mastery.errors import StateUnavailableError
 from mastery.ports import Write
 from mastery.services.alerts import sweep_students
@@ -48,7 +49,7 @@ class FailingStore(MemoryStateStore):
 
 def _deps(store: MemoryStateStore, alerts: MemorySink) -> IngestDeps:
     return IngestDeps(store=store, dead_letters=MemorySink(), clock=lambda: NOW,
-                      curriculum=CURRICULUM, alerts=alerts)  # fmt: skip
+                      curriculum=CURRICULUM, read_envelope=read_envelope, alerts=alerts)  # fmt: skip
 
 
 def _wrong(minutes: int) -> dict[str, Any]:

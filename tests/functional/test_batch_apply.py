@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from mastery.adapters.memory import MemorySink, MemoryStateStore
 from mastery.domain.curriculum import CURRICULUM
+from mastery.entrypoints.envelopes import read_envelope
 from mastery.ports import Write
 from mastery.services.ingest import IngestDeps, KafkaMetadata, Outcome, handle_records
 from mastery.services.students import load_student, student_key
@@ -34,7 +35,7 @@ class RacedStore(MemoryStateStore):
 
 def _deps(store: MemoryStateStore) -> IngestDeps:
     return IngestDeps(store=store, dead_letters=MemorySink(), clock=lambda: NOW,
-                      curriculum=CURRICULUM, alerts=MemorySink())  # fmt: skip
+                      curriculum=CURRICULUM, read_envelope=read_envelope, alerts=MemorySink())  # fmt: skip
 
 
 async def test_a_batch_applies_each_event_once_per_student_and_dead_letters_poison() -> None:

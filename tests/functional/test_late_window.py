@@ -17,6 +17,7 @@ import pytest
 from mastery.adapters.memory import MemorySink, MemoryStateStore
 from mastery.config import Settings
 from mastery.domain.curriculum import CURRICULUM
+from mastery.entrypoints.envelopes import read_envelope
 from mastery.services.ingest import IngestDeps, KafkaMetadata, Outcome, handle_records
 from mastery.services.students import load_student
 from tests.factories import event, raw
@@ -27,7 +28,7 @@ TOPICS = ("basics.variables", "control_flow.for_loops")
 
 def _deps(store: MemoryStateStore, window: timedelta) -> IngestDeps:
     return IngestDeps(store=store, dead_letters=MemorySink(), clock=lambda: NOW,
-                      curriculum=CURRICULUM, alerts=MemorySink(), late_window=window)  # fmt: skip
+                      curriculum=CURRICULUM, read_envelope=read_envelope, alerts=MemorySink(), late_window=window)  # fmt: skip
 
 
 def _history(rng: random.Random, student: str, count: int) -> list[dict[str, Any]]:

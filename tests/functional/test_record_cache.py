@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from mastery.adapters.memory import MemorySink, MemoryStateStore
 from mastery.domain.curriculum import CURRICULUM
 from mastery.domain.record import StudentRecord
+from mastery.entrypoints.envelopes import read_envelope
 from mastery.local.demo import demo_events
 from mastery.ports import Write
 from mastery.services.ingest import IngestDeps, KafkaMetadata, Outcome, handle_records
@@ -23,7 +24,7 @@ TOPIC = "basics.variables"
 
 def _deps(store: MemoryStateStore, capacity: int = 128) -> IngestDeps:
     return IngestDeps(store=store, dead_letters=MemorySink(), clock=lambda: NOW,
-                      curriculum=CURRICULUM, alerts=MemorySink(),
+                      curriculum=CURRICULUM, read_envelope=read_envelope, alerts=MemorySink(),
                       records=RecordCache(capacity))  # fmt: skip
 
 

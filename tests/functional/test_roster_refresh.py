@@ -10,6 +10,7 @@ from typing import Any
 
 from mastery.adapters.memory import MemorySink, MemoryStateStore
 from mastery.domain.curriculum import CURRICULUM
+from mastery.entrypoints.envelopes import read_envelope
 from mastery.ports import Versioned
 from mastery.services.ingest import IngestDeps, KafkaMetadata, handle_records
 from mastery.services.rosters import RosterMemo
@@ -45,7 +46,7 @@ class Ingest:
         self.now = NOW
         self.store = store
         self.deps = IngestDeps(store=store, dead_letters=MemorySink(), clock=lambda: self.now,
-                               curriculum=CURRICULUM, alerts=MemorySink())  # fmt: skip
+                               curriculum=CURRICULUM, read_envelope=read_envelope, alerts=MemorySink())  # fmt: skip
 
     async def deliver(self, *documents: dict[str, Any]) -> None:
         for document in documents:

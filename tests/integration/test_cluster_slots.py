@@ -24,6 +24,7 @@ from redis.exceptions import ClusterCrossSlotError
 from mastery.adapters.memory import MemorySink
 from mastery.adapters.redis_store import RedisStateStore, connect
 from mastery.domain.curriculum import CURRICULUM
+from mastery.entrypoints.envelopes import read_envelope
 from mastery.errors import StateUnavailableError
 from mastery.local.servers import RedisCluster
 from mastery.ports import Write
@@ -78,7 +79,7 @@ async def test_batch_write_across_nodes_and_gdpr_erasure_stay_in_one_slot_per_st
     class_id = f"class-{uuid.uuid4().hex[:8]}"
     assert len({key_slot(f"{{{s}}}".encode()) for s in students}) > 1
     deps = IngestDeps(store=store, dead_letters=MemorySink(), clock=lambda: NOW,
-                      curriculum=CURRICULUM, alerts=MemorySink())  # fmt: skip
+                      curriculum=CURRICULUM, read_envelope=read_envelope, alerts=MemorySink())  # fmt: skip
     records = [
         (raw(event("class.enrolled", s, None, NOW - timedelta(days=2), class_id=class_id)),
          KafkaMetadata())

@@ -26,6 +26,7 @@ from aiokafka import AIOKafkaConsumer
 from mastery.adapters.memory import MemorySink, MemoryStateStore
 from mastery.domain.curriculum import CURRICULUM
 from mastery.domain.record import StudentRecord
+from mastery.entrypoints.envelopes import read_envelope
 from mastery.local.demo import demo_events
 from mastery.local.functions import start_ingest_consumer
 from mastery.local.servers import KafkaBroker, free_port
@@ -104,7 +105,7 @@ def _clean_pass(events: list[dict[str, Any]], now: datetime) -> dict[str, Studen
     """Each valid event once, in order, through the same core code, in memory."""
     store = MemoryStateStore()
     deps = IngestDeps(store=store, dead_letters=MemorySink(), clock=lambda: now,
-                      curriculum=CURRICULUM, alerts=MemorySink())  # fmt: skip
+                      curriculum=CURRICULUM, read_envelope=read_envelope, alerts=MemorySink())  # fmt: skip
     for document in events:
         asyncio.run(handle_record(json.dumps(document).encode(), KafkaMetadata(), deps))
     return {

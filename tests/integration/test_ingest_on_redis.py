@@ -17,6 +17,7 @@ from mastery.bootstrap import Core
 from mastery.config import Settings
 from mastery.domain.curriculum import CURRICULUM
 from mastery.domain.record import StudentRecord
+from mastery.entrypoints.envelopes import read_envelope
 from mastery.entrypoints.http.ingest import create
 from mastery.local.servers import RedisServer
 from mastery.ports import StateStore
@@ -53,7 +54,11 @@ def quizzes(student_id: str, count: int) -> list[bytes]:
 def ingest_deps(store: StateStore) -> IngestDeps:
     """One ingest pod's dependencies on `store`, dead letters kept in memory."""
     return IngestDeps(
-        store=store, dead_letters=MemorySink(), clock=lambda: NOW, curriculum=CURRICULUM
+        store=store,
+        dead_letters=MemorySink(),
+        clock=lambda: NOW,
+        curriculum=CURRICULUM,
+        read_envelope=read_envelope,
     )
 
 

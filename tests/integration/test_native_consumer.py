@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from mastery.adapters.memory import MemorySink
 from mastery.adapters.redis_store import RedisStateStore, connect
 from mastery.domain.curriculum import CURRICULUM
+from mastery.entrypoints.envelopes import read_envelope
 from mastery.entrypoints.kafka_consumer import BatchConsumer
 from mastery.local.servers import KafkaBroker, RedisServer
 from mastery.local.stream import produce
@@ -52,7 +53,7 @@ async def test_transient_fault_commits_nothing_and_the_batch_is_applied_when_red
     store = RedisStateStore(connect(private_redis.url, cluster=False))
     dead_letters = MemorySink()
     deps = IngestDeps(store=store, dead_letters=dead_letters, clock=lambda: NOW,
-                      curriculum=CURRICULUM, alerts=MemorySink())  # fmt: skip
+                      curriculum=CURRICULUM, read_envelope=read_envelope, alerts=MemorySink())  # fmt: skip
     consumer = await _consumer(kafka_broker.brokers, topic, group)
     batches = BatchConsumer(consumer, deps, max_batch=1000)
     private_redis.stop()

@@ -73,7 +73,7 @@ def test_demo_stream_through_the_binding_contract_gives_the_class_view(
     # The same events folded in process give the same scores as the served engine.
     records: dict[str, StudentRecord] = {}
     for document in events:
-        event = parse_event(json.dumps(document), now, CURRICULUM)
+        event = parse_event(document, now, CURRICULUM)
         apply_event(
             records.setdefault(event.student_id, StudentRecord(student_id=event.student_id)), event
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 from datetime import UTC, date, datetime, time, timedelta, timezone
 
@@ -66,7 +65,7 @@ def shuffled_record(seed: int) -> StudentRecord:
     rng.shuffle(documents)
     record = StudentRecord(student_id="s1")
     for document in documents:
-        apply_event(record, parse_event(json.dumps(document).encode(), NOW, CURRICULUM))
+        apply_event(record, parse_event(document, NOW, CURRICULUM))
     return record
 
 
@@ -83,7 +82,7 @@ def test_history_equals_scoring_each_days_cut_exactly(seed: int, days: int) -> N
 def test_history_of_a_demo_class_equals_the_cut_scoring() -> None:
     records: dict[str, StudentRecord] = {}
     for document in demo_events("c1", students=6, days=30, now=NOW, seed=7):
-        parsed = parse_event(json.dumps(document).encode(), NOW, CURRICULUM)
+        parsed = parse_event(document, NOW, CURRICULUM)
         record = records.setdefault(parsed.student_id, StudentRecord(student_id=parsed.student_id))
         apply_event(record, parsed)
     for record in records.values():

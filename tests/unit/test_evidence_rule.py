@@ -14,7 +14,7 @@ from mastery.domain.mastery import MasteryRules, student_mastery
 from mastery.domain.outlook import student_outlook
 from mastery.domain.record import StudentRecord, apply_event
 from mastery.entrypoints.http.views import history_view
-from tests.factories import event, raw
+from tests.factories import event
 
 RULES = MasteryRules()
 NOW = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)
@@ -25,7 +25,7 @@ TOPICS = ["basics.variables", "basics.operators", *CONTROL_FLOW]
 def build(documents: list[dict[str, object]]) -> StudentRecord:
     record = StudentRecord(student_id="s1")
     for document in documents:
-        apply_event(record, parse_event(raw(document), NOW, CURRICULUM))
+        apply_event(record, parse_event(document, NOW, CURRICULUM))
     return record
 
 

@@ -20,7 +20,7 @@ from mastery.domain.mastery import (
     topic_mastery,
 )
 from mastery.domain.record import StudentRecord, TopicEvidence, apply_event
-from tests.factories import event, raw
+from tests.factories import event
 
 RULES = MasteryRules()
 NOW = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)
@@ -56,7 +56,7 @@ def half_up_student() -> StudentRecord:
         )
     record = StudentRecord(student_id="s1")
     for document in documents:
-        apply_event(record, parse_event(raw(document), NOW, CURRICULUM))
+        apply_event(record, parse_event(document, NOW, CURRICULUM))
     return record
 
 

@@ -26,7 +26,7 @@ WINDOW = timedelta(days=30)  # a late-arrival window wider than the 20 days the 
 
 
 def parsed(document: dict[str, Any]) -> LearningEvent:
-    return parse_event(json.dumps(document).encode(), NOW, CURRICULUM)
+    return parse_event(document, NOW, CURRICULUM)
 
 
 def quiz(at: datetime, correct: int, total: int = 4, topic: str = LISTS) -> LearningEvent:
@@ -120,7 +120,7 @@ def later_quiz(days: int, correct: int, topic: str = LOOPS) -> LearningEvent:
     """A quiz `days` after NOW, parsed at its own time (a delivery held back that long)."""
     at = NOW + timedelta(days=days)
     document = event("quiz.completed", "s1", topic, at, quiz_id="q", correct=correct, total=1)
-    return parse_event(json.dumps(document).encode(), at, CURRICULUM)
+    return parse_event(document, at, CURRICULUM)
 
 
 def test_answers_leaving_the_retention_window_keep_their_knowledge() -> None:

@@ -13,6 +13,7 @@ from mastery.domain.events import parse_event
 from mastery.domain.knowledge import LearnerModel, student_summary
 from mastery.domain.learner import p_correct, p_mastered
 from mastery.domain.record import StudentRecord
+from mastery.entrypoints.envelopes import read_envelope
 from mastery.learning import em, online
 from mastery.learning.answers import from_columns
 from mastery.learning.fit import fit_params
@@ -20,7 +21,7 @@ from mastery.learning.synthetic import simulate_irt
 from mastery.services.ingest import IngestDeps, apply
 from mastery.services.learner_rollout import LearnerModels
 from mastery.services.students import student_key
-from tests.factories import event, raw
+from tests.factories import event
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 TOPICS = CURRICULUM.topological_order()[:4]
@@ -48,7 +49,9 @@ async def test_harness_predictions_equal_what_ingest_and_predict_compute() -> No
 
     model = LearnerModel(params)
     store = MemoryStateStore()
-    deps = IngestDeps(store, MemorySink(), lambda: NOW, CURRICULUM, learner=LearnerModels(model))
+    deps = IngestDeps(
+        store, MemorySink(), lambda: NOW, CURRICULUM, read_envelope, learner=LearnerModels(model)
+    )
     engine_correct, engine_mastered = [], []
     # The log's rows are sorted by (student, order); feed the events in that order.
     by_row = sorted(range(len(rows)), key=lambda r: (rows[r][0], r))
@@ -67,7 +70,7 @@ async def test_harness_predictions_equal_what_ingest_and_predict_compute() -> No
         when = datetime.fromtimestamp(at, UTC)
         document = event("quiz.completed", student, topic, when, ids[r], quiz_id="q",
                          correct=int(value * 4), total=4)  # fmt: skip
-        await apply(parse_event(raw(document), NOW, CURRICULUM), deps)
+        await apply(parse_event(document, NOW, CURRICULUM), deps)
     assert harness.p_correct.tolist() == engine_correct
     assert harness.p_mastered.tolist() == engine_mastered
 

@@ -13,6 +13,7 @@ from mastery.config import ConfigError, Settings
 from mastery.domain.curriculum import CURRICULUM
 from mastery.domain.knowledge import LearnerModel
 from mastery.domain.learner import ModelParams, TopicParams
+from mastery.entrypoints.envelopes import read_envelope
 from mastery.services.ingest import IngestDeps, KafkaMetadata, handle_record
 from mastery.services.learner_rollout import FLAG, LearnerModels, bucket
 from mastery.services.students import load_student
@@ -54,7 +55,7 @@ def test_ingest_updates_each_student_with_the_model_the_flag_gives_them() -> Non
     models = LearnerModels(STABLE, CANDIDATE, 50)
     store = MemoryStateStore()
     deps = IngestDeps(store=store, dead_letters=MemorySink(), clock=lambda: NOW,
-                      curriculum=CURRICULUM, learner=models)  # fmt: skip
+                      curriculum=CURRICULUM, read_envelope=read_envelope, learner=models)  # fmt: skip
     students = STUDENTS[:40]
     for student in students:
         quiz = event("quiz.completed", student, "data_structures.lists",

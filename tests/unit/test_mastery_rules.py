@@ -18,7 +18,7 @@ from mastery.domain.mastery import (
     student_mastery,
 )
 from mastery.domain.record import StudentRecord, apply_event
-from tests.factories import event, raw
+from tests.factories import event
 
 RULES = MasteryRules()
 NOW = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)
@@ -84,7 +84,7 @@ def scenario() -> list[dict[str, object]]:
 def build(documents: list[dict[str, object]]) -> StudentRecord:
     record = StudentRecord(student_id="s1")
     for document in documents:
-        apply_event(record, parse_event(raw(document), NOW, CURRICULUM))
+        apply_event(record, parse_event(document, NOW, CURRICULUM))
     return record
 
 
@@ -122,7 +122,7 @@ def test_shuffled_and_duplicated_delivery_gives_the_same_record() -> None:
 
 def test_duplicate_event_is_not_applied_twice() -> None:
     record = StudentRecord(student_id="s1")
-    parsed = parse_event(raw(scenario()[1]), NOW, CURRICULUM)
+    parsed = parse_event(scenario()[1], NOW, CURRICULUM)
     assert apply_event(record, parsed) is True
     assert apply_event(record, parsed) is False
     assert len(record.topics[TOPIC].quizzes) == 1

@@ -10,7 +10,7 @@ from mastery.domain.forecast import Forecast, Stale
 from mastery.domain.mastery import MasteryRules
 from mastery.domain.outlook import student_outlook
 from mastery.domain.record import StudentRecord, apply_event
-from tests.factories import event, raw
+from tests.factories import event
 
 RULES = MasteryRules()
 NOW = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)
@@ -31,7 +31,7 @@ def student(last_quiz_days_ago: int) -> StudentRecord:
     ]
     record = StudentRecord(student_id="s1")
     for document in documents:
-        apply_event(record, parse_event(raw(document), NOW, CURRICULUM))
+        apply_event(record, parse_event(document, NOW, CURRICULUM))
     return record
 
 

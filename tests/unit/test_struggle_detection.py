@@ -11,7 +11,7 @@ from mastery.domain.events import parse_event
 from mastery.domain.record import StudentRecord, apply_event
 from mastery.domain.struggle import StruggleRules
 from mastery.domain.struggle_alerts import detect, sweep
-from tests.factories import event, raw
+from tests.factories import event
 
 RULES = StruggleRules()
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -34,7 +34,7 @@ def fold(documents: list[Doc], record: StudentRecord | None = None) -> StudentRe
     """Apply each event as ingest does: dedupe, apply, detect."""
     record = record or StudentRecord(student_id="s1")
     for document in documents:
-        parsed = parse_event(raw(document), NOW, CURRICULUM)
+        parsed = parse_event(document, NOW, CURRICULUM)
         if apply_event(record, parsed):
             detect(record, parsed, RULES)
     return record

@@ -14,7 +14,7 @@ from mastery.domain.record import StudentRecord, apply_event
 from mastery.domain.struggle import StruggleRules
 from mastery.domain.struggle_alerts import detect, sweep
 from mastery.domain.sweep_due import AlertFacts, quiet_until
-from tests.factories import event, raw
+from tests.factories import event
 
 RULES = StruggleRules()
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -25,7 +25,7 @@ TOPICS = ["data_structures.lists", "control_flow.for_loops"]
 def fold(documents: list[dict[str, Any]]) -> StudentRecord:
     record = StudentRecord(student_id="s1")
     for document in documents:
-        parsed = parse_event(raw(document), NOW, CURRICULUM)
+        parsed = parse_event(document, NOW, CURRICULUM)
         if apply_event(record, parsed):
             detect(record, parsed, RULES)
     return record

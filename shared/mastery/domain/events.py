@@ -1,8 +1,14 @@
-"""Learning events: the two accepted wire shapes, validated into one model (DESIGN §2)."""
+"""Learning events: the event document validated into one model (DESIGN §2).
+
+The envelopes an event arrives in (ours, a CloudEvent) are read into the event document outside
+the domain, by the entry points (`mastery.entrypoints.envelopes`). `EventData` is the union of
+the types' data models: the concerns that react to a type dispatch on it with `match` ending in
+`assert_never` (`mastery.domain.record`, `mastery.domain.struggle_evidence`).
+"""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -78,6 +84,7 @@ class ClassRoster(_Data):
     class_id: Identifier
 
 
+# The data of each event type: every concern that reacts to events matches on this union.
 EventData = (
     ExerciseStarted
     | ExerciseCompleted
@@ -88,6 +95,7 @@ EventData = (
     | ClassRoster
 )
 
+# The discriminator: an event's type name picks its data model.
 DATA_MODELS: dict[str, type[EventData]] = {
     "exercise.started": ExerciseStarted,
     "exercise.completed": ExerciseCompleted,
@@ -115,7 +123,7 @@ class LearningEvent:
     data: EventData
 
 
-class _Envelope(BaseModel):
+class _Document(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     id: Identifier
@@ -126,20 +134,6 @@ class _Envelope(BaseModel):
     data: dict[str, Any] = Field(default_factory=dict)
 
 
-def _from_cloudevent(doc: dict[str, Any]) -> dict[str, Any]:
-    data = doc.get("data")
-    if not isinstance(data, dict):
-        raise PoisonEventError("cloudevent data must be a JSON object")
-    return {
-        "id": doc.get("id"),
-        "type": doc.get("type"),
-        "student_id": doc.get("subject"),
-        "topic": data.get("topic"),
-        "occurred_at": doc.get("time"),
-        "data": data,
-    }
-
-
 def _describe(exc: ValidationError, prefix: str = "") -> str:
     parts = []
     for error in exc.errors(include_url=False, include_input=False)[:5]:
@@ -148,45 +142,40 @@ def _describe(exc: ValidationError, prefix: str = "") -> str:
     return "; ".join(parts)
 
 
-def parse_event(raw: bytes | str, now: datetime, curriculum: Curriculum) -> LearningEvent:
-    """Validate one Kafka record value; raise PoisonEventError saying what is wrong."""
+def parse_event(
+    document: Mapping[str, object], now: datetime, curriculum: Curriculum
+) -> LearningEvent:
+    """Validate one event document (`id`, `type`, `student_id`, `topic`, `occurred_at`, `data`);
+    raise PoisonEventError saying what is wrong."""
     try:
-        doc = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise PoisonEventError("not valid JSON") from exc
-    if not isinstance(doc, dict):
-        raise PoisonEventError("event must be a JSON object")
-    if "specversion" in doc:
-        doc = _from_cloudevent(doc)
-    try:
-        envelope = _Envelope.model_validate(doc)
+        fields = _Document.model_validate(document)
     except ValidationError as exc:
         raise PoisonEventError(_describe(exc)) from exc
-    model = DATA_MODELS.get(envelope.type)
+    model = DATA_MODELS.get(fields.type)
     if model is None:
-        raise PoisonEventError(f"unknown event type {envelope.type!r}")
-    occurred = envelope.occurred_at
+        raise PoisonEventError(f"unknown event type {fields.type!r}")
+    occurred = fields.occurred_at
     if occurred.tzinfo is None or occurred.utcoffset() is None:
         raise PoisonEventError("occurred_at must carry a time zone")
     if occurred < now - MAX_AGE:
         raise PoisonEventError("occurred_at is more than 90 days in the past")
     if occurred > now + MAX_SKEW:
         raise PoisonEventError("occurred_at is more than 5 minutes in the future")
-    topic = envelope.topic
-    if envelope.type not in ROSTER_TYPES:
+    topic = fields.topic
+    if fields.type not in ROSTER_TYPES:
         if topic is None:
             raise PoisonEventError("topic is required")
         if topic not in curriculum:
             raise PoisonEventError(f"unknown topic {topic!r}")
     try:
-        data = model.model_validate(envelope.data)
+        data = model.model_validate(fields.data)
     except ValidationError as exc:
         raise PoisonEventError(_describe(exc, "data.")) from exc
     return LearningEvent(
-        id=envelope.id,
-        type=envelope.type,
-        student_id=envelope.student_id,
-        topic=topic if envelope.type not in ROSTER_TYPES else None,
+        id=fields.id,
+        type=fields.type,
+        student_id=fields.student_id,
+        topic=topic if fields.type not in ROSTER_TYPES else None,
         occurred_at=occurred,
         data=data,
     )

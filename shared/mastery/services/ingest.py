@@ -14,7 +14,7 @@ import base64
 import json
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
@@ -67,6 +67,11 @@ class KafkaMetadata:
     tracestate: str | None = None
 
 
+EnvelopeReader = Callable[[bytes], Mapping[str, object]]
+"""Reads a Kafka record's value into the event document, or raises PoisonEventError (the
+envelopes are the transports': `mastery.entrypoints.envelopes.read_envelope`)."""
+
+
 @dataclass(frozen=True)
 class IngestDeps:
     """What applying an event needs."""
@@ -75,6 +80,7 @@ class IngestDeps:
     dead_letters: EventSink
     clock: Clock
     curriculum: Curriculum
+    read_envelope: EnvelopeReader
     retention_days: int = 90
     late_window: timedelta = LATE_WINDOW
     """How far behind a student's newest event an event is still applied (and deduped by id)."""
@@ -147,7 +153,7 @@ async def handle_records(
     traces: dict[str, TraceContext] = {}
     for position, (raw, meta) in enumerate(records):
         try:
-            event = parse_event(raw, now, deps.curriculum)
+            event = parse_event(deps.read_envelope(raw), now, deps.curriculum)
         except PoisonEventError as exc:
             letters.append(_dead_letter(raw, exc.reason, meta, deps))
             continue
