@@ -3,12 +3,12 @@
     .venv/bin/python -m bench.audit_append [--sizes 0 1000 100000] [--calls 2000]
 
 A private Redis; per size, one student with a record and a trail pre-filled with that many
-entries (distinct callers, so none coalesce), then `--calls` appends through the state store
-as a read records them (`record_access`): a new entry each (a caller not seen before) and a
-coalesced one (the same caller again within the window), sizes interleaved over `--rounds`
-rounds. Reported per append, medians of the rounds: the client's round trip (median, P95) and
-Redis's own time per script call (`INFO commandstats`), and the trail's memory per entry. A
-plain HMGET of the record is the same-run baseline.
+entries (distinct callers, so none coalesce; filled again before each round), then `--calls`
+appends through the state store as a read records them (`record_access`): a new entry each (a
+caller not seen before) and a coalesced one (the same caller again within the window), sizes
+interleaved over `--rounds` rounds. Reported per append, medians of the rounds: the client's
+round trip (median, P95) and Redis's own time per script call (`INFO commandstats`), and the
+trail's memory per entry. A plain HMGET of the record is the same-run baseline.
 """
 
 from __future__ import annotations
@@ -71,15 +71,14 @@ async def measure(url: str, sizes: list[int], calls: int, rounds: int) -> list[d
     clock = lambda: NOW  # noqa: E731
     samples: dict[tuple[int, str], list[tuple[float, float, float]]] = {}
     try:
-        for size in sizes:
-            student = f"bench-{size}"
-            await client.delete(student_key(student), *audit_keys(student))
-            await store.write(student_key(student), b"{}", etag=None, ttl_seconds=86_400)
-            await _fill(store, student, size)
-            assert await store.log_length(audit_keys(student)[0]) == size
         for r in range(rounds):
             for size in sizes:
                 student = f"bench-{size}"
+                # Filled again each round: the trail holds `size` entries when the round starts.
+                await client.delete(student_key(student), *audit_keys(student))
+                await store.write(student_key(student), b"{}", etag=None, ttl_seconds=86_400)
+                await _fill(store, student, size)
+                assert await store.log_length(audit_keys(student)[0]) == size
 
                 async def new_entry(n: int, student: str = student, r: int = r) -> None:
                     caller = Caller(f"new-{r}-{n}")
