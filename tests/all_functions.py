@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 
 from mastery.adapters.memory import MemorySink
-from mastery.bootstrap import Core
 from mastery.config import JwtSettings, Settings
+from mastery.entrypoints.core import Core
 from mastery.entrypoints.http import gdpr, ingest, predict, query, recommend
 from mastery.ports import Clock, StateStore
 from mastery.web.auth import mint_token
@@ -51,10 +51,10 @@ async def all_functions(
     """The five functions on `store`, with `clock` (fixed at NOW by default)."""
     settings.setdefault("jwt", JwtSettings(secret=SECRET))
     config = Settings(app_api_token=DAPR_TOKEN, **settings)  # type: ignore[arg-type]
-    core = Core(settings=config, store=store, clock=clock)
     sink = MemorySink()
+    core = Core(settings=config, store=store, dead_letters=sink, alerts=MemorySink(), clock=clock)
     functions = {
-        "ingest": await ingest.create(core, dead_letters=sink, alerts=MemorySink()),
+        "ingest": await ingest.create(core),
         "query": await query.create(core),
         "predict": await predict.create(core),
         "recommend": await recommend.create(core),

@@ -1,13 +1,15 @@
 """The agents function (MCP tools): functions-framework (ASGI mode) entry point, target `agents`."""
 
+from functools import partial
+
 import functions_framework.aio
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mastery.entrypoints.http import agents as api
+from mastery.bootstrap import http_app
 from mastery.web import LazyFunction
 
-_function = LazyFunction(api.create)
+_function = LazyFunction(partial(http_app, "agents"))
 
 
 @functions_framework.aio.http

@@ -1,13 +1,15 @@
 """The predict function: functions-framework (ASGI mode) entry point, target `predict`."""
 
+from functools import partial
+
 import functions_framework.aio
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mastery.entrypoints.http import predict as api
+from mastery.bootstrap import http_app
 from mastery.web import LazyFunction
 
-function = LazyFunction(api.create)
+function = LazyFunction(partial(http_app, "predict"))
 
 
 @functions_framework.aio.http

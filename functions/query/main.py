@@ -1,13 +1,15 @@
 """The query function: functions-framework (ASGI mode) entry point, target `query`."""
 
+from functools import partial
+
 import functions_framework.aio
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mastery.entrypoints.http import query as api
+from mastery.bootstrap import http_app
 from mastery.web import LazyFunction
 
-function = LazyFunction(api.create)
+function = LazyFunction(partial(http_app, "query"))
 
 
 @functions_framework.aio.http

@@ -1,13 +1,15 @@
 """The recommend function: functions-framework (ASGI mode) entry point, target `recommend`."""
 
+from functools import partial
+
 import functions_framework.aio
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mastery.entrypoints.http import recommend as api
+from mastery.bootstrap import http_app
 from mastery.web import LazyFunction
 
-function = LazyFunction(api.create)
+function = LazyFunction(partial(http_app, "recommend"))
 
 
 @functions_framework.aio.http

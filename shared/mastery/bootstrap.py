@@ -1,50 +1,47 @@
-"""The composition root: build each adapter once from the settings, and hand fakes to tests.
+"""The composition root: the one place adapters are opened, and each way the engine runs assembled.
 
-Each HTTP entry point wraps its factory in a `mastery.web.LazyFunction`: `mastery.serve` builds
-it at start-up, before the port is bound (functions-framework's own CLI, which has no start-up
-hook, on the first request); importing never connects anything.
+Every adapter — the state store, the dead-letter and alert sinks, the clock, the JWT verifier,
+the Dapr sidecar — is built here from the settings (`open_core`), or passed in (tests pass fakes
+to `Core` directly or as `open_core`'s overrides). On that core this module assembles:
+
+- an HTTP function by name (`http_app`): what `functions/<name>/main.py` serves through a
+  `mastery.web.LazyFunction` (`mastery.serve` builds it at start-up, before the port is bound,
+  and closes it on shutdown; functions-framework's own CLI builds it on the first request);
+- the ingest function's native Kafka consumer (`consumer_app`) and its gRPC AppCallback server
+  (`grpc_app`), each with the ops server (`ops_server`: health, readiness, metrics).
+
+Each assembled application closes the adapters it was built on when it closes (or stops).
+Importing this module connects nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
+import importlib
+import os
 import sys
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from mastery.config import ConfigError, Settings
-from mastery.domain.curriculum import CURRICULUM, Curriculum
 from mastery.domain.knowledge import LearnerModel
-from mastery.domain.mastery import MasteryRules
+from mastery.entrypoints.core import Core, http_function, ingest_deps, utc_now
 from mastery.ports import Clock, EventSink, StateStore
 from mastery.services.learner_rollout import LearnerModels
 from mastery.web.auth import JwtVerifier
-from mastery.web.function import HttpFunction
-from mastery.web.routing import Route
+from mastery.web.function import Readiness
 
 if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import Response
+
     from mastery.adapters.dapr import Sidecar
-    from mastery.services.ingest import IngestDeps
-
-
-def utc_now() -> datetime:
-    """The system clock, in UTC."""
-    return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class Core:
-    """What every function shares: settings, the state store, the clock and the rules."""
-
-    settings: Settings
-    store: StateStore
-    clock: Clock = utc_now
-    curriculum: Curriculum = CURRICULUM
-    rules: MasteryRules = field(default_factory=MasteryRules)
-    learner: LearnerModels = field(default_factory=lambda: LearnerModels(LearnerModel()))
-    """The learner model each student gets (the `learner-model` flag)."""
-    sidecar: Sidecar | None = None
-    """The Dapr sidecar, when the state store or the sinks go through it."""
+    from mastery.entrypoints.grpc_binding import GrpcApp
+    from mastery.entrypoints.kafka_consumer import ConsumerApp
+    from mastery.entrypoints.ops_server import OpsServer
+    from mastery.web.lazy import Handler
 
 
 def sidecar_for(settings: Settings) -> Sidecar | None:
@@ -102,66 +99,81 @@ def _keep_opentelemetry_out() -> None:
 
 
 async def open_sinks(
-    settings: Settings, sidecar: Sidecar | None = None
+    settings: Settings, sidecar: Sidecar | None = None, *, lazy: bool = False
 ) -> tuple[EventSink, EventSink]:
-    """The dead-letter and alert sinks: Dapr output bindings, or a native Kafka producer."""
-    from mastery.adapters.breaker import CircuitBreaker
-    from mastery.adapters.guarded import GuardedSink
+    """The dead-letter and alert sinks: Dapr output bindings, or a native Kafka producer.
 
-    dead_letters: EventSink
-    alerts: EventSink
+    `lazy`: each Kafka sink connects on its first publish (for functions that seldom publish).
+    """
     if settings.sink_backend == "dapr":
         from mastery.adapters.dapr import DaprBindingSink
 
         sidecar = sidecar or sidecar_for(settings)
         assert sidecar is not None  # sink_backend is dapr
-        dead_letters = DaprBindingSink(sidecar, settings.dapr_dead_letter_binding)
-        alerts = DaprBindingSink(sidecar, settings.dapr_alert_binding)
-    else:
-        dead_letters, alerts = await _kafka_sinks(settings)
+        return (
+            _guarded("dead_letters", DaprBindingSink(sidecar, settings.dapr_dead_letter_binding)),
+            _guarded("alerts", DaprBindingSink(sidecar, settings.dapr_alert_binding)),
+        )
+    kafka = settings.kafka
+    if lazy:
+        from mastery.adapters.lazy_sink import LazySink
+
+        return (
+            LazySink(partial(_kafka_sink, kafka.brokers, kafka.dead_letter_topic, "dead_letters")),
+            LazySink(partial(_kafka_sink, kafka.brokers, kafka.alert_topic, "alerts")),
+        )
+    from mastery.adapters.kafka_sink import KafkaSink
+
+    producer = await _kafka_producer(kafka.brokers)
     return (
-        GuardedSink(dead_letters, CircuitBreaker("dead_letters")),
-        GuardedSink(alerts, CircuitBreaker("alerts")),
+        _guarded("dead_letters", KafkaSink(producer, kafka.dead_letter_topic, owner=True)),
+        _guarded("alerts", KafkaSink(producer, kafka.alert_topic)),
     )
 
 
-async def _kafka_sinks(settings: Settings) -> tuple[EventSink, EventSink]:
-    from aiokafka import AIOKafkaProducer
+def _guarded(name: str, sink: EventSink) -> EventSink:
+    from mastery.adapters.breaker import CircuitBreaker
+    from mastery.adapters.guarded import GuardedSink
 
-    from mastery.adapters.kafka_sink import KafkaSink
+    return GuardedSink(sink, CircuitBreaker(name))
+
+
+async def _kafka_producer(brokers: str) -> Any:
+    from aiokafka import AIOKafkaProducer
 
     # acks=all without idempotence: Tansu does not implement InitProducerId; a retried send may
     # duplicate a dead letter or an alert, which their consumers dedupe by the record's content.
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.brokers, acks="all")
-    await producer.start()
-    return (
-        KafkaSink(producer, settings.kafka.dead_letter_topic, owner=True),
-        KafkaSink(producer, settings.kafka.alert_topic),
-    )
+    producer = AIOKafkaProducer(bootstrap_servers=brokers, acks="all")
+    try:
+        await producer.start()
+    except BaseException:
+        await producer.stop()  # a producer that could not start still holds its client
+        raise
+    return producer
 
 
-def ingest_deps(core: Core, dead_letters: EventSink, alerts: EventSink | None) -> IngestDeps:
-    """What applying events needs (every ingest mode): the core's store and rules, the sinks."""
-    from mastery.entrypoints.envelopes import read_envelope
-    from mastery.services.ingest import IngestDeps
+async def _kafka_sink(brokers: str, topic: str, name: str) -> EventSink:
+    from mastery.adapters.kafka_sink import KafkaSink
 
-    return IngestDeps(
-        store=core.store,
-        dead_letters=dead_letters,
-        clock=core.clock,
-        curriculum=core.curriculum,
-        read_envelope=read_envelope,
-        retention_days=core.settings.retention_days,
-        late_window=timedelta(hours=core.settings.late_window_hours),
-        learner=core.learner,
-        alerts=alerts,
-    )
+    return _guarded(name, KafkaSink(await _kafka_producer(brokers), topic, owner=True))
 
 
-def build_core(settings: Settings | None = None, *, cached: bool = False) -> Core:
-    """The shared core from the settings (the environment by default), logging configured.
+async def open_core(
+    settings: Settings | None = None,
+    *,
+    cached: bool = False,
+    lazy_sinks: bool = False,
+    store: StateStore | None = None,
+    dead_letters: EventSink | None = None,
+    alerts: EventSink | None = None,
+    clock: Clock = utc_now,
+    verifier: JwtVerifier | None = None,
+) -> Core:
+    """The core from the settings (the environment by default), logging configured.
 
-    `cached` puts the L1 read cache in front of the store (the read-only functions).
+    Each adapter passed in is used as it is; the others are opened here. `cached` puts the L1
+    read cache in front of the store (the read-only functions); `lazy_sinks` connects the Kafka
+    sinks on their first publish (the functions that seldom publish).
     """
     from mastery.observability import configure_logging
 
@@ -178,8 +190,14 @@ def build_core(settings: Settings | None = None, *, cached: bool = False) -> Cor
         settings.learner_candidate_percent,
     )
     sidecar = sidecar_for(settings)
-    store = open_store(settings, cached=cached, sidecar=sidecar)
-    return Core(settings=settings, store=store, learner=learner, sidecar=sidecar)
+    store = store or open_store(settings, cached=cached, sidecar=sidecar)
+    if dead_letters is None or alerts is None:
+        opened = await open_sinks(settings, sidecar, lazy=lazy_sinks)
+        dead_letters, alerts = dead_letters or opened[0], alerts or opened[1]
+    return Core(
+        settings=settings, store=store, dead_letters=dead_letters, alerts=alerts, clock=clock,
+        learner=learner, sidecar=sidecar, verifier=verifier,
+    )  # fmt: skip
 
 
 def _export_spans(service: str) -> None:
@@ -193,16 +211,129 @@ def _export_spans(service: str) -> None:
     configure(service)
 
 
-def http_function(name: str, routes: list[Route], core: Core) -> HttpFunction:
-    """An HTTP function: its routes plus health, readiness, metrics and OpenAPI."""
+@dataclass(frozen=True)
+class HttpFunctionKind:
+    """How the composition root assembles one HTTP function (`functions/<name>/main.py`)."""
 
-    async def readiness() -> dict[str, bool]:
-        checks = {"state_store": await core.store.ping()}
-        if core.sidecar is not None:
-            checks["sidecar"] = await core.sidecar.ready()
-        return checks
+    module: str
+    """The entry point whose `create(core)` builds its routes."""
+    cached: bool = False
+    """Reads through the L1 cache (the read-only functions)."""
+    lazy_sinks: bool = True
+    """Connects its sinks on the first publish: everything but ingest seldom or never publishes."""
 
-    verifier = JwtVerifier(core.settings.jwt) if any(r.auth for r in routes) else None
-    return HttpFunction(
-        name, routes, settings=core.settings, readiness=readiness, verifier=verifier
+
+HTTP_FUNCTIONS = {
+    "ingest": HttpFunctionKind("mastery.entrypoints.http.ingest", lazy_sinks=False),
+    "query": HttpFunctionKind("mastery.entrypoints.http.query", cached=True),
+    "predict": HttpFunctionKind("mastery.entrypoints.http.predict", cached=True),
+    "recommend": HttpFunctionKind("mastery.entrypoints.http.recommend"),
+    "gdpr": HttpFunctionKind("mastery.entrypoints.http.gdpr"),
+    "agents": HttpFunctionKind("mastery.entrypoints.http.agents", cached=True),
+}
+
+
+class HttpApp:
+    """An assembled HTTP function: serves requests; `aclose()` closes its adapters too."""
+
+    def __init__(self, function: Handler, core: Core) -> None:
+        self._function = function
+        self._core = core
+
+    async def __call__(self, request: Request) -> Response:
+        return await self._function(request)
+
+    async def warm_up(self) -> None:
+        await self._function.warm_up()
+
+    async def aclose(self) -> None:
+        await self._function.aclose()
+        await self._core.aclose()
+
+
+async def http_app(name: str, core: Core | None = None) -> HttpApp:
+    """The HTTP function `name`, on `core` or else on adapters opened from the environment."""
+    kind = HTTP_FUNCTIONS[name]
+    # Imported first: how the store is opened depends on what it loaded (the MCP SDK loads
+    # OpenTelemetry's API: see `_keep_opentelemetry_out`).
+    module = importlib.import_module(kind.module)
+    core = core or await open_core(cached=kind.cached, lazy_sinks=kind.lazy_sinks)
+    try:
+        function = await module.create(core)
+    except BaseException:
+        await core.aclose()
+        raise
+    return HttpApp(function, core)
+
+
+def ops_server(core: Core, readiness: Readiness) -> OpsServer:
+    """/healthz, /readyz and /metrics on `HEALTH_PORT`, for the modes no HTTP function serves."""
+    from mastery.entrypoints.ops_server import OpsServer
+
+    function = http_function(core.settings.function or "ingest", [], core, readiness)
+    return OpsServer(function, core.settings.ops_port)
+
+
+async def consumer_app(settings: Settings, core: Core | None = None) -> ConsumerApp:
+    """Ingest's native consumer (`INGEST_MODE=kafka`) with its ops server, ready to `run()`."""
+    from aiokafka import AIOKafkaConsumer
+
+    from mastery.entrypoints.kafka_consumer import BatchConsumer, ConsumerApp, group_timeouts
+
+    core = core or await open_core(settings)
+    kafka = settings.kafka
+    consumer = AIOKafkaConsumer(
+        kafka.topic,
+        bootstrap_servers=kafka.brokers,
+        group_id=kafka.consumer_group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        **group_timeouts(kafka.session_timeout_ms),
     )
+    batches = BatchConsumer(consumer, ingest_deps(core), max_batch=kafka.max_batch)
+    return ConsumerApp(consumer, batches, ops_server(core, batches.readiness), core.aclose)
+
+
+def grpc_app(settings: Settings) -> GrpcApp:
+    """Ingest's AppCallback server (`INGEST_MODE=grpc`) with its ops server, ready to `serve()`.
+
+    The adapters are asyncio: they are opened on the event loop every callback runs on.
+    """
+    from mastery.entrypoints.grpc_binding import GrpcApp, LoopThread, binding_app
+    from mastery.entrypoints.ops_server import ingest_readiness
+
+    loop = LoopThread()
+    try:
+        core = loop.run(open_core(settings))
+    except BaseException:
+        loop.close()
+        raise
+    deps = ingest_deps(core)
+    readiness = partial(ingest_readiness, deps, core.sidecar)
+    return GrpcApp(
+        binding_app(deps, loop, settings.app_api_token),
+        loop,
+        ops_server(core, readiness),
+        readiness,
+        settings.port,
+        core.aclose,
+    )
+
+
+def _serve_http_ingest(settings: Settings) -> None:
+    from mastery import serve
+
+    os.environ["FUNCTION_TARGET"] = "ingest"  # functions/ingest/main.py: http_app("ingest")
+    serve.main()
+
+
+async def _consume(settings: Settings) -> None:
+    await (await consumer_app(settings)).run()
+
+
+INGEST_MODES: dict[str, Callable[[Settings], None]] = {
+    "http": _serve_http_ingest,
+    "kafka": lambda settings: asyncio.run(_consume(settings)),
+    "grpc": lambda settings: grpc_app(settings).serve(),
+}
+"""How `mastery-ingest` runs each `INGEST_MODE`, until SIGTERM."""

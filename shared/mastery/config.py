@@ -6,7 +6,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 StateBackend = Literal["redis", "dapr"]
 SinkBackend = Literal["kafka", "dapr"]
@@ -186,7 +186,7 @@ class Settings:
                     max_batch=int(get("KAFKA_MAX_BATCH") or kafka_defaults.max_batch),
                 ),
                 ingest_mode=_choice(  # type: ignore[arg-type]
-                    "INGEST_MODE", get("INGEST_MODE") or "http", ("http", "grpc", "kafka")
+                    "INGEST_MODE", get("INGEST_MODE") or "http", get_args(IngestMode)
                 ),
                 app_api_token=get("APP_API_TOKEN"),
                 port=int(get("PORT") or defaults.port),

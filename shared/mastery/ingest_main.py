@@ -8,28 +8,15 @@ image's default command does (`mastery.serve`), so one command serves every mode
 
 from __future__ import annotations
 
-import asyncio
-import os
-
 from mastery.config import Settings
 
 
 def main() -> None:
-    """Serve the ingest function in the mode `INGEST_MODE` names."""
+    """Serve the ingest function in the mode `INGEST_MODE` names (`mastery.bootstrap`)."""
+    from mastery.bootstrap import INGEST_MODES
+
     settings = Settings.from_env()
-    if settings.ingest_mode == "kafka":
-        from mastery.entrypoints import kafka_consumer
-
-        asyncio.run(kafka_consumer.run(settings))
-    elif settings.ingest_mode == "grpc":
-        from mastery.entrypoints import grpc_binding
-
-        grpc_binding.serve(settings)
-    else:
-        from mastery import serve
-
-        os.environ["FUNCTION_TARGET"] = "ingest"
-        serve.main()
+    INGEST_MODES[settings.ingest_mode](settings)
 
 
 if __name__ == "__main__":

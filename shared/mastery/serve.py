@@ -8,7 +8,8 @@ functions-framework's `create_asgi_app_from_module`, the same `FUNCTION_TARGET`,
 uvicorn's own supervisor. Before the port is bound it calls the entry point's
 `function.prepare()` (see `mastery.web.LazyFunction`), so the first request finds the function
 built. SIGTERM: uvicorn stops accepting, lets in-flight requests finish (at most
-`GRACEFUL_TIMEOUT` seconds, default 30), then exits by re-raising the signal.
+`GRACEFUL_TIMEOUT` seconds, default 30), closes the function (`function.aclose()`: its
+connections and producers), then exits by re-raising the signal.
 
 Importing this module loads only uvicorn and functions-framework: it is also how the benchmarks
 serve their bare baselines.
@@ -29,11 +30,12 @@ ASGIApp = Any
 
 
 class _PrepareOnStartup:
-    """The ASGI app, with `prepare()` awaited on lifespan start-up (uvicorn binds after it)."""
+    """The ASGI app, with the function's `prepare()` awaited on lifespan start-up (uvicorn binds
+    after it) and its `aclose()` on lifespan shutdown (after the last request)."""
 
-    def __init__(self, app: ASGIApp, prepare: Any) -> None:
+    def __init__(self, app: ASGIApp, function: Any) -> None:
         self._app = app
-        self._prepare = prepare
+        self._function = function
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "lifespan":
@@ -42,9 +44,10 @@ class _PrepareOnStartup:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                await self._prepare()
+                await self._function.prepare()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                await self._function.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -60,8 +63,8 @@ def app() -> ASGIApp:
     module, spec = _function_registry.load_function_module(source)  # type: ignore[no-untyped-call]
     spec.loader.exec_module(module)
     asgi = create_asgi_app_from_module(target, source, None, module, spec)  # type: ignore[no-untyped-call]
-    prepare = getattr(getattr(module, "function", None), "prepare", None)
-    return asgi if prepare is None else _PrepareOnStartup(asgi, prepare)
+    function = getattr(module, "function", None)
+    return asgi if not hasattr(function, "prepare") else _PrepareOnStartup(asgi, function)
 
 
 def main() -> None:

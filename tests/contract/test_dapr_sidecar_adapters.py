@@ -22,7 +22,7 @@ from mastery.adapters.dapr import Sidecar as DaprSidecar
 from mastery.adapters.memory import MemorySink
 from mastery.adapters.redis_logs import RedisLogs
 from mastery.adapters.redis_store import RedisStateStore, connect
-from mastery.bootstrap import build_core, open_sinks, open_store
+from mastery.bootstrap import open_core, open_sinks, open_store
 from mastery.config import Settings
 from mastery.domain.curriculum import CURRICULUM
 from mastery.entrypoints.envelopes import read_envelope
@@ -186,14 +186,14 @@ async def test_waiting_for_the_sidecar_leaves_the_event_loop_free(
     monkeypatch.setattr(dapr_settings, "DAPR_RUNTIME_HOST", "127.0.0.1")
     monkeypatch.setattr(dapr_settings, "DAPR_HTTP_PORT", free_port())
     monkeypatch.setattr(dapr_settings, "DAPR_HEALTH_TIMEOUT", 3)
-    core = build_core(Settings(sink_backend="dapr", redis_url=redis_url))
+    core = await open_core(Settings(sink_backend="dapr", redis_url=redis_url))
     function = await ingest.create(core)
     async with serve(function) as client:
         started = time.monotonic()
         live = await client.get("/healthz")
         ready = await client.get("/readyz")
         elapsed = time.monotonic() - started
-    await core.store.aclose()
+    await core.aclose()
     assert live.status_code == 200
     assert ready.status_code == 503
     assert ready.json()["checks"] == {"state_store": True, "sidecar": False}
@@ -201,13 +201,12 @@ async def test_waiting_for_the_sidecar_leaves_the_event_loop_free(
 
 
 async def test_ingest_is_ready_once_the_sidecar_answers(sidecar: Sidecar) -> None:
-    core = build_core(Settings(sink_backend="dapr", redis_url=sidecar.settings.redis_url))
+    core = await open_core(Settings(sink_backend="dapr", redis_url=sidecar.settings.redis_url))
     function = await ingest.create(core)
     async with serve(function) as client:
         deadline = time.monotonic() + 10
         while (ready := await client.get("/readyz")).status_code != 200:
             assert time.monotonic() < deadline, ready.text
             await asyncio.sleep(0.05)
-    await core.store.aclose()
-    await core.sidecar.aclose()  # type: ignore[union-attr]
+    await core.aclose()
     assert ready.json()["checks"] == {"state_store": True, "sidecar": True}

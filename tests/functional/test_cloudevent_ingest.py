@@ -1,4 +1,4 @@
-"""Ingest as every transport builds it (the composition root's `ingest_deps`) takes both
+"""Ingest as every transport builds it (`ingest_deps` of the core) takes both
 envelopes: a CloudEvent is applied like our envelope, and one without a data object is
 dead-lettered with its reason."""
 
@@ -8,8 +8,8 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from mastery.adapters.memory import MemorySink, MemoryStateStore
-from mastery.bootstrap import Core, ingest_deps
 from mastery.config import Settings
+from mastery.entrypoints.core import Core, ingest_deps
 from mastery.services.ingest import KafkaMetadata, Outcome, handle_records
 from mastery.services.students import load_student
 from tests.factories import event, raw
@@ -27,9 +27,8 @@ def cloudevent(event_id: str, data: object) -> bytes:
 
 async def test_both_envelopes_are_applied_and_a_broken_cloudevent_is_dead_lettered() -> None:
     store, dead_letters = MemoryStateStore(), MemorySink()
-    deps = ingest_deps(
-        Core(settings=Settings(), store=store, clock=lambda: NOW), dead_letters, None
-    )
+    deps = ingest_deps(Core(settings=Settings(), store=store, dead_letters=dead_letters,
+                            alerts=MemorySink(), clock=lambda: NOW))  # fmt: skip
     ours = event("quiz.completed", "s1", TOPIC, AT, "e1", quiz_id="q1", correct=1, total=2)
     quiz = {"topic": TOPIC, "quiz_id": "q2", "correct": 3, "total": 4}
     meta = KafkaMetadata(topic="learning-events", partition="0", offset="7", key="s1")

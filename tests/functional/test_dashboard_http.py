@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from mastery.adapters.memory import MemorySink, MemoryStateStore
-from mastery.bootstrap import Core
 from mastery.config import ConfigError, JwtSettings, Settings
+from mastery.entrypoints.core import Core
 from mastery.entrypoints.http import ingest, predict, query
 from mastery.web.auth import mint_token
 from tests.asgi import serve
@@ -53,9 +53,10 @@ async def engine() -> AsyncIterator[Engine]:
         dashboard_predict_url=PREDICT,
     )
     store = MemoryStateStore()
-    core = Core(settings=settings, store=store, clock=lambda: NOW)
+    core = Core(settings=settings, store=store, dead_letters=MemorySink(), alerts=MemorySink(),
+                clock=lambda: NOW)  # fmt: skip
     functions = (
-        await ingest.create(core, dead_letters=MemorySink()),
+        await ingest.create(core),
         await query.create(core),
         await predict.create(core),
     )

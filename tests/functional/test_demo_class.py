@@ -13,11 +13,9 @@ import httpx
 import pytest
 
 from mastery.adapters.memory import MemorySink, MemoryStateStore
-from mastery.bootstrap import Core, http_function, ingest_deps
 from mastery.config import JwtSettings, Settings
-from mastery.entrypoints.http import query
-from mastery.entrypoints.http.alerts import alert_routes
-from mastery.entrypoints.http.recommendations import student_recommendation_routes
+from mastery.entrypoints.core import Core, ingest_deps
+from mastery.entrypoints.http import query, recommend
 from mastery.local.class_summary import ClassSummary, read_class_summary
 from mastery.local.demo import demo_events, student_groups
 from mastery.services.ingest import KafkaMetadata, handle_records
@@ -43,16 +41,15 @@ class DemoClass:
 async def demo() -> AsyncIterator[DemoClass]:
     """The class `make run` streams (30 students, 30 days), applied in the consumer's batches."""
     core = Core(settings=Settings(jwt=JwtSettings(secret=SECRET)), store=MemoryStateStore(),
-                clock=lambda: NOW)  # fmt: skip
-    deps = ingest_deps(core, MemorySink(), MemorySink())
+                dead_letters=MemorySink(), alerts=MemorySink(), clock=lambda: NOW)  # fmt: skip
+    deps = ingest_deps(core)
     records = [(json.dumps(e).encode(), KafkaMetadata()) for e in demo_events(
         CLASS_ID, students=STUDENTS, days=30, now=NOW)]  # fmt: skip
     for start in range(0, len(records), 2000):
         await handle_records(records[start : start + 2000], deps)
-    routes = [*student_recommendation_routes(core), *alert_routes(core, alerts=MemorySink())]
     async with (
         serve(await query.create(core)) as query_client,
-        serve(http_function("recommend", routes, core)) as recommend_client,
+        serve(await recommend.create(core)) as recommend_client,
     ):
         summary = await read_class_summary(
             query_client, recommend_client, CLASS_ID, TEACHER, GROUPS

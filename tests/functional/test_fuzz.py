@@ -31,8 +31,8 @@ from schemathesis.checks import (
 from starlette.testclient import TestClient
 
 from mastery.adapters.memory import MemorySink, MemoryStateStore
-from mastery.bootstrap import Core
 from mastery.config import JwtSettings, Settings
+from mastery.entrypoints.core import Core
 from mastery.entrypoints.http import gdpr, ingest, predict, query, recommend
 from mastery.web.function import HttpFunction
 from tests.all_functions import DAPR_TOKEN, NOW, SECRET, bearer
@@ -61,11 +61,12 @@ async def _build(name: str) -> HttpFunction:
     core = Core(
         settings=Settings(jwt=JwtSettings(secret=SECRET), app_api_token=DAPR_TOKEN),
         store=MemoryStateStore(),
+        dead_letters=MemorySink(),
+        alerts=MemorySink(),
         clock=lambda: NOW,
     )
-    if name == "ingest":
-        return await ingest.create(core, dead_letters=MemorySink(), alerts=MemorySink())
-    module = {"query": query, "predict": predict, "recommend": recommend, "gdpr": gdpr}[name]
+    module = {"ingest": ingest, "query": query, "predict": predict, "recommend": recommend,
+              "gdpr": gdpr}[name]  # fmt: skip
     return await module.create(core)
 
 

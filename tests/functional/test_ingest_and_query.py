@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from mastery.adapters.memory import MemorySink, MemoryStateStore
-from mastery.bootstrap import Core
 from mastery.config import JwtSettings, Settings
+from mastery.entrypoints.core import Core
 from mastery.entrypoints.http import ingest, query
 from mastery.web.auth import mint_token
 from tests.asgi import serve
@@ -55,8 +55,9 @@ def token(subject: str, role: str, classes: tuple[str, ...] = ()) -> dict[str, s
 async def engine() -> AsyncIterator[Engine]:
     settings = Settings(jwt=JwtSettings(secret=SECRET), app_api_token="dapr-token")
     store, sink = MemoryStateStore(), MemorySink()
-    core = Core(settings=settings, store=store, clock=lambda: NOW)
-    ingest_function = await ingest.create(core, dead_letters=sink)
+    core = Core(settings=settings, store=store, dead_letters=sink, alerts=MemorySink(),
+                clock=lambda: NOW)  # fmt: skip
+    ingest_function = await ingest.create(core)
     query_function = await query.create(core)
     async with serve(ingest_function) as ingest_client, serve(query_function) as query_client:
         yield Engine(ingest_client, query_client, store, sink)

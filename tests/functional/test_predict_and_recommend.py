@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from mastery.adapters.memory import MemorySink, MemoryStateStore
-from mastery.bootstrap import Core
 from mastery.config import JwtSettings, Settings
 from mastery.domain.alerts import Alert
 from mastery.domain.daily import history
@@ -21,6 +20,7 @@ from mastery.domain.knowledge import LearnerModel, replay_topic
 from mastery.domain.learner import ModelParams, StudentSummary, TopicParams, p_correct
 from mastery.domain.mastery import MasteryRules
 from mastery.domain.record import StudentRecord
+from mastery.entrypoints.core import Core
 from mastery.entrypoints.http import ingest, predict, recommend
 from mastery.services.learner_rollout import LearnerModels
 from mastery.services.students import load_student, student_key
@@ -62,8 +62,9 @@ class Engine:
 async def engine() -> AsyncIterator[Engine]:
     store = MemoryStateStore()
     core = Core(settings=Settings(jwt=JwtSettings(secret=SECRET)), store=store,
-                clock=lambda: NOW, learner=LearnerModels(LearnerModel(PARAMS)))  # fmt: skip
-    functions = [await ingest.create(core, dead_letters=MemorySink()),
+                dead_letters=MemorySink(), alerts=MemorySink(), clock=lambda: NOW,
+                learner=LearnerModels(LearnerModel(PARAMS)))  # fmt: skip
+    functions = [await ingest.create(core),
                  await predict.create(core), await recommend.create(core)]  # fmt: skip
     async with serve(functions[0]) as i, serve(functions[1]) as p, serve(functions[2]) as r:
         yield Engine(i, p, r, store, core)

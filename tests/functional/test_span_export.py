@@ -12,9 +12,9 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from mastery.adapters.memory import MemoryStateStore
-from mastery.bootstrap import Core
+from mastery.adapters.memory import MemorySink, MemoryStateStore
 from mastery.config import JwtSettings, Settings
+from mastery.entrypoints.core import Core
 from mastery.entrypoints.http import query
 from mastery.telemetry import configure
 from mastery.tracing import set_span_exporter
@@ -54,7 +54,8 @@ async def test_a_read_is_exported_as_a_child_span_of_the_callers_trace(
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", endpoint)
     provider = configure("query")
     try:
-        core = Core(settings=Settings(jwt=JwtSettings(secret=SECRET)), store=MemoryStateStore())
+        core = Core(settings=Settings(jwt=JwtSettings(secret=SECRET)), store=MemoryStateStore(),
+                    dead_letters=MemorySink(), alerts=MemorySink())  # fmt: skip
         token = mint_token(SECRET, "s1", "student")
         async with serve(await query.create(core)) as client:
             answer = await client.get(
@@ -81,10 +82,12 @@ def test_without_an_endpoint_opentelemetry_is_not_imported() -> None:
     script = (
         "import asyncio, sys\n"
         "from mastery.entrypoints.http import query\n"
-        "from mastery.bootstrap import build_core\n"
+        "from mastery.bootstrap import open_core\n"
         "from mastery.config import Settings\n"
         "settings = Settings.from_env({'JWT_SECRET': 'x' * 32})\n"
-        "asyncio.run(query.create(build_core(settings)))\n"
+        "async def build():\n"
+        "    await query.create(await open_core(settings, lazy_sinks=True))\n"
+        "asyncio.run(build())\n"
         "loaded = {m.split('.')[0] for m, module in sys.modules.items() if module is not None}\n"
         "print(sorted(loaded & {'opentelemetry', 'mcp'}))\n"
     )

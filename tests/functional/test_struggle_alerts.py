@@ -12,11 +12,10 @@ import httpx
 import pytest
 
 from mastery.adapters.memory import MemorySink, MemoryStateStore
-from mastery.bootstrap import Core, http_function
 from mastery.config import JwtSettings, Settings
 from mastery.domain.record import StudentRecord
+from mastery.entrypoints.core import Core
 from mastery.entrypoints.http import ingest, recommend
-from mastery.entrypoints.http.alerts import alert_routes
 from mastery.errors import SinkUnavailableError
 from mastery.services.students import load_student
 from mastery.web.auth import mint_token
@@ -68,9 +67,9 @@ class Engine:
 async def engine() -> AsyncIterator[Engine]:
     store, alerts, clock = MemoryStateStore(), FlakySink(), [T0 + timedelta(hours=3)]
     core = Core(settings=Settings(jwt=JwtSettings(secret=SECRET)), store=store,
-                clock=lambda: clock[0])  # fmt: skip
-    ingest_function = await ingest.create(core, dead_letters=MemorySink(), alerts=alerts)
-    teacher_side = http_function("recommend", alert_routes(core, alerts), core)
+                dead_letters=MemorySink(), alerts=alerts, clock=lambda: clock[0])  # fmt: skip
+    ingest_function = await ingest.create(core)
+    teacher_side = await recommend.create(core)
     async with serve(ingest_function) as ingest_client, serve(teacher_side) as recommend_client:
         yield Engine(ingest_client, recommend_client, store, alerts, clock)
 
@@ -218,7 +217,8 @@ async def test_only_teachers_of_the_class_or_admins_see_and_ack(engine: Engine) 
 
 
 async def test_the_recommend_function_serves_the_teacher_routes() -> None:
-    core = Core(settings=Settings(jwt=JwtSettings(secret=SECRET)), store=MemoryStateStore())
+    core = Core(settings=Settings(jwt=JwtSettings(secret=SECRET)), store=MemoryStateStore(),
+                dead_letters=MemorySink(), alerts=MemorySink())  # fmt: skip
     async with serve(await recommend.create(core)) as client:
         spec = (await client.get("/openapi.json")).json()
         assert "/v1/classes/{class_id}/alerts" in spec["paths"]

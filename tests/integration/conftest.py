@@ -11,8 +11,8 @@ import pytest
 
 from mastery.adapters.memory import MemorySink
 from mastery.adapters.redis_store import RedisStateStore, connect
-from mastery.bootstrap import Core
 from mastery.config import JwtSettings, Settings
+from mastery.entrypoints.core import Core
 from mastery.entrypoints.http import ingest, query
 from mastery.web.auth import mint_token
 from tests.asgi import serve
@@ -44,8 +44,9 @@ class RedisEngine:
 async def redis_engine(redis_url: str) -> AsyncIterator[RedisEngine]:
     store = RedisStateStore(connect(redis_url, cluster=False))
     sink = MemorySink()
-    core = Core(settings=Settings(jwt=JwtSettings(secret=SECRET)), store=store, clock=lambda: NOW)
-    ingest_function = await ingest.create(core, dead_letters=sink)
+    core = Core(settings=Settings(jwt=JwtSettings(secret=SECRET)), store=store,
+                dead_letters=sink, alerts=MemorySink(), clock=lambda: NOW)  # fmt: skip
+    ingest_function = await ingest.create(core)
     query_function = await query.create(core)
     async with serve(ingest_function) as ingest_client, serve(query_function) as query_client:
         yield RedisEngine(ingest_client, query_client, store, sink)

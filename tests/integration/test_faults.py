@@ -155,8 +155,8 @@ async def test_redis_killed_under_load_fails_fast_recovers_and_applies_each_even
 async def test_cluster_ingest_and_query_survive_a_node_restart() -> None:
     with RedisCluster(persistence=True) as cluster:
         from mastery.adapters.memory import MemorySink
-        from mastery.bootstrap import Core
         from mastery.config import JwtSettings, Settings
+        from mastery.entrypoints.core import Core
         from mastery.entrypoints.http import ingest, query
         from tests.asgi import serve
 
@@ -164,10 +164,10 @@ async def test_cluster_ingest_and_query_survive_a_node_restart() -> None:
             redis_url=cluster.url, redis_cluster=True, jwt=JwtSettings(secret=SECRET)
         )
         store = RedisStateStore(connect(cluster.url, cluster=True))
-        core = Core(settings=settings, store=store)
+        core = Core(settings=settings, store=store, dead_letters=MemorySink(), alerts=MemorySink())
         now = datetime.now(UTC)
         students = [f"cl-{i}-{uuid.uuid4().hex[:4]}" for i in range(12)]  # spread over the slots
-        async with serve(await ingest.create(core, dead_letters=MemorySink())) as ingest_client, \
+        async with serve(await ingest.create(core)) as ingest_client, \
                 serve(await query.create(core)) as query_client:  # fmt: skip
             for n, student in enumerate(students):
                 for i in range(3):

@@ -13,10 +13,10 @@ import redis
 
 from mastery.adapters.memory import MemorySink
 from mastery.adapters.redis_store import RedisStateStore, connect
-from mastery.bootstrap import Core
 from mastery.config import Settings
 from mastery.domain.curriculum import CURRICULUM
 from mastery.domain.record import StudentRecord
+from mastery.entrypoints.core import Core
 from mastery.entrypoints.envelopes import read_envelope
 from mastery.entrypoints.http.ingest import create
 from mastery.local.servers import RedisServer
@@ -215,8 +215,9 @@ async def test_redis_down_answers_503_and_the_event_applies_once_after() -> None
         body = quiz(student_id)
         headers = {"Content-Type": "application/json"}
         function = await create(
-            Core(settings=Settings(), store=store, clock=lambda: NOW), dead_letters=MemorySink()
-        )
+            Core(settings=Settings(), store=store, dead_letters=MemorySink(), alerts=MemorySink(),
+                 clock=lambda: NOW)
+        )  # fmt: skip
         async with serve(function) as client:
             server.stop()
             down = await client.post("/learning-events", content=body, headers=headers)

@@ -9,8 +9,8 @@ import pytest
 
 from mastery.adapters.memory import MemorySink
 from mastery.adapters.redis_store import RedisStateStore, connect
-from mastery.bootstrap import Core
 from mastery.config import JwtSettings, Settings
+from mastery.entrypoints.core import Core
 from mastery.entrypoints.http import ingest, predict, recommend
 from mastery.web.auth import mint_token
 from tests.asgi import serve
@@ -24,13 +24,14 @@ LISTS = "data_structures.lists"
 
 async def test_forecast_and_recommendations_read_what_ingest_wrote_to_redis(redis_url: str) -> None:
     store = RedisStateStore(connect(redis_url, cluster=False))
-    core = Core(settings=Settings(jwt=JwtSettings(secret=SECRET)), store=store, clock=lambda: NOW)
+    core = Core(settings=Settings(jwt=JwtSettings(secret=SECRET)), store=store,
+                dead_letters=MemorySink(), alerts=MemorySink(), clock=lambda: NOW)  # fmt: skip
     student = f"s-{uuid.uuid4().hex[:8]}"
     admin = {"Authorization": f"Bearer {mint_token(SECRET, 'root', 'admin')}"}
     headers = {"Content-Type": "application/json", "__topic": "learning.events"}
     try:
         async with (
-            serve(await ingest.create(core, dead_letters=MemorySink())) as ingest_client,
+            serve(await ingest.create(core)) as ingest_client,
             serve(await predict.create(core)) as predict_client,
             serve(await recommend.create(core)) as recommend_client,
         ):

@@ -20,8 +20,9 @@ PROBE = Path(__file__).parent / "served_probe" / "main.py"
 
 
 @contextmanager
-def serving(workers: int = 1) -> Iterator[RunningFunction]:
-    function = start_function("probe", free_port(), {"WORKERS": str(workers)}, source=PROBE)
+def serving(workers: int = 1, **env: str) -> Iterator[RunningFunction]:
+    env["WORKERS"] = str(workers)
+    function = start_function("probe", free_port(), env, source=PROBE)
     try:
         yield function
     finally:
@@ -47,9 +48,11 @@ def test_the_function_is_prepared_before_the_port_accepts_a_request() -> None:
         assert response.json()["pid"] == function.process.pid  # one process, no master
 
 
-def test_sigterm_lets_the_request_in_flight_finish_then_exits(tmp_path: Path) -> None:
-    started = tmp_path / "started"
-    with serving() as function:
+def test_sigterm_lets_the_request_in_flight_finish_closes_the_function_then_exits(
+    tmp_path: Path,
+) -> None:
+    started, closed = tmp_path / "started", tmp_path / "closed"
+    with serving(PROBE_CLOSED=str(closed)) as function:
         wait_healthy([function])
         answers: list[httpx.Response] = []
         url = f"{function.url}/?sleep=1&started={started}"
@@ -64,6 +67,7 @@ def test_sigterm_lets_the_request_in_flight_finish_then_exits(tmp_path: Path) ->
         assert [a.status_code for a in answers] == [200]
         # uvicorn re-raises the signal once it has shut down, so the status is SIGTERM's.
         assert function.process.wait(10) == -signal.SIGTERM
+    assert closed.read_text() == "0"  # closed, and only once no request was in flight
 
 
 def test_workers_runs_that_many_serving_processes() -> None:

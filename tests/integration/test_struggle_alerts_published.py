@@ -15,8 +15,9 @@ from aiokafka import AIOKafkaConsumer
 
 from mastery.adapters.memory import MemorySink
 from mastery.adapters.redis_store import RedisStateStore, connect
-from mastery.bootstrap import Core, open_sinks
+from mastery.bootstrap import open_sinks
 from mastery.config import JwtSettings, KafkaSettings, Settings
+from mastery.entrypoints.core import Core
 from mastery.entrypoints.http import ingest, recommend
 from mastery.local.servers import KafkaBroker
 from mastery.services.students import load_student
@@ -55,7 +56,9 @@ async def test_three_wrong_answers_publish_an_alert_the_teacher_sees(
     )
     await kafka_broker.acreate_topics([settings.kafka.alert_topic])
     store = RedisStateStore(connect(redis_url, cluster=False))
-    core = Core(settings=settings, store=store, clock=lambda: NOW)
+    dead_letters, alerts = await open_sinks(settings)
+    core = Core(settings=settings, store=store, dead_letters=dead_letters, alerts=alerts,
+                clock=lambda: NOW)  # fmt: skip
     student = f"s-{uuid.uuid4().hex[:8]}"
     class_id = f"c-{uuid.uuid4().hex[:6]}"
     documents = [
@@ -72,9 +75,8 @@ async def test_three_wrong_answers_publish_an_alert_the_teacher_sees(
         )
         for m in range(3)
     ]
-    dead_letters, alerts = await open_sinks(settings)
     async with (
-        serve(await ingest.create(core, dead_letters=dead_letters, alerts=alerts)) as ingest_http,
+        serve(await ingest.create(core)) as ingest_http,
         serve(await recommend.create(core)) as recommend_http,
     ):
         for document in documents:
@@ -87,8 +89,6 @@ async def test_three_wrong_answers_publish_an_alert_the_teacher_sees(
         page = await recommend_http.get(
             f"/v1/classes/{class_id}/alerts", headers=bearer("t", "teacher", (class_id,))
         )
-    await alerts.aclose()
-    await dead_letters.aclose()
     [alert] = page.json()["alerts"]
     assert (message["trigger"], message["topic"], message["detail"]) == (
         "repeated_error", LISTS, "TypeError",
@@ -99,7 +99,7 @@ async def test_three_wrong_answers_publish_an_alert_the_teacher_sees(
     record, _ = await load_student(store, student)
     assert record is not None
     assert [a.published for a in record.alerts] == [True]
-    await store.aclose()
+    await core.aclose()
 
 
 async def test_shuffled_delivery_on_redis_stores_the_same_alerts(redis_url: str) -> None:
@@ -133,8 +133,9 @@ async def test_shuffled_delivery_on_redis_stores_the_same_alerts(redis_url: str)
     for database, order in ((3, documents), (4, random.Random(7).sample(documents * 2, 18))):
         url = redis_url.rsplit("/", 1)[0] + f"/{database}"
         store = RedisStateStore(connect(url, cluster=False))
-        core = Core(settings=Settings(), store=store, clock=lambda: NOW)
-        function = await ingest.create(core, dead_letters=MemorySink(), alerts=MemorySink())
+        core = Core(settings=Settings(), store=store, dead_letters=MemorySink(),
+                    alerts=MemorySink(), clock=lambda: NOW)  # fmt: skip
+        function = await ingest.create(core)
         headers = {"Content-Type": "application/json"}
         async with serve(function) as client:
             if database == 3:  # in order, one at a time

@@ -17,8 +17,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from mastery.adapters.redis_store import RedisStateStore, connect
-from mastery.bootstrap import Core, ingest_deps, open_sinks
+from mastery.bootstrap import open_sinks
 from mastery.config import KafkaSettings, Settings
+from mastery.entrypoints.core import Core, ingest_deps
 from mastery.entrypoints.http import ingest
 from mastery.entrypoints.kafka_consumer import BatchConsumer
 from mastery.local.servers import KafkaBroker
@@ -83,11 +84,13 @@ def documents(student: str) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-async def _engine(redis_url: str, brokers: str, run: str) -> tuple[Core, Settings]:
+async def _engine(redis_url: str, brokers: str, run: str) -> Core:
     settings = Settings(kafka=KafkaSettings(
         brokers=brokers, dead_letter_topic=f"dlq.{run}", alert_topic=f"alerts.{run}"))  # fmt: skip
     store = RedisStateStore(connect(redis_url, cluster=False))
-    return Core(settings=settings, store=store, clock=lambda: NOW), settings
+    dead_letters, alerts = await open_sinks(settings)
+    return Core(settings=settings, store=store, dead_letters=dead_letters, alerts=alerts,
+                clock=lambda: NOW)  # fmt: skip
 
 
 async def test_daprd_delivery_trace_reaches_the_alert_the_dead_letter_and_the_logs(
@@ -95,12 +98,11 @@ async def test_daprd_delivery_trace_reaches_the_alert_the_dead_letter_and_the_lo
 ) -> None:
     run = uuid.uuid4().hex[:8]
     await kafka_broker.acreate_topics([f"dlq.{run}", f"alerts.{run}"])
-    core, settings = await _engine(redis_url, kafka_broker.brokers, run)
-    dead_letters, alerts = await open_sinks(settings)
+    core = await _engine(redis_url, kafka_broker.brokers, run)
     student = f"s-{run}"
     alert_trace, alert_parent = traceparent()
     poison_trace, poison_parent = traceparent()
-    function = await ingest.create(core, dead_letters=dead_letters, alerts=alerts)
+    function = await ingest.create(core)
     async with serve(function) as client:
         *before, third = documents(student)
         for document in before:
@@ -111,9 +113,7 @@ async def test_daprd_delivery_trace_reaches_the_alert_the_dead_letter_and_the_lo
         answer = await client.post("/learning-events", content=b"{not json",
                                    headers={"traceparent": poison_parent, "__key": student})  # fmt: skip
         assert answer.json() == {"outcome": "dead_lettered"}
-    await alerts.aclose()
-    await dead_letters.aclose()
-    await core.store.aclose()
+    await core.aclose()
 
     [alert] = await records_on(kafka_broker.brokers, f"alerts.{run}", 1)
     [letter] = await records_on(kafka_broker.brokers, f"dlq.{run}", 1)
@@ -133,7 +133,6 @@ async def test_native_consumer_keeps_each_records_trace_from_its_headers(
     run = uuid.uuid4().hex[:8]
     topic = f"events.{run}"
     await kafka_broker.acreate_topics([topic, f"dlq.{run}", f"alerts.{run}"])
-    core, settings = await _engine(redis_url, kafka_broker.brokers, run)
     student = f"s-{run}"
     traces = [traceparent() for _ in range(4)]
     values = [raw(d) for d in documents(student)] + [b"{not json"]
@@ -144,12 +143,12 @@ async def test_native_consumer_keeps_each_records_trace_from_its_headers(
                                      headers=[("traceparent", parent.encode())])  # fmt: skip
     await producer.stop()
 
-    dead_letters, alerts = await open_sinks(settings)
+    core = await _engine(redis_url, kafka_broker.brokers, run)
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=kafka_broker.brokers,
                                 group_id=f"g.{run}", enable_auto_commit=False,
                                 auto_offset_reset="earliest")  # fmt: skip
     await consumer.start()
-    batches = BatchConsumer(consumer, ingest_deps(core, dead_letters, alerts))
+    batches = BatchConsumer(consumer, ingest_deps(core))
     task = asyncio.create_task(batches.run())
     try:
         [alert] = await records_on(kafka_broker.brokers, f"alerts.{run}", 1)
@@ -158,9 +157,7 @@ async def test_native_consumer_keeps_each_records_trace_from_its_headers(
         batches.stop()
         await task
         await consumer.stop()
-        await alerts.aclose()
-        await dead_letters.aclose()
-        await core.store.aclose()
+        await core.aclose()
     # The alert goes on in the trace of the event that completed its evidence (the third).
     assert trace_of(alert) == traces[2][0]
     assert trace_of(letter) == traces[3][0]

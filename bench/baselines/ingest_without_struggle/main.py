@@ -1,7 +1,7 @@
 """Baseline for bench/struggle_cost.py: the ingest function with struggle detection off.
 
 Target `ingest`. The same routes, state store, sinks, learner model and apply path as
-`functions/ingest/main.py` (`mastery.entrypoints.http.ingest.create`), built the same way on the first
+`functions/ingest/main.py` (`mastery.bootstrap.http_app("ingest")`), built the same way on the first
 request; the one difference is `IngestDeps.struggle=None`: no evidence kept, no alerts derived,
 stored or published. Served next to the real function, it is the "without detection" side of
 the served comparison.
@@ -13,19 +13,17 @@ import functions_framework.aio
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mastery.bootstrap import build_core, http_function, ingest_deps, open_sinks
+from mastery.bootstrap import HttpApp, http_function, ingest_deps, open_core
 from mastery.entrypoints.http.ingest import ingest_routes
 from mastery.web import LazyFunction
-from mastery.web.function import HttpFunction
 
 
-async def _create() -> HttpFunction:
-    core = build_core()
-    dead_letters, alerts = await open_sinks(core.settings)
-    deps = dataclasses.replace(ingest_deps(core, dead_letters, alerts), struggle=None)
+async def _create() -> HttpApp:
+    core = await open_core()
+    deps = dataclasses.replace(ingest_deps(core), struggle=None)
     settings = core.settings
     routes = ingest_routes(deps, settings.app_api_token, settings.binding_max_record_bytes)
-    return http_function("ingest", routes, core)
+    return HttpApp(http_function("ingest", routes, core), core)
 
 
 function = LazyFunction(_create)

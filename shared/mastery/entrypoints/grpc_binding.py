@@ -15,19 +15,18 @@ and the same readiness answers daprd's gRPC app health check.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import signal
 import threading
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
 from dapr.clients.grpc._request import BindingRequest
 from dapr.ext.grpc import App
 
-from mastery.config import Settings
 from mastery.entrypoints.dapr_delivery import API_TOKEN_HEADER, api_token_accepted, binding_metadata
+from mastery.entrypoints.ops_server import OpsServer
 from mastery.errors import MasteryError
 from mastery.services.ingest import IngestDeps, KafkaMetadata, handle_record
 from mastery.tracing import TRACEPARENT, TRACESTATE, traced
@@ -98,33 +97,43 @@ def _first(metadata: Mapping[str, Sequence[bytes | str]], name: str) -> str | No
     return value.decode("latin-1") if isinstance(value, bytes) else value
 
 
-def serve(settings: Settings) -> None:
-    """The gRPC mode's composition root: serve on `PORT` until SIGTERM/SIGINT."""
-    from mastery.bootstrap import build_core, ingest_deps, open_sinks
-    from mastery.entrypoints.ops_server import OpsServer, ingest_readiness
+class GrpcApp:
+    """The gRPC mode assembled (`mastery.bootstrap.grpc_app`): `serve()` until SIGTERM."""
 
-    core = build_core(settings)
-    loop = LoopThread()
-    dead_letters, alerts = loop.run(open_sinks(settings, core.sidecar))
-    deps = ingest_deps(core, dead_letters, alerts)
-    app = binding_app(deps, loop, settings.app_api_token)
-    readiness = functools.partial(ingest_readiness, deps, core.sidecar)
+    def __init__(
+        self,
+        app: App,
+        loop: LoopThread,
+        ops: OpsServer,
+        readiness: Callable[[], Coroutine[Any, Any, dict[str, bool]]],
+        port: int,
+        close: Callable[[], Coroutine[Any, Any, None]],
+    ) -> None:
+        self._app = app
+        self._loop = loop
+        self._ops = ops
+        self._readiness = readiness
+        self._port = port
+        self._close = close
 
-    def health_check() -> None:
-        if not all(loop.run(readiness()).values()):
-            raise NotReadyError("not ready")
+    def serve(self) -> None:
+        """Serve on `port` until SIGTERM/SIGINT; then close every adapter (`close`) and the loop."""
+        loop = self._loop
 
-    app.register_health_check(health_check)  # type: ignore[no-untyped-call]
-    ops = OpsServer(settings, readiness, settings.ops_port)
-    loop.run(ops.start())
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: app.stop())
-    log.info("AppCallback server on port %d, binding %s", settings.port, BINDING_NAME)
-    try:
-        app.run(settings.port)
-    finally:
-        loop.run(ops.stop())
-        loop.run(alerts.aclose())
-        loop.run(dead_letters.aclose())
-        loop.run(core.store.aclose())
-        loop.close()
+        def health_check() -> None:
+            if not all(loop.run(self._readiness()).values()):
+                raise NotReadyError("not ready")
+
+        self._app.register_health_check(health_check)  # type: ignore[no-untyped-call]
+        try:
+            loop.run(self._ops.start())
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: self._app.stop())
+            log.info("AppCallback server on port %d, binding %s", self._port, BINDING_NAME)
+            try:
+                self._app.run(self._port)
+            finally:
+                loop.run(self._ops.stop())
+        finally:
+            loop.run(self._close())
+            loop.close()

@@ -21,14 +21,13 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from aiokafka.errors import CommitFailedError, KafkaError
 from prometheus_client import Counter, Gauge
 
 from mastery.adapters.breaker import CircuitBreaker
-from mastery.config import Settings
 from mastery.entrypoints.ops_server import OpsServer, ingest_readiness
 from mastery.errors import DependencyUnavailableError
 from mastery.services.ingest import IngestDeps, KafkaMetadata, handle_records
@@ -205,39 +204,41 @@ class BatchConsumer:
         return True
 
 
-async def run(settings: Settings) -> None:
-    """The consumer mode's composition root: build adapters, consume until SIGTERM/SIGINT."""
-    from aiokafka import AIOKafkaConsumer
+class ConsumerApp:
+    """The consumer mode assembled (`mastery.bootstrap.consumer_app`): `run()` until SIGTERM."""
 
-    from mastery.bootstrap import build_core, ingest_deps, open_sinks
+    def __init__(
+        self,
+        consumer: Any,
+        batches: BatchConsumer,
+        ops: OpsServer,
+        close: Callable[[], Awaitable[None]],
+    ) -> None:
+        self._consumer = consumer
+        self.batches = batches
+        self._ops = ops
+        self._close = close
 
-    core = build_core(settings)
-    dead_letters, alerts = await open_sinks(settings, core.sidecar)
-    kafka = settings.kafka
-    consumer = AIOKafkaConsumer(
-        kafka.topic,
-        bootstrap_servers=kafka.brokers,
-        group_id=kafka.consumer_group,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        **group_timeouts(kafka.session_timeout_ms),
-    )
-    deps = ingest_deps(core, dead_letters, alerts)
-    loop_runner = BatchConsumer(consumer, deps, max_batch=kafka.max_batch)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, loop_runner.stop)
-    ops = OpsServer(settings, loop_runner.readiness, settings.ops_port)
-    await ops.start()  # before the broker: liveness answers while the consumer joins
-    await consumer.start()
-    log.info("consuming %s as group %s", kafka.topic, kafka.consumer_group)
-    try:
-        await loop_runner.run()
-    finally:
-        await ops.stop()
-        # Bounded: leaving the group waits on a coordinator that may already be gone.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(consumer.stop(), FINAL_COMMIT_S)
-        await alerts.aclose()
-        await dead_letters.aclose()
-        await core.store.aclose()
+    def stop(self) -> None:
+        """Finish the batch in hand, commit, leave the group and return from `run()`."""
+        self.batches.stop()
+
+    async def run(self) -> None:
+        """Serve the ops routes, join the group, consume until `stop()` (SIGTERM, SIGINT); then
+        leave the group and close every adapter (`close`)."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop)
+        try:
+            await self._ops.start()  # before the broker: liveness answers while the consumer joins
+            await self._consumer.start()
+            log.info("consuming %s", ", ".join(sorted(self._consumer.subscription())))
+            try:
+                await self.batches.run()
+            finally:
+                await self._ops.stop()
+                # Bounded: leaving the group waits on a coordinator that may already be gone.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._consumer.stop(), FINAL_COMMIT_S)
+        finally:
+            await self._close()

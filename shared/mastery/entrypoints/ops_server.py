@@ -18,8 +18,7 @@ import uvicorn
 from starlette.requests import Request
 
 from mastery.adapters.breaker import CircuitBreaker
-from mastery.config import Settings
-from mastery.web.function import HttpFunction, Readiness
+from mastery.web.function import HttpFunction
 
 if TYPE_CHECKING:
     from mastery.adapters.dapr import Sidecar
@@ -49,14 +48,11 @@ async def ingest_readiness(deps: IngestDeps, sidecar: Sidecar | None = None) -> 
 
 
 class OpsServer:
-    """The operational routes on `port`, started and stopped with the consumer or gRPC server."""
+    """`function`'s operational routes on `port`, started and stopped with the consumer or the
+    gRPC server (`mastery.bootstrap.ops_server` builds it)."""
 
-    def __init__(
-        self, settings: Settings, readiness: Readiness, port: int, host: str = ANY_HOST
-    ) -> None:
-        self._function = HttpFunction(
-            settings.function or "ingest", [], settings=settings, readiness=readiness, verifier=None
-        )
+    def __init__(self, function: HttpFunction, port: int, host: str = ANY_HOST) -> None:
+        self._function = function
         config = uvicorn.Config(
             self._asgi, host=host, port=port, lifespan="off", interface="asgi3", access_log=False,
             log_level="warning", log_config=None,

@@ -191,6 +191,9 @@ class HttpFunction:
         except Exception:
             _logger.warning("warm-up readiness check failed", exc_info=True)
 
+    async def aclose(self) -> None:
+        """Nothing of its own to close: its adapters belong to whoever assembled it."""
+
     async def _healthz(self, call: Call) -> dict[str, Any]:
         return {"status": "ok"}
 

@@ -26,6 +26,8 @@ class Handler(Protocol):
 
     async def warm_up(self) -> None: ...
 
+    async def aclose(self) -> None: ...
+
 
 _logger = logging.getLogger(__name__)
 # gunicorn's "App failed to load" code: its master stops instead of restarting the worker.
@@ -36,7 +38,8 @@ class LazyFunction:
     """Calls `factory` once and serves every request with its result.
 
     Construct it at module level in `functions/<name>/main.py` as `function` (doing so performs
-    no I/O). `mastery.serve` awaits `prepare()` before binding the port; functions-framework's
+    no I/O). `mastery.serve` awaits `prepare()` before binding the port, and `aclose()` once the
+    last request has been answered; functions-framework's
     own CLI has no start-up hook, so there the first request builds it. If the factory fails,
     the request gets a 503 problem and the next request tries again, except for
     an invalid configuration, which no retry can mend: the process logs it and exits non-zero,
@@ -64,6 +67,13 @@ class LazyFunction:
                     _logger.exception("could not build the function at start-up")
                     return
         await self._function.warm_up()
+
+    async def aclose(self) -> None:
+        """Close the function, if it was built (`mastery.serve`, on shutdown)."""
+        async with self._lock:
+            function, self._function = self._function, None
+        if function is not None:
+            await function.aclose()
 
     async def __call__(self, request: Request) -> Response:
         function = self._function

@@ -34,8 +34,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from mastery.bootstrap import Core, build_core, http_function
 from mastery.config import ConfigError
+from mastery.entrypoints.core import Core, http_function
 from mastery.entrypoints.http.alert_views import AlertPage
 from mastery.entrypoints.http.alerts import alert_routes
 from mastery.entrypoints.http.forecast_views import ForecastResponse
@@ -213,18 +213,26 @@ class AgentsFunction:
         self._app = app
         self._operations = operations
         self._running: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     async def start(self) -> None:
-        """Run the MCP app's lifespan (its session manager) for the life of the process."""
+        """Run the MCP app's lifespan (its session manager) until `aclose()`."""
         started = asyncio.Event()
 
         async def hold() -> None:
             async with self._app.router.lifespan_context(self._app):
                 started.set()
-                await asyncio.Event().wait()
+                await self._stopping.wait()
 
         self._running = asyncio.create_task(hold())
         await started.wait()
+
+    async def aclose(self) -> None:
+        """End the MCP app's lifespan."""
+        if self._running is not None:
+            self._stopping.set()
+            await self._running
+            self._running = None
 
     async def warm_up(self) -> None:
         """Open the state store's connections before the first request (`mastery.serve`)."""
@@ -253,9 +261,8 @@ def auth_settings(core: Core) -> AuthSettings:
     })  # fmt: skip
 
 
-async def create(core: Core | None = None) -> AgentsFunction:
-    """The agents function (built on its first request by functions/agents/main.py)."""
-    core = core or build_core(cached=True)
+async def create(core: Core) -> AgentsFunction:
+    """The agents function, on `core` (`mastery.bootstrap.http_app`)."""
     memo = AnswerMemo()  # one memo of record versions for every tool
     routes = http_function(
         "agents",
@@ -267,8 +274,7 @@ async def create(core: Core | None = None) -> AgentsFunction:
         ],
         core,
     )
-    verifier = JwtVerifier(core.settings.jwt)
-    server = mcp_server(_reader(routes), auth_settings(core), verifier)
+    server = mcp_server(_reader(routes), auth_settings(core), core.jwt_verifier)
     # Every call carries a bearer token (no cookies), so DNS rebinding gains an attacker
     # nothing; the Host check would only refuse the cluster's own host names.
     app = server.streamable_http_app(

@@ -9,7 +9,6 @@ alerts are served from the memo.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import json
@@ -19,18 +18,17 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mastery.bootstrap import Core, open_sinks
 from mastery.domain.alerts import Alert
 from mastery.domain.record import StudentRecord
 from mastery.domain.struggle import StruggleRules
 from mastery.domain.sweep_due import AlertFacts, quiet_until
+from mastery.entrypoints.core import Core
 from mastery.entrypoints.http.access import authorize_class
 from mastery.entrypoints.http.alert_views import AlertPage, AlertView, alert_view
 from mastery.entrypoints.http.audited import read_audited, what_was_read
 from mastery.entrypoints.http.memo import AnswerMemo, StudentVersion
 from mastery.entrypoints.http.route_helpers import NoQuery, path_id
 from mastery.errors import ForbiddenError, NotFoundError
-from mastery.ports import EventSink
 from mastery.services.alerts import acknowledge, sweep_students
 from mastery.services.students import load_roster, load_student
 from mastery.web.auth import Principal
@@ -62,25 +60,6 @@ def _watch(version: StudentVersion, rules: StruggleRules) -> _Watch:
     unpublished = any(not alert.published for alert in facts.alerts)
     quiet = 0 if unpublished else quiet_until(facts.struggle, facts.alerts, rules)
     return _Watch(facts.enrolled_classes(), facts.alerts, quiet)
-
-
-class LazyAlertSink:
-    """The alert sink, opened on the first publish (most reads publish nothing)."""
-
-    def __init__(self, core: Core) -> None:
-        self._core = core
-        self._sink: EventSink | None = None
-        self._lock = asyncio.Lock()
-
-    async def publish(self, key: str, value: bytes) -> None:
-        async with self._lock:
-            if self._sink is None:
-                _, self._sink = await open_sinks(self._core.settings, self._core.sidecar)
-        await self._sink.publish(key, value)
-
-    async def aclose(self) -> None:
-        if self._sink is not None:
-            await self._sink.aclose()
 
 
 def encode_cursor(alert: Alert) -> str:
@@ -123,17 +102,13 @@ def page(alerts: list[Alert], query: AlertQuery) -> tuple[list[Alert], str | Non
 
 
 def alert_routes(
-    core: Core,
-    alerts: EventSink | None = None,
-    rules: StruggleRules | None = None,
-    memo: AnswerMemo | None = None,
+    core: Core, rules: StruggleRules | None = None, memo: AnswerMemo | None = None
 ) -> list[Route]:
-    """The teacher routes; `alerts` defaults to the configured alert sink, opened lazily.
+    """The teacher routes; alerts a listing sweeps due are published to `core.alerts`.
 
     Listing memoises per record version what it reads (`_Watch`), so a member whose version
     has nothing coming due is neither parsed nor swept again.
     """
-    sink = alerts or LazyAlertSink(core)
     memo = memo or AnswerMemo()
     struggle = rules or StruggleRules()
     retention = core.settings.retention_days
@@ -157,7 +132,7 @@ def alert_routes(
                 listed += watch.alerts  # sweeping this version now would change nothing
                 continue
             for record in await sweep_students(
-                core.store, sink, [(version.record(), version.etag)],
+                core.store, core.alerts, [(version.record(), version.etag)],
                 clock=core.clock, rules=struggle, retention_days=retention,
             ):  # fmt: skip
                 listed += record.alerts

@@ -16,7 +16,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
 
-from mastery.bootstrap import Core
+from mastery.entrypoints.core import Core
 from mastery.entrypoints.http.access import reads_every_student
 from mastery.services.audit import Action, AuditPolicy, record_access
 from mastery.web.auth import Principal

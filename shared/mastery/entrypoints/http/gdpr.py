@@ -8,10 +8,10 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from mastery.bootstrap import Core, build_core, http_function
 from mastery.domain.daily import history
 from mastery.domain.events import Identifier
 from mastery.domain.mastery import student_mastery
+from mastery.entrypoints.core import Core, http_function
 from mastery.entrypoints.http.audited import audit_policy, audit_reads, what_was_read
 from mastery.entrypoints.http.route_helpers import NoQuery, path_id
 from mastery.entrypoints.http.views import history_point, mastery_view
@@ -158,7 +158,6 @@ def gdpr_routes(core: Core) -> list[Route]:
     ]  # fmt: skip
 
 
-async def create(core: Core | None = None) -> HttpFunction:
-    """The gdpr function (built on its first request by functions/gdpr/main.py)."""
-    core = core or build_core()
+async def create(core: Core) -> HttpFunction:
+    """The gdpr function, on `core` (`mastery.bootstrap.http_app`)."""
     return http_function("gdpr", gdpr_routes(core), core)

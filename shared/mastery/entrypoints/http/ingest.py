@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from starlette.responses import JSONResponse, Response
 
-from mastery.bootstrap import Core, build_core, http_function, ingest_deps, open_sinks
+from mastery.entrypoints.core import Core, http_function, ingest_deps
 from mastery.entrypoints.dapr_delivery import API_TOKEN_HEADER, api_token_accepted, binding_metadata
-from mastery.ports import EventSink
 from mastery.services.ingest import IngestDeps, handle_record, handle_too_large
 from mastery.web.function import HttpFunction, read_body
 from mastery.web.problems import ProblemError
@@ -52,17 +51,9 @@ def ingest_routes(deps: IngestDeps, api_token: str | None, max_record_bytes: int
     ]  # fmt: skip
 
 
-async def create(
-    core: Core | None = None,
-    dead_letters: EventSink | None = None,
-    alerts: EventSink | None = None,
-) -> HttpFunction:
-    """The ingest function in Dapr HTTP-binding mode (tests pass the sinks; else they open)."""
-    core = core or build_core()
-    if dead_letters is None:
-        dead_letters, opened_alerts = await open_sinks(core.settings, core.sidecar)
-        alerts = alerts or opened_alerts
-    deps = ingest_deps(core, dead_letters, alerts)
+async def create(core: Core) -> HttpFunction:
+    """The ingest function in Dapr HTTP-binding mode, on `core` (`mastery.bootstrap.http_app`)."""
+    deps = ingest_deps(core)
     settings = core.settings
     routes = ingest_routes(deps, settings.app_api_token, settings.binding_max_record_bytes)
     return http_function("ingest", routes, core)

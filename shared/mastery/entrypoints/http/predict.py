@@ -6,9 +6,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mastery.bootstrap import Core, build_core, http_function
 from mastery.domain.knowledge import use_model
 from mastery.domain.outlook import student_outlook
+from mastery.entrypoints.core import Core, http_function
 from mastery.entrypoints.http.forecast_views import ForecastResponse, forecast_response
 from mastery.entrypoints.http.memo import AnswerMemo
 from mastery.entrypoints.http.route_helpers import readable_version
@@ -48,7 +48,6 @@ def predict_routes(core: Core, memo: AnswerMemo | None = None) -> list[Route]:
     ]  # fmt: skip
 
 
-async def create(core: Core | None = None) -> HttpFunction:
-    """The predict function (built on its first request by functions/predict/main.py)."""
-    core = core or build_core(cached=True)
+async def create(core: Core) -> HttpFunction:
+    """The predict function, on `core` (`mastery.bootstrap.http_app`)."""
     return http_function("predict", predict_routes(core), core)

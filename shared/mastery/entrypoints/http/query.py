@@ -10,9 +10,9 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from mastery.bootstrap import Core, build_core, http_function
 from mastery.domain.daily import daily_scores
 from mastery.domain.mastery import StudentMastery, student_mastery
+from mastery.entrypoints.core import Core, http_function
 from mastery.entrypoints.http.access import authorize_class
 from mastery.entrypoints.http.audited import read_audited, what_was_read
 from mastery.entrypoints.http.dashboard import dashboard_routes
@@ -140,7 +140,6 @@ def _dump(view: BaseModel) -> bytes:
     return view.model_dump_json(by_alias=True).encode()
 
 
-async def create(core: Core | None = None) -> HttpFunction:
-    """The query function (built on its first request by functions/query/main.py)."""
-    core = core or build_core(cached=True)
+async def create(core: Core) -> HttpFunction:
+    """The query function, on `core` (`mastery.bootstrap.http_app`)."""
     return http_function("query", [*query_routes(core), *dashboard_routes(core.settings)], core)

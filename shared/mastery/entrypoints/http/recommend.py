@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from mastery.bootstrap import Core, build_core, http_function
+from mastery.entrypoints.core import Core, http_function
 from mastery.entrypoints.http.alerts import alert_routes
 from mastery.entrypoints.http.memo import AnswerMemo
 from mastery.entrypoints.http.recommendations import student_recommendation_routes
 from mastery.web.function import HttpFunction
 
 
-async def create(core: Core | None = None) -> HttpFunction:
-    """The recommend function (built on its first request by functions/recommend/main.py)."""
-    core = core or build_core()
+async def create(core: Core) -> HttpFunction:
+    """The recommend function, on `core` (`mastery.bootstrap.http_app`)."""
     memo = AnswerMemo()  # one memo of record versions for both route sets
     return http_function(
         "recommend",

@@ -7,10 +7,10 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mastery.bootstrap import Core
 from mastery.domain.alerts import Alert
 from mastery.domain.mastery import StudentMastery, student_mastery
 from mastery.domain.recommend import Kind, recommend
+from mastery.entrypoints.core import Core
 from mastery.entrypoints.http.memo import AnswerMemo, StudentVersion
 from mastery.entrypoints.http.route_helpers import readable_version
 from mastery.web.routing import Call, Route
