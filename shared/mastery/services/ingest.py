@@ -33,7 +33,7 @@ from mastery.services.keyed_locks import KeyedLocks
 from mastery.services.learner_rollout import LearnerModels
 from mastery.services.outbox import publish_unpublished
 from mastery.services.record_cache import RecordCache
-from mastery.services.retry import MAX_ATTEMPTS, backoff
+from mastery.services.retry import MAX_ATTEMPTS, CompareAndSetRounds
 from mastery.services.rosters import RosterMemo, keep_enrolments
 from mastery.services.students import (
     retention_ttl,
@@ -228,11 +228,10 @@ async def apply_batch(events: Sequence[LearningEvent], deps: IngestDeps) -> list
             await held.enter_async_context(deps.locks.hold(student_id))
         pending = sorted(by_student)
         sent: set[str] = set()  # alerts published by a round whose write then lost
-        for attempt in range(MAX_ATTEMPTS):
+        async for _ in CompareAndSetRounds():
             pending = await _apply_round(pending, by_student, events, outcomes, deps, sent)
             if not pending:
                 return outcomes
-            await backoff(attempt)
     raise StateUnavailableError(f"gave up after {MAX_ATTEMPTS} concurrent updates of {pending}")
 
 

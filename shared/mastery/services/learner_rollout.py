@@ -18,8 +18,9 @@ evaluation through the SDK costs ~0.1 ms, too much for every event).
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
+
+from cachetools import LRUCache
 
 from mastery.domain.knowledge import LearnerModel
 
@@ -79,8 +80,7 @@ class LearnerModels:
             raise ValueError("the candidate's share must be within 0-100 %")
         self.stable = stable
         self.candidate = candidate
-        self._memo: OrderedDict[str, LearnerModel] = OrderedDict()
-        self._memo_size = memo_size
+        self._memo: LRUCache[str, LearnerModel] = LRUCache(memo_size)
         self.percent = percent if candidate is not None else 0.0
         self._client = _flag_client(percent) if candidate is not None and percent > 0 else None
 
@@ -96,6 +96,4 @@ class LearnerModels:
             variant = self._client.get_string_value(FLAG, STABLE, context)
             chosen = self.candidate if variant == CANDIDATE else self.stable
             self._memo[student_id] = chosen
-            if len(self._memo) > self._memo_size:
-                self._memo.popitem(last=False)
         return chosen

@@ -24,7 +24,7 @@ from mastery.domain.alerts import Alert
 from mastery.domain.record import StudentRecord
 from mastery.errors import ConflictError, StateUnavailableError
 from mastery.ports import Clock, EventSink, StateStore
-from mastery.services.retry import MAX_ATTEMPTS, backoff
+from mastery.services.retry import MAX_ATTEMPTS, CompareAndSetRounds
 from mastery.services.students import load_student, retention_ttl, student_key
 from mastery.tracing import traced_by_evidence
 
@@ -85,7 +85,7 @@ async def update_student(
     `alerts`, unpublished alerts (new ones included) are sent before the write that marks them.
     """
     sent: set[str] = set()
-    for attempt in range(MAX_ATTEMPTS):
+    async for _ in CompareAndSetRounds():
         record, etag = first if first is not None else await load_student(store, student_id)
         first = None
         if record is None:
@@ -98,7 +98,6 @@ async def update_student(
         try:
             etag = await store.write(student_key(student_id), data, etag=etag, ttl_seconds=ttl)
         except ConflictError:
-            await backoff(attempt)
-            continue
+            continue  # lost to another writer: the next round reads afresh
         return record, etag
     raise StateUnavailableError(f"gave up after {MAX_ATTEMPTS} concurrent updates of {student_id}")

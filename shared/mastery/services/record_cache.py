@@ -15,7 +15,7 @@ write, or unchanged). Anything else (a lost compare-and-set, an error) simply dr
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from cachetools import LRUCache
 
 from mastery.domain.record import StudentRecord
 
@@ -27,7 +27,7 @@ class RecordCache:
 
     def __init__(self, capacity: int = 128) -> None:
         self._capacity = capacity
-        self._entries: OrderedDict[str, tuple[bytes, StudentRecord]] = OrderedDict()
+        self._entries: LRUCache[str, tuple[bytes, StudentRecord]] = LRUCache(max(1, capacity))
 
     def take(self, key: str, data: bytes) -> StudentRecord:
         """The record `data` encodes, now owned by the caller (parsed unless cached)."""
@@ -38,12 +38,8 @@ class RecordCache:
 
     def keep(self, key: str, data: bytes, record: StudentRecord) -> None:
         """Hand `record` back; the caller guarantees it equals the parse of `data`."""
-        if self._capacity <= 0:
-            return
-        self._entries[key] = (data, record)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._capacity:
-            self._entries.popitem(last=False)
+        if self._capacity > 0:
+            self._entries[key] = (data, record)
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -18,14 +18,15 @@ expiry has passed, which the memo checks.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import datetime
+
+from cachetools import LRUCache
 
 from mastery.domain.record import StudentRecord
 from mastery.errors import StateUnavailableError
 from mastery.ports import StateStore, Write
-from mastery.services.retry import MAX_ATTEMPTS, backoff
+from mastery.services.retry import MAX_ATTEMPTS, CompareAndSetRounds
 from mastery.services.students import DAY_SECONDS, ClassRoster, class_key
 
 __all__ = ["RosterMemo", "keep_enrolments", "prune", "remove_from_rosters"]
@@ -53,7 +54,7 @@ class RosterMemo:
 
     def __init__(self, capacity: int = 4096) -> None:
         self._capacity = capacity
-        self._classes: OrderedDict[str, tuple[int | None, dict[str, int]]] = OrderedDict()
+        self._classes: LRUCache[str, tuple[int | None, dict[str, int]]] = LRUCache(max(1, capacity))
 
     def saw(self, class_id: str, roster: ClassRoster) -> None:
         """Remember `roster` as it is stored now (just read unchanged, or just written)."""
@@ -61,9 +62,6 @@ class RosterMemo:
             return
         expires = dict(roster.expires)
         self._classes[class_id] = (min(expires.values(), default=None), expires)
-        self._classes.move_to_end(class_id)
-        while len(self._classes) > self._capacity:
-            self._classes.popitem(last=False)
 
     def forget(self, class_id: str, member: str) -> None:
         """Forget `member`'s entry (a roster event may have removed or re-added it)."""
@@ -94,11 +92,9 @@ async def _update(
     """Set, per class, each named member's expiry (None removes the member), with CAS retries."""
     epoch = int(now.timestamp())
     pending = sorted(wanted)
-    for attempt in range(MAX_ATTEMPTS):
+    async for _ in CompareAndSetRounds():
         if not pending:
             return
-        if attempt:
-            await backoff(attempt - 1)  # lost a compare-and-set to another writer
         stored = await store.read_many([class_key(c) for c in pending])
         writes: list[Write] = []
         rosters: dict[str, ClassRoster] = {}
