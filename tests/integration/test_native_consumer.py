@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 
 import pytest
@@ -14,9 +14,11 @@ from mastery.adapters.memory import MemorySink
 from mastery.adapters.redis_store import RedisStateStore, connect
 from mastery.domain.curriculum import CURRICULUM
 from mastery.entrypoints.envelopes import read_envelope
-from mastery.entrypoints.kafka_consumer import BatchConsumer
+from mastery.entrypoints.kafka_consumer import BATCHES, BatchConsumer
+from mastery.errors import DependencyUnavailableError
 from mastery.local.servers import KafkaBroker, RedisServer
 from mastery.local.stream import produce
+from mastery.ports import Versioned
 from mastery.services.ingest import IngestDeps
 from mastery.services.students import load_student
 from tests.factories import event
@@ -29,6 +31,24 @@ NOW = datetime.now(UTC)
 async def private_redis() -> AsyncIterator[RedisServer]:
     with RedisServer(env={}) as server:
         yield server
+
+
+class WatchedStore(RedisStateStore):
+    """The Redis store, signalling each batch read that failed (one per batch attempted)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(connect(url, cluster=False))
+        self.failed_reads = 0
+        self.failed = asyncio.Condition()
+
+    async def read_many(self, keys: Sequence[str]) -> list[Versioned | None]:
+        try:
+            return await super().read_many(keys)
+        except DependencyUnavailableError:
+            async with self.failed:
+                self.failed_reads += 1
+                self.failed.notify_all()
+            raise
 
 
 async def _consumer(brokers: str, topic: str, group: str) -> AIOKafkaConsumer:
@@ -50,16 +70,22 @@ async def test_transient_fault_commits_nothing_and_the_batch_is_applied_when_red
         (s, event("code.executed", s, "basics.variables", NOW, ok=True)) for s in students * 5
     ]
     ends = await produce(kafka_broker.brokers, topic, records)
-    store = RedisStateStore(connect(private_redis.url, cluster=False))
+    store = WatchedStore(private_redis.url)
     dead_letters = MemorySink()
     deps = IngestDeps(store=store, dead_letters=dead_letters, clock=lambda: NOW,
                       curriculum=CURRICULUM, read_envelope=read_envelope, alerts=MemorySink())  # fmt: skip
     consumer = await _consumer(kafka_broker.brokers, topic, group)
     batches = BatchConsumer(consumer, deps, max_batch=1000)
+    retried = BATCHES.labels(outcome="retried")
+    before = retried._value.get()  # type: ignore[attr-defined]
     private_redis.stop()
     task = asyncio.create_task(batches.run())
     try:
-        await asyncio.sleep(2.0)  # the group join, then failing batches with backoff
+        # Every record fits one poll: a second failed batch means the first was sought back
+        # and polled again (had the consumer moved past it, the next poll would be empty).
+        async with asyncio.timeout(30), store.failed:
+            await store.failed.wait_for(lambda: store.failed_reads >= 2)
+        assert retried._value.get() - before >= 1  # type: ignore[attr-defined]
         assert batches.applied_batches == 0
         committed = [await consumer.committed(TopicPartition(topic, p)) for p in ends]
         assert committed == [None] * len(ends)

@@ -142,8 +142,13 @@ class JwtVerifier:
         required = ["exp", "sub"]
         required += ["iss"] if settings.issuer else []
         required += ["aud"] if settings.audience else []
-        # Without a configured audience PyJWT would reject every token that names one.
-        self._options: Any = {"require": required, "verify_aud": settings.audience is not None}
+        # Without a configured audience PyJWT would reject every token that names one. Expiry is
+        # checked against this verifier's clock (`_check_expiry`), PyJWT's is the system's.
+        self._options: Any = {
+            "require": required,
+            "verify_aud": settings.audience is not None,
+            "verify_exp": False,
+        }
         # Clients reuse one token for many requests, and signature checks dominate the hot path:
         # an identical token string needs no second check while it is valid (bounded, LRU).
         self._verified: TLRUCache[str, tuple[Principal, float]] = TLRUCache(
@@ -179,13 +184,20 @@ class JwtVerifier:
                 issuer=self._issuer,
                 leeway=self._leeway,
             )
-        except jwt.ExpiredSignatureError:
-            raise _unauthorized("The token has expired.") from None
         except jwt.PyJWTError:
             raise _unauthorized("The token is not valid.") from None
+        exp = self._check_expiry(claims["exp"])
         principal = _principal(claims)
-        self._remember(token, principal, float(claims["exp"]))
+        self._remember(token, principal, exp)
         return principal
+
+    def _check_expiry(self, exp: Any) -> float:
+        """`exp` as a number (RFC 7519 NumericDate), if it is not past (give or take the leeway)."""
+        if isinstance(exp, bool) or not isinstance(exp, int | float):
+            raise _unauthorized("The token is not valid.")
+        if exp <= self._clock() - self._leeway:
+            raise _unauthorized("The token has expired.")
+        return float(exp)
 
     def _remember(self, token: str, principal: Principal, exp: float) -> None:
         now = self._clock()
