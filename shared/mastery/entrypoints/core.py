@@ -2,7 +2,9 @@
 turn it into an HTTP function or ingest's dependencies.
 
 The composition root (`mastery.bootstrap`) opens the adapters and builds the `Core`; tests
-build one from fakes. Nothing here opens anything.
+build one from fakes. Nothing here connects anything: a core given no JWT verifier builds one
+from its settings when a function first has an authenticated route (the verifier fetches a
+key set only when it verifies a token).
 """
 
 from __future__ import annotations
