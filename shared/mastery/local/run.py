@@ -206,14 +206,15 @@ def _run(ports: dict[str, int]) -> None:
 
 def _serve_until_signal(banner: str) -> None:
     """Print the banner, then block until Ctrl-C or SIGTERM."""
-    sys.stdout.write(banner + "\n")
-    sys.stdout.flush()
     stop = asyncio.Event()
 
     async def wait_for_signal() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        # Only now: a Ctrl-C right after the banner must find the handlers in place.
+        sys.stdout.write(banner + "\n")
+        sys.stdout.flush()
         await stop.wait()
 
     asyncio.run(wait_for_signal())
