@@ -29,7 +29,8 @@ T = TypeVar("T")
 
 def what_was_read(call: Call) -> str:
     """The `what` of an audit entry: method and path (ids included, not the query string)."""
-    return f"{call.request.method} {call.request.url.path}"
+    scope = call.request.scope  # not `request.url`, which parses the whole URL per request
+    return f"{scope['method']} {scope['path']}"
 
 
 def audit_policy(core: Core) -> AuditPolicy:
