@@ -14,7 +14,13 @@ evidence (passed exercises: by the catalogue; quizzes, reviews and active days: 
 retention), the learner model's answers and states, and the struggle evidence and alerts
 (bounded by the struggle rules' windows).
 
-    .venv/bin/python -m bench.record_growth [--points 100,1000,10000] [--seed 1]
+    .venv/bin/python -m bench.record_growth [--points 100,1000,10000] [--seed 1] [--topics N]
+        [--window-hours 168]
+
+With `--topics N` the student keeps to the first N topics: the history grows, the breadth of the
+curriculum touched does not, which separates growth with history length from growth with the
+number of topics (31 at most: a record holds a learner state, passed exercises and scores per
+topic touched).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from typing import Any
 
 from mastery.adapters.memory import MemorySink, MemoryStateStore
 from mastery.domain.curriculum import CURRICULUM
+from mastery.domain.record import LATE_WINDOW
 from mastery.entrypoints.envelopes import read_envelope
 from mastery.local.demo import ERRORS
 from mastery.services.ingest import IngestDeps, KafkaMetadata, handle_record
@@ -44,10 +51,12 @@ PARTS = {
 }
 
 
-def one_student(count: int, seed: int) -> list[dict[str, Any]]:
-    """`count` events of one steadily learning student, in time order."""
+def one_student(count: int, seed: int, topics: int = 0) -> list[dict[str, Any]]:
+    """`count` events of one steadily learning student, in time order, cycling through the
+    first `topics` topics (0: all of them)."""
     rng = random.Random(seed)  # noqa: S311 - a reproducible story, not secrets
     order, events, day, index, passes = CURRICULUM.topological_order(), [], 0, 0, 0
+    order = order[:topics] if topics else order
     while len(events) < count:
         day += 1
         if rng.random() > 0.75:
@@ -101,21 +110,26 @@ async def _apply(events: list[dict[str, Any]], deps: IngestDeps, clock: Clock) -
     return time.process_time() - began
 
 
-def _deps(store: MemoryStateStore, clock: Clock) -> IngestDeps:
-    return IngestDeps(store, MemorySink(), clock, CURRICULUM, read_envelope, alerts=MemorySink())
+def _deps(store: MemoryStateStore, clock: Clock, window: timedelta) -> IngestDeps:
+    return IngestDeps(store, MemorySink(), clock, CURRICULUM, read_envelope, alerts=MemorySink(),
+                      late_window=window)  # fmt: skip
 
 
-async def measure(points: list[int], seed: int) -> list[dict[str, float]]:
+async def measure(
+    points: list[int], seed: int, topics: int = 0, window: timedelta = LATE_WINDOW
+) -> list[dict[str, float]]:
     """Size and CPU per event at each point (history length)."""
-    events = one_student(max(points) + SAMPLE, seed)
+    events = one_student(max(points) + SAMPLE, seed, topics)
     store, clock = MemoryStateStore(), Clock()
-    deps, done, rows = _deps(store, clock), 0, []
+    deps, done, rows = _deps(store, clock, window), 0, []
     for point in points:
         await _apply(events[done:point], deps, clock)
         done = point
         (value,) = store.values.values()
         sample = events[point : point + SAMPLE]
-        best = min([await _apply(sample, _deps(_copy(store), clock), clock) for _ in range(3)])
+        best = min(
+            [await _apply(sample, _deps(_copy(store), clock, window), clock) for _ in range(3)]
+        )
         span = (clock.now - datetime.fromisoformat(events[0]["occurred_at"])).days
         rows.append({"events": point, "days": span, "bytes": len(value.data),
                      "us_per_event": 1e6 * best / SAMPLE, **_parts(value.data)})  # fmt: skip
@@ -147,8 +161,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", default="100,1000,10000")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--topics", type=int, default=0,
+                        help="cycle through only the first N topics: the history grows, the "
+                        "breadth does not (default 0: all 31)")  # fmt: skip
+    parser.add_argument("--window-hours", type=int, default=LATE_WINDOW // timedelta(hours=1),
+                        help="the late-arrival window (INGEST_LATE_WINDOW_HOURS)")  # fmt: skip
     args = parser.parse_args()
-    rows = asyncio.run(measure([int(p) for p in args.points.split(",")], args.seed))
+    points = [int(p) for p in args.points.split(",")]
+    window = timedelta(hours=args.window_hours)
+    rows = asyncio.run(measure(points, args.seed, args.topics, window))
     first = rows[0]
     print(f"{'events':>7}{'days':>6}{'record B':>10}{'x':>6}{'us/event':>10}{'x':>6}"
           + "".join(f"{name:>17}" for name in PARTS))  # fmt: skip

@@ -9,7 +9,8 @@ memory (VmRSS, /proc) of each function's process tree and, in Redis, the bytes (
 USAGE`) of the student records, the audit keys and everything else, with the number of each.
 At the end: per function, the slope of resident memory after the warm-up (least squares, MiB
 per hour), and Redis's growth split by kind, with the student records' growth per live event.
-Results: `bench/results/soak-latest.json`.
+Results: `bench/results/soak-latest.json`; each sample is also printed as one JSON line when
+taken.
 """
 
 from __future__ import annotations
@@ -106,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
                             for name, f in engine.functions.items()},
                 "redis": asyncio.run(redis_bytes(engine.redis_url)),
             })  # fmt: skip
+            print(json.dumps(samples[-1]), flush=True)  # a run cut short still shows its figures
             locust.join(args.sample_s)
         producer.stopping.set()
         producer.join(timeout=15)

@@ -24,6 +24,9 @@ from tests.factories import event, raw
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 TOPICS = ("basics.variables", "control_flow.for_loops")
+VISITED = "data_structures.lists"
+"""Practised in short bursts with longer gaps than the window: its answers are folded away
+between visits and each visit resumes from the folded state."""
 
 
 def _deps(store: MemoryStateStore, window: timedelta) -> IngestDeps:
@@ -36,7 +39,7 @@ def _history(rng: random.Random, student: str, count: int) -> list[dict[str, Any
     start, events = NOW - timedelta(days=10), []
     for n in range(count):
         at = start + timedelta(minutes=n * 10 * 24 * 60 // count + rng.randrange(5))
-        topic, kind = rng.choice(TOPICS), rng.randrange(6)
+        topic, kind = VISITED if n % 50 < 6 else rng.choice(TOPICS), rng.randrange(6)
         if kind == 0:
             events.append(event("quiz.completed", student, topic, at, quiz_id=f"q{n}",
                                 correct=rng.randint(0, 4), total=4))  # fmt: skip
@@ -93,6 +96,14 @@ async def test_shuffled_duplicated_and_late_within_the_window_end_like_in_order(
         assert outcomes.count(Outcome.APPLIED) == len(events) == record.applied
         assert Outcome.LATE not in outcomes
         assert not letters.records
+    # The visited topic's answers were folded away after its last visit (its state kept).
+    assert VISITED in in_order.learner
+    assert VISITED not in in_order.answers
+    # Scores older than the window and the struggle lateness (7 days) keep no event id.
+    scores = [o for t in in_order.topics.values() for o in (*t.quizzes, *t.reviews)]
+    recent = in_order.last_event_at - timedelta(days=7).total_seconds()
+    assert any(not event_id for at, _, event_id in scores if at < recent - 3600)
+    assert all(event_id for at, _, event_id in scores if at >= recent)
     # Only the window's dedupe ids are kept.
     assert len(in_order.seen) < len(events) / 5
     assert min(in_order.seen.values()) >= in_order.last_event_at - window.total_seconds()

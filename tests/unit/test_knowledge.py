@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from mastery.domain.answer_log import AnswerLog
 from mastery.domain.curriculum import CURRICULUM
 from mastery.domain.events import LearningEvent, parse_event
-from mastery.domain.knowledge import LearnerModel, track_answer
+from mastery.domain.knowledge import LearnerModel, track_answer, use_model
 from mastery.domain.learner import ModelParams, StudentState, TopicParams, replay, update_student
 from mastery.domain.record import StudentRecord, apply_event, graded_answer
 from tests.factories import event
@@ -156,6 +156,35 @@ def test_answers_leaving_the_retention_window_keep_their_knowledge() -> None:
     # ...and the cross-topic state replays every topic's window, merged, from its checkpoint.
     assert record.learner_student.state == fold_student(
         record.learner_student.start, [late, recent, later]
+    )
+
+
+def test_a_topic_left_longer_than_the_window_keeps_one_state_and_resumes_from_it() -> None:
+    model, window = LearnerModel(), timedelta(days=7)
+    before = [quiz(NOW - timedelta(days=20, minutes=i), i % 5) for i in range(6, 0, -1)]
+    other = quiz(NOW - timedelta(days=2), 2, topic=LOOPS)
+    resumed = quiz(NOW, 3)
+    record = StudentRecord(student_id="s1")
+    for item in [*before, other]:
+        assert apply_event(record, item, window)
+        track_answer(record, item, model, window)
+    # Every answer of LISTS is older than the window: its log is folded away, its state kept.
+    assert LISTS not in record.answers
+    expected = replay(None, [(a.occurred_at.timestamp(), graded_answer(a) or 0.0)
+                             for a in before], model.for_topic(LISTS))  # fmt: skip
+    assert record.learner[LISTS] == expected
+    # A new params file leaves a folded topic's state as it is (its answers are gone).
+    use_model(record, LearnerModel(ModelParams(default=TopicParams(p_init=0.6))))
+    assert record.learner[LISTS] == expected
+    use_model(record, model)
+    # The next answer starts a log from that state: the same as replaying every answer.
+    assert apply_event(record, resumed, window)
+    track_answer(record, resumed, model, window)
+    assert record.answers[LISTS].start == expected
+    assert record.learner[LISTS] == replay(
+        None,
+        [(a.occurred_at.timestamp(), graded_answer(a) or 0.0) for a in [*before, resumed]],
+        model.for_topic(LISTS),
     )
 
 

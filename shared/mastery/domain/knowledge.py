@@ -67,9 +67,12 @@ def student_summary(record: StudentRecord, model: LearnerModel) -> StudentSummar
 
 
 def replay_topic(record: StudentRecord, topic: str, model: LearnerModel) -> None:
-    """Recompute one topic's state from its checkpoint and listed answers."""
+    """Recompute one topic's state from its checkpoint and listed answers (a topic whose
+    answers were all folded keeps its state: it is its checkpoint)."""
     log = record.answers.get(topic)
-    state = replay(log.start, log.moments(), model.for_topic(topic)) if log else None
+    if log is None:
+        return
+    state = replay(log.start, log.moments(), model.for_topic(topic))
     if state is None:
         record.answers.pop(topic, None)
         record.learner.pop(topic, None)
@@ -114,14 +117,19 @@ def _prune(record: StudentRecord, model: LearnerModel, horizon: float) -> None:
     student's cross-topic checkpoint (all topics' dropped answers merged in time order).
 
     The states are the folds of the checkpoints and the listed answers, so they do not change.
+    A topic left with no listed answers drops its log: its state is then its checkpoint, and
+    its next answer starts a log from that state (so a topic the student has left costs the
+    record one state, not two).
     """
     dropped: list[tuple[float, int, float]] = []
-    for topic, log in record.answers.items():
+    for topic, log in list(record.answers.items()):
         if log.at and log.at[0] < horizon:
             taken = log.take_before(horizon)
             dropped += taken
             moments = [(at, value) for at, _, value in taken]
             log.start = replay(log.start, moments, model.for_topic(topic))
+            if not log:
+                del record.answers[topic]
     if dropped:
         track = record.learner_student
         track.start = _fold_student(track.start, dropped)
@@ -150,7 +158,9 @@ def track_answer(
     at, horizon = event.occurred_at.timestamp(), _horizon(record, window)
     if value is not None and event.topic is not None and at >= horizon:
         topic, key = event.topic, AnswerLog.key_of(event.id)
-        log = record.answers.setdefault(topic, AnswerLog())
+        log = record.answers.get(topic)
+        if log is None:  # a first answer, or the first since the topic's answers were folded
+            log = record.answers[topic] = AnswerLog(start=record.learner.get(topic))
         if log.insert(at, key, value):
             # The same arithmetic `replay` would do last, so the invariant holds at O(1).
             record.learner[topic] = update(

@@ -42,7 +42,8 @@ RETENTION = timedelta(days=90)
 LATE_WINDOW = timedelta(days=7)
 """Default late-arrival window (`INGEST_LATE_WINDOW_HOURS`); the struggle alerts' lateness."""
 
-# A timed observation: (epoch seconds, value, event id); the id breaks ties deterministically.
+# A timed observation: (epoch seconds, value, event id); the id breaks ties deterministically,
+# and is blanked ("") once no event can still be ordered among it (`_forget_score_ids`).
 Observation = tuple[int, float, str]
 
 
@@ -92,10 +93,11 @@ class StudentRecord(BaseModel):
     struggle: StruggleState = Field(default_factory=StruggleState)
     """What the struggle triggers read (`mastery.domain.struggle_alerts` keeps it bounded)."""
     answers: dict[str, AnswerLog] = Field(default_factory=dict)
-    """topic -> graded answers of the retention window and the checkpoint state they start
+    """topic -> graded answers of the late-arrival window and the checkpoint state they start
     from (the learner model's evidence; `mastery.domain.answer_log`)."""
     learner: dict[str, StoredLearnerState] = Field(default_factory=dict)
-    """topic -> learner-model state, always `replay` of `answers[topic]` (domain.knowledge);
+    """topic -> learner-model state, always `replay` of `answers[topic]`, or the folded
+    checkpoint of a topic without answers in the window (domain.knowledge);
     its ranges are checked whenever a record is parsed."""
     learner_student: StudentTrack = Field(default_factory=StudentTrack)
     """The learner model's cross-topic state (recent success over all topics; domain.knowledge)."""
@@ -138,6 +140,7 @@ def apply_event(
     at, window_s = _epoch(event.occurred_at), int(window.total_seconds())
     if event.id in record.seen or _late(record, event.id, at, window_s):
         return False
+    previous = record.last_event_at
     record.seen[event.id] = at
     record.applied += 1
     if at >= record.last_event_at:
@@ -147,6 +150,7 @@ def apply_event(
     _apply_data(record, event, at)
     _forget_seen(record, record.last_event_at - window_s)
     _prune(record)
+    _forget_score_ids(record, previous, window_s)
     return True
 
 
@@ -236,6 +240,35 @@ def _forget_seen(record: StudentRecord, horizon: int) -> None:
         return  # the common case, found at C speed
     for event_id in [event_id for event_id, at in record.seen.items() if at < horizon]:
         del record.seen[event_id]
+
+
+def _forget_score_ids(record: StudentRecord, previous: int, window_s: int) -> None:
+    """Blank the event ids of quiz and review scores no later event can be ordered among.
+
+    An id only breaks ties between scores of the same second, and the low-quiz trigger names
+    the quizzes it fired on; an applied event is never more than the window behind the newest,
+    nor does a trigger read quizzes older than `LATE_WINDOW` (the struggle alerts' lateness)
+    behind it. Scores older than both keep their time and value (what the history and the
+    averages read) and lose their id: with ids like UUIDs, most of a score's bytes. The cut
+    moves by whole hours and then covers every topic, so what is blanked depends only on the
+    events, never on their order.
+    """
+    keep_s = max(window_s, int(LATE_WINDOW.total_seconds()))
+    hour = (record.last_event_at - keep_s) // 3600
+    if hour == (previous - keep_s) // 3600:
+        return
+    for evidence in record.topics.values():
+        _blank_before(evidence.quizzes, hour * 3600)
+        _blank_before(evidence.reviews, hour * 3600)
+
+
+def _blank_before(observations: list[Observation], horizon: int) -> None:
+    # Blanked ids form a prefix: walk back from the horizon until the first blank one.
+    index = bisect.bisect_left(observations, (horizon,)) - 1
+    while index >= 0 and observations[index][2]:
+        at, value, _ = observations[index]
+        observations[index] = (at, value, "")
+        index -= 1
 
 
 def _prune(record: StudentRecord) -> None:
