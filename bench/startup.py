@@ -2,21 +2,26 @@
 
     .venv/bin/python -m bench.startup [--rounds 5] [--workers 1]
 
-Each function is started the way its container starts it (functions-framework ASGI mode, gunicorn
-with `WORKERS` uvicorn workers) on a free port, and polled every 5 ms on `/healthz` until it
-answers 200: that first request also builds the function (clients, verifier), as a scale-from-
-zero request would. A second cold start of each is polled on a real route instead (a student's
-own mastery / forecast / recommendations / export with a real JWT, ingest's binding route with
-a real event; the hello's only route), so what `/healthz` does not touch is counted too. Then, one second idle, the resident memory of the whole process tree
-(gunicorn master + workers): RSS, and PSS (shared pages split between processes, so the sum is
-what the tree really costs). Redis and Kafka run, so ingest's producer connects as in production.
-Writes bench/results/startup-latest.json; ratios are ours ÷ bare hello.
+Each function is started the way its container starts it (`--server`: one uvicorn process, or
+functions-framework's CLI, gunicorn with `WORKERS` uvicorn workers) on a free port, and polled
+every 5 ms on `/healthz` until it answers 200. A second cold start of each is polled on a real
+route instead (a student's own mastery / forecast / recommendations / export with a real JWT,
+ingest's binding route with a real event; the hello's only route), so what `/healthz` does not
+touch is counted too. Right after each first 200, the CPU time (user + system, from /proc) the
+server's process tree has used since it started: on a shared machine the wall time measures the
+neighbours too, the CPU time what start-up really costs. Then, one second idle, the resident
+memory of the whole process tree (gunicorn master + workers): RSS, and PSS (shared pages split
+between processes, so the sum is what the tree really costs). Redis and Kafka run, so ingest's
+producer connects as in production. Rounds are interleaved, each in its own shuffled order, so
+drift and position hit every target alike. Writes bench/results/startup-latest.json; ratios
+are ours ÷ bare hello, of the medians.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import statistics
 import sys
 import time
@@ -28,28 +33,17 @@ from typing import Any
 
 import httpx
 
+from bench.cpu import cpu_seconds, descendants
 from bench.engine import BASELINES, RESULTS, machine, running_engine
 from mastery.local.functions import FUNCTIONS, SERVERS, start_function, stop_all
 from mastery.local.servers import free_port
 from mastery.web.auth import mint_token
 
 
-def _tree(pid: int) -> list[int]:
-    """`pid` and all its descendants."""
-    found, pending = [], [pid]
-    while pending:
-        current = pending.pop()
-        found.append(current)
-        for task in Path(f"/proc/{current}/task").glob("*"):
-            children = (task / "children").read_text().split()
-            pending.extend(int(c) for c in children)
-    return found
-
-
 def _memory_kb(pid: int) -> tuple[int, int]:
     """(RSS, PSS) of the process tree in kB."""
     rss = pss = 0
-    for member in _tree(pid):
+    for member in descendants(pid):
         for line in Path(f"/proc/{member}/smaps_rollup").read_text().splitlines():
             if line.startswith("Rss:"):
                 rss += int(line.split()[1])
@@ -106,7 +100,8 @@ class Target:
 
 def measure(target: Target, env: dict[str, str], real: str | None = None) -> dict[str, float]:
     """One cold start of `target`: seconds to the first 200 (of /healthz, or of its real route
-    as a student of `real`, the run's JWT secret), and idle memory after it."""
+    as a student of `real`, the run's JWT secret), the CPU seconds its process tree had used by
+    then, and idle memory after it."""
     name = target.name
     port = free_port()
     started = time.perf_counter()
@@ -128,11 +123,23 @@ def measure(target: Target, env: dict[str, str], real: str | None = None) -> dic
                     pass
                 time.sleep(0.005)
         cold = time.perf_counter() - started
+        cpu = cpu_seconds(descendants(function.process.pid))
         time.sleep(1.0)
         rss, pss = _memory_kb(function.process.pid)
     finally:
         stop_all([function])
-    return {"cold_start_s": cold, "rss_mb": rss / 1024, "pss_mb": pss / 1024}
+    return {"cold_start_s": cold, "cpu_s": cpu, "rss_mb": rss / 1024, "pss_mb": pss / 1024}
+
+
+# What each row reports (the medians of its rounds): key, label, unit, scale.
+FIGURES = (
+    ("cold_start_s", "cold", "ms", 1000),
+    ("cold_start_cpu_s", "cpu", "ms", 1000),
+    ("first_real_s", "real route", "ms", 1000),
+    ("first_real_cpu_s", "cpu", "ms", 1000),
+    ("rss_mb", "rss", "MB", 1),
+    ("pss_mb", "pss", "MB", 1),
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,37 +149,38 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--server", choices=SERVERS, default="serve",
                         help="how our functions are served (the hello is served both ways)")  # fmt: skip
     args = parser.parse_args(argv)
-    hello = BASELINES / "hello" / "main.py"
-    targets = [Target("hello", "hello", hello, "functions-framework"),
-               Target("hello/serve", "hello", hello, "serve")]  # fmt: skip
+    source = BASELINES / "hello" / "main.py"
+    targets = [Target("hello", "hello", source, "functions-framework"),
+               Target("hello/serve", "hello", source, "serve")]  # fmt: skip
     targets += [Target(name, name, None, args.server) for name in FUNCTIONS]
     samples: dict[str, list[dict[str, float]]] = {t.label: [] for t in targets}
     with running_engine([], workers=args.workers) as engine:
-        for _ in range(args.rounds):  # interleaved, so drift hits every function alike
-            for target in targets:
+        for round_ in range(args.rounds):  # interleaved, so drift hits every function alike
+            order = list(targets)
+            random.Random(round_).shuffle(order)  # noqa: S311 - no target always follows one
+            for target in order:
                 sample = measure(target, engine.env)
                 real = measure(target, engine.env, engine.secret)
-                sample["first_real_s"] = real["cold_start_s"]
-                samples[target.label].append(sample)
+                samples[target.label].append({
+                    "cold_start_s": sample["cold_start_s"], "cold_start_cpu_s": sample["cpu_s"],
+                    "first_real_s": real["cold_start_s"], "first_real_cpu_s": real["cpu_s"],
+                    "rss_mb": sample["rss_mb"], "pss_mb": sample["pss_mb"],
+                })  # fmt: skip
     rows: list[dict[str, Any]] = []
     for label, runs in samples.items():
-        row = {"function": label, **{k: round(statistics.median(r[k] for r in runs), 4)
-                                    for k in ("cold_start_s", "first_real_s", "rss_mb",
-                                              "pss_mb")}}  # fmt: skip
+        row: dict[str, Any] = {"function": label, **{k: round(statistics.median(r[k] for r in runs), 4)
+                                    for k, *_ in FIGURES}}  # fmt: skip
         rows.append(row)
     # Ratios against the bare hello as functions-framework serves it (its CLI: gunicorn + a
     # uvicorn worker), and, `same_server`, against the hello served the way ours are.
     hello, same = rows[0], rows[1]
-    keys = ("cold_start_s", "first_real_s", "rss_mb", "pss_mb")
     for row in rows[1:]:
-        for key in keys:
+        for key, *_ in FIGURES:
             row[f"{key}_ratio"] = round(row[key] / hello[key], 3)
             row[f"{key}_same_server_ratio"] = round(row[key] / same[key], 3)
     for row in rows:
         line = f"{row['function']:12}"
-        for key, what, unit, scale in (("cold_start_s", "cold", "ms", 1000),
-                                       ("first_real_s", "real route", "ms", 1000),
-                                       ("rss_mb", "rss", "MB", 1), ("pss_mb", "pss", "MB", 1)):  # fmt: skip
+        for key, what, unit, scale in FIGURES:
             line += f"  {what} {row[key] * scale:6.1f} {unit}"
             if row is not hello:
                 line += (f" ({row[f'{key}_ratio']:.2f}x"
