@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -14,6 +17,7 @@ import pytest
 
 from mastery.local.functions import RunningFunction, start_function, stop_all, wait_healthy
 from mastery.local.servers import free_port
+from tests.integration.start_up import START_UP
 
 pytestmark = pytest.mark.integration
 PROBE = Path(__file__).parent / "served_probe" / "main.py"
@@ -77,3 +81,40 @@ def test_workers_runs_that_many_serving_processes() -> None:
         children = Path(f"/proc/{function.process.pid}/task/{function.process.pid}/children")
         assert len(children.read_text().split()) >= 2
         assert function.process.pid not in pids
+
+
+# The collector's state once the function's module is loaded, then once start-up is complete,
+# and how many objects start-up froze.
+_COLLECTOR_DURING_START_UP = (
+    START_UP
+    + """
+import gc, json
+from mastery import serve
+
+app = serve.app()
+loaded = gc.isenabled()
+start_up(app)
+print(json.dumps([loaded, gc.isenabled(), gc.get_freeze_count()]))
+"""
+)
+
+
+@pytest.mark.parametrize("prepared", [True, False])
+def test_start_up_runs_without_the_cyclic_collector_then_freezes_its_heap(
+    prepared: bool, tmp_path: Path
+) -> None:
+    source = PROBE
+    if not prepared:
+        source = tmp_path / "main.py"
+        source.write_text(PROBE.read_text().replace("function = _Preparation()", ""))
+    done = subprocess.run(
+        [sys.executable, "-c", _COLLECTOR_DURING_START_UP],
+        env={"PATH": "/usr/bin:/bin", "FUNCTION_TARGET": "probe", "FUNCTION_SOURCE": str(source)},
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    loaded, collecting, frozen = json.loads(done.stdout.splitlines()[-1])
+    # Off until the function is prepared (a function without `prepare` is ready once loaded)...
+    assert loaded is not prepared
+    # ...then on again, never scanning the start-up heap: modules, classes, functions.
+    assert collecting is True
+    assert frozen > 10_000

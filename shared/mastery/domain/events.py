@@ -30,8 +30,10 @@ MAX_AGE = timedelta(days=90)
 MAX_SKEW = timedelta(minutes=5)
 
 
+# Only ingest validates events (`parse_event`); the other functions import these models for
+# their types alone, so their validators are built on first use, not at import (defer_build).
 class _Data(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
 
 class ExerciseStarted(_Data):
@@ -124,7 +126,7 @@ class LearningEvent:
 
 
 class _Document(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     id: Identifier
     type: str

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Annotated, Any, NamedTuple, TypeVar
 
-from pydantic import AfterValidator, Field, TypeAdapter, ValidationError
+from pydantic import AfterValidator, ConfigDict, Field, TypeAdapter, ValidationError
 
 from mastery.errors import MasteryError
 
@@ -263,7 +263,10 @@ def _consistent(state: LearnerState) -> LearnerState:
 
 StoredLearnerState = Annotated[LearnerState, AfterValidator(_consistent)]
 """A learner state as records store it: ranges and consistency checked on every parse."""
-_STATE: TypeAdapter[LearnerState] = TypeAdapter(StoredLearnerState)
+# Built on first use (`from_list`), not at import: records validate their states themselves.
+_STATE: TypeAdapter[LearnerState] = TypeAdapter(
+    StoredLearnerState, config=ConfigDict(defer_build=True)
+)
 
 
 class StudentState(NamedTuple):
