@@ -9,9 +9,9 @@ from starlette.responses import Response
 from mastery.bootstrap import http_app
 from mastery.web import LazyFunction
 
-_function = LazyFunction(partial(http_app, "agents"))
+function = LazyFunction(partial(http_app, "agents"))
 
 
 @functions_framework.aio.http
 async def agents(request: Request) -> Response:
-    return await _function(request)
+    return await function(request)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
+from functools import cache
 from importlib import metadata
 
 import pytest
@@ -101,12 +103,29 @@ def env(redis_url: str, kafka_broker: KafkaBroker) -> dict[str, str]:
             "MCP_AUTHORIZATION_SERVER": LOCAL_AUTHORIZATION_SERVER}  # fmt: skip
 
 
+@pytest.fixture(scope="module")
+def started(env: dict[str, str]) -> Callable[[str], set[str]]:
+    """`started_modules` of a function, each started once for the tests of this module."""
+    return cache(lambda function: started_modules(function, env))
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_every_function_is_built_before_its_port_is_bound(
+    function: str, started: Callable[[str], set[str]]
+) -> None:
+    """Its entry point names the function `function`, so `mastery.serve` prepares it on start-up
+    (and closes it on shutdown); under another name it would be built by its first request."""
+    assert f"mastery.entrypoints.http.{function}" in started(function)
+
+
 # agents is not listed yet: the MCP SDK it serves with loads cryptography's algorithms
 # (`mcp.server.request_state`) whatever the key, which the last assertion forbids.
 @pytest.mark.parametrize("function", [f for f in FUNCTIONS if f != "agents"])
-def test_a_started_function_loads_only_its_allow_list(function: str, env: dict[str, str]) -> None:
-    modules = started_modules(function, env)
-    assert f"mastery.entrypoints.http.{function}" in modules  # it was really built
+def test_a_started_function_loads_only_its_allow_list(
+    function: str, started: Callable[[str], set[str]]
+) -> None:
+    modules = started(function)
+    assert f"mastery.entrypoints.http.{function}" in modules  # the list is of a built function
     assert third_party(modules) <= ALLOWED[function], third_party(modules) - ALLOWED[function]
     assert not {m for m in modules if m.startswith(NOT_SHIPPED)}
     assert "cryptography.hazmat" not in modules  # an HMAC secret needs no asymmetric crypto
