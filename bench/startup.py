@@ -109,7 +109,9 @@ def measure(target: Target, env: dict[str, str], real: str | None = None) -> dic
     try:
         request = (httpx.Request("GET", f"{function.url}/healthz") if real is None
                    else real_request(name, real, function.url))  # fmt: skip
-        with httpx.Client(timeout=5.0) as client:
+        # A server may accept before it can answer (gunicorn's master binds, then forks its
+        # worker): a slow first answer is waited for, up to the same deadline, not a failure.
+        with httpx.Client(timeout=60.0) as client:
             while True:
                 if function.process.poll() is not None:
                     raise RuntimeError(f"{name} exited with {function.process.returncode}")
