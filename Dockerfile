@@ -45,8 +45,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     PORT=8080
 USER 10001:10001
 EXPOSE 8080
-# functions-framework's ASGI app (it keeps the `__key`/`__topic`/... headers daprd sends, which
-# the WSGI mode's gunicorn drops) in one uvicorn process: `mastery-serve` (`WORKERS` for more).
+# The functions-framework ASGI function (ASGI keeps the `__key`/`__topic`/... headers daprd sends,
+# which the WSGI mode's gunicorn drops) in one uvicorn process: `mastery-serve` (`WORKERS` for more).
 # Ingest starts through `mastery-ingest`, which serves the INGEST_MODE it is given (http: the
 # same `mastery-serve`; grpc; kafka). `exec` makes the server PID 1, so SIGTERM reaches it.
 CMD ["/bin/sh", "-c", ": \"${FUNCTION_TARGET:?set FUNCTION_TARGET to ingest, query, predict, recommend or gdpr}\"; if [ \"$FUNCTION_TARGET\" = ingest ]; then exec mastery-ingest; fi; export FUNCTION_SOURCE=\"${FUNCTION_SOURCE:-functions/$FUNCTION_TARGET/main.py}\"; exec mastery-serve"]

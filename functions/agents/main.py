@@ -2,16 +2,15 @@
 
 from functools import partial
 
-import functions_framework.aio
 from starlette.requests import Request
 from starlette.responses import Response
 
 from mastery.bootstrap import http_app
-from mastery.web import LazyFunction
+from mastery.web import LazyFunction, asgi_http
 
 function = LazyFunction(partial(http_app, "agents"))
 
 
-@functions_framework.aio.http
+@asgi_http
 async def agents(request: Request) -> Response:
     return await function(request)

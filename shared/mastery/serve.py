@@ -2,13 +2,18 @@
 
 functions-framework's CLI serves its ASGI app under gunicorn: a master process plus `WORKERS`
 uvicorn workers. A Knative pod serves one port from one container, so the master costs memory
-and start-up time and buys nothing (measured in docs/BENCHMARKS.md). This serves the same app —
-functions-framework's `create_asgi_app_from_module`, the same `FUNCTION_TARGET`,
-`FUNCTION_SOURCE` and signature — in one uvicorn process; `WORKERS` > 1 runs that many under
-uvicorn's own supervisor. Before the port is bound it calls the entry point's
-`function.prepare()` (see `mastery.web.LazyFunction`), so the first request finds the function
-built. SIGTERM: uvicorn stops accepting, lets in-flight requests finish (at most
-`GRACEFUL_TIMEOUT` seconds, default 30), closes the function (`function.aclose()`: its
+and start-up time and buys nothing (measured in docs/BENCHMARKS.md). This serves the same
+function — `FUNCTION_TARGET` in `FUNCTION_SOURCE` (default `functions/<target>/main.py`), an
+`async def <target>(request) -> Response` declared with `mastery.web.asgi_http` — in one
+uvicorn process; `WORKERS` > 1 runs that many under uvicorn's own supervisor. It serves it as
+functions-framework's ASGI mode serves an HTTP function: every path and method to the function,
+which gets a Starlette `Request`; an exception it raises is logged and answered 500
+`Internal Server Error` with `X-Google-Status: crash`. It does so without importing
+functions-framework, whose package imports Flask, Werkzeug, Jinja2 and Click for its WSGI mode
+whatever the mode (about a third of a bare hello's start-up). Before the port is bound it calls
+the entry point's `function.prepare()` (see `mastery.web.LazyFunction`), so the first request
+finds the function built. SIGTERM: uvicorn stops accepting, lets in-flight requests finish (at
+most `GRACEFUL_TIMEOUT` seconds, default 30), closes the function (`function.aclose()`: its
 connections and producers), then exits by re-raising the signal.
 
 Start-up is paid by a person after every scale from zero, so it runs lean: the cyclic garbage
@@ -18,45 +23,65 @@ frozen (`gc.freeze`: no later collection scans it either) and the collector turn
 and pydantic's plugin lookup, which reads every installed distribution's entry points, is
 skipped (`PYDANTIC_DISABLE_PLUGINS`, unless the environment sets it: the engine uses none).
 
-Importing this module loads only uvicorn and functions-framework: it is also how the benchmarks
-serve their bare baselines.
+Importing this module loads only uvicorn and Starlette: it is also how the benchmarks serve their
+bare baselines.
 """
 
 from __future__ import annotations
 
 import gc
+import importlib.util
+import inspect
+import logging
 import os
+import sys
+import types
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import uvicorn
-from functions_framework import _function_registry
-from functions_framework.aio import create_asgi_app_from_module
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.types import Receive, Scope, Send
 
-Scope = dict[str, Any]
-ASGIApp = Any
+Handler = Callable[[Request], Awaitable[Response]]
+_logger = logging.getLogger(__name__)
 
 
-class _PrepareOnStartup:
-    """The ASGI app, with the function's `prepare()` awaited on lifespan start-up (uvicorn binds
-    after it) and its `aclose()` on lifespan shutdown (after the last request)."""
+class ServedFunction:
+    """The ASGI app serving `handler`; with `function` (the entry point's `LazyFunction`), its
+    `prepare()` is awaited on lifespan start-up (uvicorn binds after it) and its `aclose()` on
+    lifespan shutdown (after the last request)."""
 
-    def __init__(self, app: ASGIApp, function: Any) -> None:
-        self._app = app
+    def __init__(self, handler: Handler, function: Any = None) -> None:
+        self._handler = handler
         self._function = function
 
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] != "lifespan":
-            await self._app(scope, receive, send)
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
             return
+        try:
+            response = await self._handler(Request(scope, receive, send))
+        except Exception:
+            _logger.exception("Exception on %s [%s]", scope["path"], scope["method"])
+            response = PlainTextResponse(
+                "Internal Server Error", 500, headers={"X-Google-Status": "crash"}
+            )
+        await response(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                await self._function.prepare()
+                if self._function is not None:
+                    await self._function.prepare()
                 _start_up_done()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                await self._function.aclose()
+                if self._function is not None:
+                    await self._function.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -68,24 +93,40 @@ def _start_up_done() -> None:
         gc.enable()
 
 
-def app() -> ASGIApp:
-    """functions-framework's ASGI app for `FUNCTION_TARGET` (uvicorn's app factory)."""
+def app() -> ServedFunction:
+    """The ASGI app serving `FUNCTION_TARGET` (uvicorn's app factory)."""
     gc.disable()  # until `_start_up_done`, once the function is built
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     target = os.environ.get("FUNCTION_TARGET", "")
     if not target:
         raise SystemExit("set FUNCTION_TARGET to the function to serve")
-    source = os.environ.get("FUNCTION_SOURCE") or f"functions/{target}/main.py"
-    if not Path(source).is_file():
+    source = Path(os.environ.get("FUNCTION_SOURCE") or f"functions/{target}/main.py")
+    if not source.is_file():
         raise SystemExit(f"FUNCTION_SOURCE {source} is not a file")
-    module, spec = _function_registry.load_function_module(source)  # type: ignore[no-untyped-call]
-    spec.loader.exec_module(module)
-    asgi = create_asgi_app_from_module(target, source, None, module, spec)  # type: ignore[no-untyped-call]
+    module = _load(source.resolve())
+    handler = getattr(module, target, None)
+    if not isinstance(handler, types.FunctionType) or not inspect.iscoroutinefunction(handler):
+        raise SystemExit(f"{source} defines no `async def {target}(request)`")
     function = getattr(module, "function", None)
     if not hasattr(function, "prepare"):
         _start_up_done()
-        return asgi
-    return _PrepareOnStartup(asgi, function)
+        return ServedFunction(handler)
+    return ServedFunction(handler, function)
+
+
+def _load(source: Path) -> types.ModuleType:
+    """The source file as a module named after it, its folder importable (as functions-framework
+    loads it)."""
+    spec = importlib.util.spec_from_file_location(
+        source.stem, source, submodule_search_locations=[str(source.parent)]
+    )
+    assert spec is not None  # a .py file has a spec and a loader
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.path.append(str(source.parent))
+    sys.modules[source.stem] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def main() -> None:

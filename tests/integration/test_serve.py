@@ -1,22 +1,26 @@
-"""`mastery.serve`: functions-framework's app in one uvicorn process, as the image runs it."""
+"""`mastery.serve`: a functions-framework function in one uvicorn process, as the image runs it."""
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
+from starlette.requests import Request
+from starlette.responses import Response
 
-from mastery.local.functions import RunningFunction, start_function, stop_all, wait_healthy
+from mastery.local.functions import ROOT, RunningFunction, start_function, stop_all, wait_healthy
 from mastery.local.servers import free_port
+from mastery.serve import ServedFunction
 from tests.integration.start_up import START_UP
 
 pytestmark = pytest.mark.integration
@@ -118,3 +122,62 @@ def test_start_up_runs_without_the_cyclic_collector_then_freezes_its_heap(
     # ...then on again, never scanning the start-up heap: modules, classes, functions.
     assert collecting is True
     assert frozen > 10_000
+
+
+def _crash(request: Request) -> Awaitable[Response]:
+    raise RuntimeError("a bug in the function")
+
+
+async def test_an_exception_in_the_function_is_answered_as_functions_framework_answers_it() -> None:
+    transport = httpx.ASGITransport(app=ServedFunction(_crash), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://function") as client:
+        response = await client.get("/v1/anything")
+    assert response.status_code == 500
+    assert response.text == "Internal Server Error"
+    assert response.headers["X-Google-Status"] == "crash"
+
+
+# What a fresh `mastery.serve` process holds once query's entry point is loaded and served.
+_SERVED_MODULES = """
+import json, sys
+from mastery import serve
+
+serve.app()
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_the_image_serves_an_entry_point_without_importing_functions_framework() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _SERVED_MODULES],
+        env={"PATH": "/usr/bin:/bin", "FUNCTION_TARGET": "query"}, cwd=ROOT,
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    modules = set(json.loads(done.stdout.splitlines()[-1]))
+    assert "main" in modules  # functions/query/main.py was loaded
+    assert not modules & {"functions_framework", "flask", "werkzeug", "jinja2"}
+
+
+@pytest.mark.parametrize("flags", [[], ["--asgi"]], ids=["declared", "asgi-flag"])
+def test_functions_framework_cli_serves_an_entry_point_in_asgi_mode(
+    flags: list[str], redis_url: str
+) -> None:
+    """The contract kept: functions-framework's own CLI serves `functions/<name>/main.py`, as
+    an ASGI function (from `@asgi_http`'s declaration, or `--asgi`)."""
+    port = free_port()
+    command = [str(Path(sys.executable).with_name("functions-framework")), *flags]
+    process = subprocess.Popen(
+        [*command, "--host", "127.0.0.1", "--port", str(port)],
+        env={**os.environ, "FUNCTION_TARGET": "query", "REDIS_URL": redis_url,
+             "FUNCTION_SOURCE": str(ROOT / "functions" / "query" / "main.py"),
+             "JWT_SECRET": "cli-contract-secret-of-at-least-32-bytes"},
+        cwd=ROOT, start_new_session=True,
+    )  # fmt: skip
+    function = RunningFunction("query", port, process)
+    try:
+        wait_healthy([function], timeout=60)
+        response = httpx.get(f"{function.url}/v1/students/s-1/mastery", timeout=10)
+    finally:
+        stop_all([function])
+    assert response.status_code == 401  # our function answered: bearer auth, problem+json
+    assert response.headers["content-type"] == "application/problem+json"
