@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from types import FunctionType, MethodType, ModuleType
 from typing import Any
 
 import httpx
@@ -18,10 +20,12 @@ from mastery.domain.daily import history
 from mastery.domain.forecast import FIT_WINDOW_DAYS
 from mastery.domain.knowledge import LearnerModel, replay_topic
 from mastery.domain.learner import ModelParams, StudentSummary, TopicParams, p_correct
-from mastery.domain.mastery import MasteryRules
-from mastery.domain.record import StudentRecord
-from mastery.entrypoints.core import Core
+from mastery.domain.mastery import MasteryRules, TopicMastery
+from mastery.domain.record import StudentRecord, TopicEvidence
+from mastery.entrypoints.core import Core, http_function
 from mastery.entrypoints.http import ingest, predict, recommend
+from mastery.entrypoints.http.memo import AnswerMemo
+from mastery.entrypoints.http.recommendations import student_recommendation_routes
 from mastery.services.learner_rollout import LearnerModels
 from mastery.services.students import load_student, student_key
 from mastery.web.auth import mint_token
@@ -226,3 +230,43 @@ async def test_empty_stored_record_is_served_like_no_record(engine: Engine) -> N
     recs = await engine.recommend.get("/v1/students/s3/recommendations", headers=ADMIN)
     assert forecast.json()["overall"]["status"] == "insufficient_history"
     assert [r["topic"] for r in recs.json()["recommendations"]] == ["basics.variables"]
+
+
+def _types_reachable(root: object) -> set[type]:
+    """The type of every object reachable from `root` (classes, modules, functions not followed)."""
+    seen: set[int] = set()
+    found: set[type] = set()
+    pending = [root]
+    while pending:
+        item = pending.pop()
+        if id(item) in seen or isinstance(item, type | ModuleType | FunctionType | MethodType):
+            continue
+        seen.add(id(item))
+        found.add(type(item))
+        pending.extend(gc.get_referents(item))
+    return found
+
+
+async def test_the_recommendations_memo_keeps_no_part_of_the_parsed_record(engine: Engine) -> None:
+    # The memo outlives the request: holding the record's evidence or alerts, it grew with
+    # every event of every student it remembers (the soak's recommend memory).
+    await week_of_quizzes(engine, "s1")
+    record, etag = await load_student(engine.store, "s1")
+    assert record is not None
+    record.alerts.append(Alert(id="a1", student_id="s1", topic="basics.variables",
+                               trigger="low_quiz_score", raised_at=int(NOW.timestamp()) - 60))  # fmt: skip
+    await engine.store.write(student_key("s1"), record.model_dump_json().encode(), etag=etag,
+                             ttl_seconds=3600)  # fmt: skip
+    memo = AnswerMemo()
+    routes = student_recommendation_routes(engine.core, memo)
+    async with serve(http_function("recommend", routes, engine.core)) as client:
+        response = await client.get(
+            "/v1/students/s1/recommendations", headers=token("s1", "student")
+        )
+    kinds = [r["kind"] for r in response.json()["recommendations"]]
+    assert response.status_code == 200
+    assert "remediate" in kinds  # the alert was used
+    assert "strengthen" in kinds  # and the evidence (Lists is practised)
+    assert memo.students == 1
+    held = _types_reachable(memo)
+    assert held.isdisjoint({StudentRecord, TopicEvidence, Alert, TopicMastery})

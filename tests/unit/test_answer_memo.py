@@ -49,8 +49,35 @@ def test_an_unknown_student_reads_as_an_empty_record() -> None:
     assert version.record().student_id == "ghost"
 
 
-def test_the_least_recently_used_student_is_forgotten_past_the_bound() -> None:
-    memo, calls = AnswerMemo(max_students=2), []
+def _answer_of(size: int) -> bytes:
+    return b"x" * size
+
+
+def test_the_least_recently_used_student_is_forgotten_past_the_byte_budget() -> None:
+    memo, calls = AnswerMemo(max_bytes=2_600), []
     for student in ("a", "b", "c", "a"):
-        memo.version(student, "1", _bytes(student)).answer("k", lambda s=student: calls.append(s))
-    assert calls == ["a", "b", "c", "a"]
+        version = memo.version(student, "1", _bytes(student))
+        version.answer("k", lambda s=student: calls.append(s) or _answer_of(600))
+    assert calls == ["a", "b", "c", "a"]  # two answered students fit in 2,600 B, not three
+    assert memo.students == 2
+    assert memo.size <= 2_600
+
+
+def test_answers_that_grow_with_the_record_keep_the_memo_within_its_budget() -> None:
+    # The same students, each version's answer larger than the last (records grow with every
+    # event): counted by entries the memo would grow without end; counted in bytes it stays.
+    memo = AnswerMemo(max_bytes=64 * 1024)
+    for version in range(1, 40):
+        for student in ("a", "b", "c", "d"):
+            answer = {"evidence": [float(i) for i in range(version * 20)]}  # not bytes: walked
+            memo.version(student, str(version), _bytes(student)).answer("k", lambda a=answer: a)
+        assert memo.size <= 64 * 1024
+    assert 0 < memo.students < 4  # the newest answers (~19 KB each) no longer all fit
+
+
+def test_an_answer_larger_than_the_whole_budget_is_served_not_kept() -> None:
+    memo = AnswerMemo(max_bytes=1_000)
+    version = memo.version("a", "1", _bytes("a"))
+    assert version.answer("k", lambda: _answer_of(5_000)) == _answer_of(5_000)
+    assert memo.students == 0
+    assert memo.size == 0

@@ -29,7 +29,15 @@ from mastery.domain.curriculum import Curriculum
 from mastery.domain.evidence import evidence_times
 from mastery.domain.mastery import LEVEL_FLOORS, StudentMastery, TopicMastery, at_least
 
-__all__ = ["GAP_THRESHOLDS", "PER_TOPIC", "REVIEW_AFTER_DAYS", "Recommendation", "recommend"]
+__all__ = [
+    "GAP_THRESHOLDS",
+    "PER_TOPIC",
+    "REVIEW_AFTER_DAYS",
+    "Prepared",
+    "Recommendation",
+    "prepare",
+    "recommend",
+]
 
 Kind = Literal[
     "strengthen", "remediate", "practise", "review", "refactor", "keep_streak", "start", "refresh"
@@ -210,10 +218,31 @@ def _capped(items: Iterable[Recommendation]) -> list[Recommendation]:
     return out
 
 
-def recommend(
-    mastery: StudentMastery, alerts: list[Alert], now: int, curriculum: Curriculum
-) -> list[Recommendation]:
-    """Every next action for one student, in order (see the module docstring)."""
+@dataclass(frozen=True)
+class Prepared:
+    """What a student's recommendations are at any time, once worked out for one record version
+    and day: the items that do not depend on the time, and the topics `refresh` may name.
+
+    Holds only strings and numbers, no part of the record: it is what the read path memoises.
+    """
+
+    leading: tuple[Recommendation, ...]
+    refreshable: tuple[tuple[str, int, str], ...]
+    """(topic, newest evidence at, standing) of Proficient practised topics, oldest first."""
+
+    def at(self, now: int) -> list[Recommendation]:
+        """Every next action at `now` (epoch seconds), in order."""
+        refresh = [
+            Recommendation("refresh", topic, f"{standing} but has had no new evidence for "
+                           f"{(now - newest) // _DAY} days.", MINUTES["refresh"])
+            for topic, newest, standing in self.refreshable
+            if now - newest > REVIEW_AFTER_DAYS * _DAY
+        ]  # fmt: skip
+        return _capped([*self.leading, *refresh])
+
+
+def prepare(mastery: StudentMastery, alerts: list[Alert], curriculum: Curriculum) -> Prepared:
+    """The time-independent part of `recommend` (see `Prepared`)."""
     write = _Writer(mastery, curriculum)
     order = curriculum.topological_order()
     newest = {
@@ -235,16 +264,22 @@ def recommend(
         for t in order
         if t in ready and t not in newest
     ]
-    refresh = [
-        Recommendation("refresh", t.topic, f"{write.standing(t.topic)} but has had no new "
-                       f"evidence for {(now - newest[t.topic]) // _DAY} days.", MINUTES["refresh"])
+    refreshable = tuple(
+        (t.topic, newest[t.topic], write.standing(t.topic))
         for t in sorted(practised, key=lambda t: (newest[t.topic], t.topic))
-        if at_least(t.score, "Proficient") and now - newest[t.topic] > REVIEW_AFTER_DAYS * _DAY
-    ]  # fmt: skip
-    return _capped([
+        if at_least(t.score, "Proficient")
+    )
+    leading = (
         *_foundations(working, alerted, write),
         *_remediations({t: a for t, a in alerted.items() if t in ready}, write),
         *_gaps(practised, write),
         *start,
-        *refresh,
-    ])  # fmt: skip
+    )
+    return Prepared(leading, refreshable)
+
+
+def recommend(
+    mastery: StudentMastery, alerts: list[Alert], now: int, curriculum: Curriculum
+) -> list[Recommendation]:
+    """Every next action for one student, in order (see the module docstring)."""
+    return prepare(mastery, alerts, curriculum).at(now)

@@ -5,11 +5,19 @@ answer of the read APIs is a function of the record, the student's local day and
 own parameters. So the rendered answer for (student, ETag, what was asked, day) is served again
 without parsing, scoring or serialising — the read path's main costs (docs/BENCHMARKS.md). The
 record itself is not kept (its parsed form is ~3x its JSON): only the answers, the student's
-classes and UTC offset. Bounded LRU over students; a new ETag drops the old version's answers.
+classes and UTC offset. A new ETag drops the old version's answers.
+
+Bounded in bytes, least recently used student out: an entry counts the answers it holds (bytes
+objects by their size, any other answer by every object it reaches, `deep_size`), so the memo
+keeps its budget however large the records and their answers grow. Default budget 16 MiB per
+memo (each read function has one), docs/ARCHITECTURE.md.
 """
 
 from __future__ import annotations
 
+import gc
+import sys
+import types
 import zlib
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
@@ -22,9 +30,29 @@ from mastery.domain.record import StudentRecord
 from mastery.ports import StateStore
 from mastery.services.students import student_key
 
-__all__ = ["AnswerMemo", "StudentVersion"]
+__all__ = ["DEFAULT_MEMO_BYTES", "AnswerMemo", "StudentVersion", "deep_size"]
 
 _T = TypeVar("_T")
+DEFAULT_MEMO_BYTES = 16 * 1024 * 1024
+_ENTRY_BYTES = 512
+"""An entry without answers: the entry, its key, the student's classes and offset."""
+_SHARED = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType)
+
+
+def deep_size(value: object) -> int:
+    """The bytes of `value` and of every object it reaches, each counted once; classes, modules
+    and functions (shared by every answer, not held by one) are not followed."""
+    seen: set[int] = set()
+    pending = [value]
+    total = 0
+    while pending:
+        item = pending.pop()
+        if id(item) in seen or isinstance(item, _SHARED):
+            continue
+        seen.add(id(item))
+        total += sys.getsizeof(item)
+        pending.extend(gc.get_referents(item))
+    return total
 
 
 @dataclass(slots=True)
@@ -35,16 +63,21 @@ class _Entry:
     classes: frozenset[str] | None = None
     utc_offset_minutes: int | None = None
     answers: dict[Hashable, object] = field(default_factory=dict)
+    size: int = _ENTRY_BYTES
+    """Bytes the memo counts for this entry: `_ENTRY_BYTES` and its answers'."""
 
 
 class StudentVersion:
     """The version of one student a request read: its stored bytes and the memo of its answers."""
 
-    __slots__ = ("_data", "_entry", "_record", "student_id")
+    __slots__ = ("_data", "_entry", "_memo", "_record", "student_id")
 
-    def __init__(self, student_id: str, entry: _Entry, data: bytes | None) -> None:
+    def __init__(
+        self, student_id: str, entry: _Entry, data: bytes | None, memo: AnswerMemo
+    ) -> None:
         self.student_id = student_id
         self._entry = entry
+        self._memo = memo
         self._data = data
         self._record: StudentRecord | None = None
 
@@ -98,15 +131,38 @@ class StudentVersion:
         """The answer for `key` (which must include the day when it depends on it), once."""
         answers = self._entry.answers
         if key not in answers:
-            answers[key] = compute()
+            answer = answers[key] = compute()
+            size = sys.getsizeof(answer) if isinstance(answer, bytes) else deep_size(answer)
+            self._memo.grew(self.student_id, self._entry, size + deep_size(key))
         return answers[key]  # type: ignore[return-value]
 
 
 class AnswerMemo:
-    """The latest version seen of up to `max_students` students, least recently used out."""
+    """The latest version seen of students, within `max_bytes`, least recently used out."""
 
-    def __init__(self, max_students: int = 1024) -> None:
-        self._entries: LRUCache[str, _Entry] = LRUCache(max_students)
+    def __init__(self, max_bytes: int = DEFAULT_MEMO_BYTES) -> None:
+        self._entries: LRUCache[str, _Entry] = LRUCache(max_bytes, getsizeof=_entry_size)
+
+    @property
+    def size(self) -> int:
+        """The bytes the memo counts now (at most `max_bytes`)."""
+        return int(self._entries.currsize)
+
+    @property
+    def students(self) -> int:
+        """How many students' versions the memo holds now."""
+        return len(self._entries)
+
+    def grew(self, student_id: str, entry: _Entry, added: int) -> None:
+        """Count `added` bytes more for `entry`: least recently used students leave to make room,
+        and an entry larger than the whole budget leaves itself."""
+        entry.size += added
+        if self._entries.get(student_id) is not entry:
+            return  # replaced by a newer version, or already out
+        if entry.size > self._entries.maxsize:
+            del self._entries[student_id]
+        else:
+            self._entries[student_id] = entry  # counted again at its new size
 
     def version(self, student_id: str, etag: str | None, data: bytes | None) -> StudentVersion:
         """This request's version of the student, sharing the memo when the ETag is unchanged."""
@@ -114,7 +170,7 @@ class AnswerMemo:
         entry = self._entries.get(student_id)  # a hit makes it the most recently used
         if entry is None or entry.etag != etag or entry.digest != digest:
             entry = self._entries[student_id] = _Entry(etag, digest)
-        return StudentVersion(student_id, entry, data)
+        return StudentVersion(student_id, entry, data, self)
 
     async def load(self, store: StateStore, student_id: str) -> StudentVersion:
         """Read the student's current version (one round trip)."""
@@ -133,3 +189,7 @@ class AnswerMemo:
             for student_id, stored in zip(student_ids, rows, strict=True)
             if stored is not None
         ]
+
+
+def _entry_size(entry: _Entry) -> int:
+    return entry.size

@@ -7,9 +7,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mastery.domain.alerts import Alert
-from mastery.domain.mastery import StudentMastery, student_mastery
-from mastery.domain.recommend import Kind, recommend
+from mastery.domain.mastery import student_mastery
+from mastery.domain.recommend import Kind, Prepared, prepare
 from mastery.entrypoints.core import Core
 from mastery.entrypoints.http.memo import AnswerMemo, StudentVersion
 from mastery.entrypoints.http.route_helpers import readable_version
@@ -45,28 +44,28 @@ class RecommendationsView(BaseModel):
     recommendations: list[RecommendationView]
 
 
-_Inputs = tuple[StudentMastery, list[Alert]]
-
-
 def student_recommendation_routes(core: Core, memo: AnswerMemo | None = None) -> list[Route]:
     """`GET /v1/students/{student_id}/recommendations`, bound to the core.
 
-    What recommending needs from a record version (its scores and alerts) is
-    memoised per version and day; the ranking itself depends on `now` and is done per request.
+    The recommendations of a record version and day are memoised without the time they depend
+    on (`mastery.domain.recommend.Prepared`: strings and numbers, no part of the parsed record,
+    which would keep its evidence alive in the memo); the time is applied per request.
     """
     memo = memo or AnswerMemo()
 
-    def inputs(version: StudentVersion, today: date) -> _Inputs:
+    def prepared(version: StudentVersion, today: date) -> Prepared:
         record = version.record()
-        return student_mastery(record, core.curriculum, today, core.rules), record.alerts
+        mastery = student_mastery(record, core.curriculum, today, core.rules)
+        return prepare(mastery, record.alerts, core.curriculum)
 
     async def get_recommendations(call: Call) -> RecommendationsView:
         version = await readable_version(call, core, memo)
         limit = call.query_as(RecommendationsQuery).limit
         clock = core.clock()
         today = version.local_day(clock)
-        mastery, alerts = version.answer(("recommend", today), lambda: inputs(version, today))
-        found = recommend(mastery, alerts, int(clock.timestamp()), core.curriculum)
+        found = version.answer(("recommend", today), lambda: prepared(version, today)).at(
+            int(clock.timestamp())
+        )
         views = [
             RecommendationView(
                 rank=rank,
