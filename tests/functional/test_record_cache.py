@@ -14,7 +14,7 @@ from mastery.entrypoints.envelopes import read_envelope
 from mastery.local.demo import demo_events
 from mastery.ports import Write
 from mastery.services.ingest import IngestDeps, KafkaMetadata, Outcome, handle_records
-from mastery.services.record_cache import RecordCache
+from mastery.services.record_cache import PARSED_BYTES_PER_JSON_BYTE, RecordCache
 from mastery.services.students import load_student, student_key
 from tests.factories import event, raw
 
@@ -22,10 +22,10 @@ NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 TOPIC = "basics.variables"
 
 
-def _deps(store: MemoryStateStore, capacity: int = 128) -> IngestDeps:
+def _deps(store: MemoryStateStore, max_bytes: int = 8 << 20) -> IngestDeps:
     return IngestDeps(store=store, dead_letters=MemorySink(), clock=lambda: NOW,
                       curriculum=CURRICULUM, read_envelope=read_envelope, alerts=MemorySink(),
-                      records=RecordCache(capacity))  # fmt: skip
+                      records=RecordCache(max_bytes))  # fmt: skip
 
 
 async def _one_by_one(documents: Sequence[dict[str, object]], deps: IngestDeps) -> None:
@@ -40,7 +40,7 @@ async def test_cached_records_are_written_byte_for_byte_as_when_parsed_every_tim
     cached, parsed = MemoryStateStore(), MemoryStateStore()
     cached_deps = _deps(cached)
     await _one_by_one(documents, cached_deps)
-    await _one_by_one(documents, _deps(parsed, capacity=0))
+    await _one_by_one(documents, _deps(parsed, max_bytes=0))
     assert len(cached_deps.records) > 0
     assert {k: v.data for k, v in cached.values.items()} == {
         k: v.data for k, v in parsed.values.items()
@@ -100,13 +100,13 @@ async def test_a_lost_compare_and_set_applies_the_event_once_on_a_fresh_parse() 
     assert etag == "3"
     # And it is what parsing every time gives.
     reference = MemoryStateStore()
-    await _one_by_one([first, second], _deps(reference, capacity=0))
+    await _one_by_one([first, second], _deps(reference, max_bytes=0))
     assert store.values[student_key("a")].data == reference.values[student_key("a")].data
 
 
 def test_the_cache_hands_out_a_record_once_and_only_for_its_own_bytes() -> None:
-    cache = RecordCache(capacity=2)
     data = StudentRecord(student_id="a").model_dump_json().encode()
+    cache = RecordCache(max_bytes=2 * PARSED_BYTES_PER_JSON_BYTE * len(data))  # two such records
     record = cache.take("k", data)
     cache.keep("k", data, record)
     assert cache.take("k", data) is record  # cached: no parse
@@ -116,6 +116,19 @@ def test_the_cache_hands_out_a_record_once_and_only_for_its_own_bytes() -> None:
     for key in ("x", "y", "z"):
         cache.keep(key, data, record)
     assert len(cache) == 2  # least recently kept evicted
-    none = RecordCache(capacity=0)
+    none = RecordCache(max_bytes=0)
     none.keep("k", data, record)
     assert len(none) == 0
+
+
+def test_records_that_grow_keep_the_cache_within_its_byte_budget() -> None:
+    # Every event adds to a record inside the late-arrival window: counted in records, the
+    # cache's memory grew with them (the soak's ingest memory); counted in bytes it stays.
+    cache = RecordCache(max_bytes=100_000)
+    for events in range(1, 60):
+        record = StudentRecord(student_id="a", seen={f"e{i}": i for i in range(events * 20)})
+        data = record.model_dump_json().encode()
+        for key in ("a", "b", "c", "d"):
+            cache.keep(key, data, record)
+        assert cache.size <= 100_000
+    assert 0 < len(cache) < 4  # the largest records no longer all fit

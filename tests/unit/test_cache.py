@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mastery.adapters.cache import CACHE_REQUESTS, CachedStateStore
+from mastery.adapters.cache import CACHE_REQUESTS, ENTRY_OVERHEAD, CachedStateStore
 from mastery.adapters.memory import MemoryStateStore
 
 
@@ -44,7 +44,7 @@ async def test_absent_keys_are_cached_and_writes_through_the_cache_drop_the_entr
 
 async def test_read_many_mixes_hits_and_one_batched_miss() -> None:
     backing = MemoryStateStore()
-    cache = CachedStateStore(backing, ttl_seconds=60, max_entries=2)
+    cache = CachedStateStore(backing, ttl_seconds=60, max_bytes=2 * (ENTRY_OVERHEAD + 1))
     await backing.write("a", b"A", etag=None, ttl_seconds=60)
     await cache.read("a")
     hits = count("hit")
@@ -52,3 +52,20 @@ async def test_read_many_mixes_hits_and_one_batched_miss() -> None:
     assert [v.data if v else None for v in values] == [b"A", None]
     assert count("hit") - hits == 1
     await cache.aclose()
+
+
+async def test_records_that_grow_keep_the_cache_within_its_byte_budget() -> None:
+    # A second of reads of ever larger records: counted in entries the cache would hold them
+    # all; counted in bytes the least recently used leave.
+    backing = MemoryStateStore()
+    cache = CachedStateStore(backing, ttl_seconds=60, max_bytes=50_000)
+    for size in range(1_000, 30_000, 1_000):
+        for key in ("a", "b", "c", "d"):
+            await cache.delete([key])
+            await cache.write(key, b"x" * size, etag=None, ttl_seconds=60)
+            await cache.read(key)
+            assert cache.size <= 50_000
+    assert await cache.read("d") == await backing.read("d")  # the newest is still served
+    huge = CachedStateStore(backing, ttl_seconds=60, max_bytes=1_000)
+    assert await huge.read("d") == await backing.read("d")  # larger than the budget: not kept
+    assert huge.size == 0

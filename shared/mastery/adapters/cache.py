@@ -1,8 +1,10 @@
 """An L1 read cache in front of the state store, for the read-only functions.
 
-Bounded (LRU, `max_entries`) and time-limited: an entry lives at most `ttl_seconds` (default
-1 s), so a record written by ingest in another process is visible to every reader within that
-bound. Writes and deletes through this store drop the cached entry at once.
+Time-limited: an entry lives at most `ttl_seconds` (default 1 s), so a record written by ingest
+in another process is visible to every reader within that bound. Writes and deletes through
+this store drop the cached entry at once. Bounded in bytes (LRU, `max_bytes`, default 8 MiB):
+what a second of reads holds grows with the request rate and with the records' size, so a count
+of entries would not bound it. An entry counts its stored bytes and `ENTRY_OVERHEAD`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,13 @@ CACHE_REQUESTS = Counter(
 )
 _HIT, _MISS = CACHE_REQUESTS.labels(result="hit"), CACHE_REQUESTS.labels(result="miss")
 _ABSENT = Versioned(b"", "")  # caches "no such key" too: unknown students are common reads
+DEFAULT_L1_BYTES = 8 * 1024 * 1024
+ENTRY_OVERHEAD = 256
+"""Bytes counted per entry beyond its data: key, ETag, the tuple, the cache's own links."""
+
+
+def _entry_size(value: Versioned) -> int:
+    return len(value.data) + ENTRY_OVERHEAD
 
 
 class CachedStateStore:
@@ -30,11 +39,22 @@ class CachedStateStore:
         inner: StateStore,
         *,
         ttl_seconds: float = 1.0,
-        max_entries: int = 10_000,
+        max_bytes: int = DEFAULT_L1_BYTES,
         timer: Callable[[], float] = time.monotonic,
     ) -> None:
         self._inner = inner
-        self._cache: TTLCache[str, Versioned] = TTLCache(max_entries, ttl_seconds, timer)
+        self._cache: TTLCache[str, Versioned] = TTLCache(
+            max_bytes, ttl_seconds, timer, getsizeof=_entry_size
+        )
+
+    def _keep(self, key: str, value: Versioned) -> None:
+        if _entry_size(value) <= self._cache.maxsize:  # one larger than the budget: not kept
+            self._cache[key] = value
+
+    @property
+    def size(self) -> int:
+        """The bytes the cache counts now (at most `max_bytes`)."""
+        return int(self._cache.currsize)
 
     async def read(self, key: str) -> Versioned | None:
         cached = self._cache.get(key)
@@ -43,7 +63,7 @@ class CachedStateStore:
             return None if cached is _ABSENT else cached
         _MISS.inc()
         value = await self._inner.read(key)
-        self._cache[key] = _ABSENT if value is None else value
+        self._keep(key, _ABSENT if value is None else value)
         return value
 
     async def read_many(self, keys: Sequence[str]) -> list[Versioned | None]:
@@ -52,8 +72,8 @@ class CachedStateStore:
         _HIT.inc(len(keys) - len(missing))
         _MISS.inc(len(missing))
         for key, value in zip(missing, await self._inner.read_many(missing), strict=True):
-            found[key] = _ABSENT if value is None else value
-            self._cache[key] = found[key]  # type: ignore[assignment]
+            found[key] = kept = _ABSENT if value is None else value
+            self._keep(key, kept)
         return [None if found[key] is _ABSENT else found[key] for key in keys]
 
     async def write(self, key: str, data: bytes, *, etag: str | None, ttl_seconds: int) -> str:
