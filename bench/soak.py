@@ -5,8 +5,9 @@
 
 The engine, the seeded school, the ~1000 Locust users and the live event producer are the load
 test's (`bench/load.py`, same defaults). Every `--sample-s` seconds it records the resident
-memory (VmRSS, /proc) of each function's process tree and, in Redis, the bytes (`MEMORY
-USAGE`) of the student records, the audit keys and everything else, with the number of each.
+memory (VmRSS, /proc) of each function's process tree, the machine's 1-minute load average and,
+in Redis, the bytes (`MEMORY USAGE`) of the student records, the audit keys and everything
+else, with the number of each.
 At the end: per function, the slope of resident memory after the warm-up (least squares, MiB
 per hour), and Redis's growth split by kind, with the student records' growth per live event.
 Results: `bench/results/soak-latest.json`; each sample is also printed as one JSON line when
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import tempfile
 import threading
@@ -103,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         while locust.is_alive():
             samples.append({
                 "t": round(time.monotonic() - started, 1), "events": len(producer.latencies),
+                "load": os.getloadavg()[0],
                 "rss_mib": {name: round(resident_mib(descendants(f.process.pid)), 2)
                             for name, f in engine.functions.items()},
                 "redis": asyncio.run(redis_bytes(engine.redis_url)),
@@ -122,9 +125,11 @@ def main(argv: list[str] | None = None) -> int:
         for kind in first["redis"]
     }  # fmt: skip
     events = last["events"] - first["events"]
+    loads = [s["load"] for s in warm]
     document = {
         "benchmark": "soak", "machine": machine(), "settings": vars(args), "seeded": seeded,
         "after_warmup_s": [first["t"], last["t"]], "live_events_after_warmup": events,
+        "load_average_1m_after_warmup": [min(loads), max(loads)],
         "rss_slope_mib_per_hour": rss_slopes, "redis_growth_after_warmup": growth,
         "student_record_bytes_per_live_event": round(
             growth["student records"]["bytes"] / events, 1) if events else None,
@@ -132,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     }  # fmt: skip
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "soak-latest.json").write_text(json.dumps(document, indent=2) + "\n")
-    print(f"after warm-up ({first['t']:.0f}-{last['t']:.0f} s, {events} live events):")
+    print(f"after warm-up ({first['t']:.0f}-{last['t']:.0f} s, {events} live events, "
+          f"load average {min(loads):.1f}-{max(loads):.1f}):")  # fmt: skip
     for name, slope in rss_slopes.items():
         print(f"  {name:10} RSS {first['rss_mib'][name]:7.1f} -> {last['rss_mib'][name]:7.1f} "
               f"MiB, slope {slope:+.2f} MiB/h")  # fmt: skip
