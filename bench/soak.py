@@ -1,7 +1,7 @@
 """Soak: the load test's traffic for an hour, watching every function's memory and Redis's.
 
     .venv/bin/python -m bench.soak [--minutes 60] [--sample-s 30] [--warmup-min 10]
-                                   [--users 1000] [--rate 50] [--classes 30]
+                                   [--users 1000] [--rate 50] [--classes 30] [--trace-memory DIR]
 
 The engine, the seeded school, the ~1000 Locust users and the live event producer are the load
 test's (`bench/load.py`, same defaults). Every `--sample-s` seconds it records the resident
@@ -11,7 +11,9 @@ else, with the number of each.
 At the end: per function, the slope of resident memory after the warm-up (least squares, MiB
 per hour), and Redis's growth split by kind, with the student records' growth per live event.
 Results: `bench/results/soak-latest.json`; each sample is also printed as one JSON line when
-taken.
+taken. `--trace-memory DIR`: each function also dumps heap snapshots into DIR
+(`bench/memtrace`), to find what grows; tracing slows the functions, so such a run's slopes
+are not the figures.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from typing import Any
 from redis import asyncio as aioredis
 
 from bench.cpu import descendants
-from bench.engine import RESULTS, machine, make_school, running_engine, seed
+from bench.engine import BENCH, RESULTS, machine, make_school, running_engine, seed
 from bench.load import Producer, plan, run_locust
 
 KINDS = (("student records", b"student:"), ("audit", b"audit:"))
@@ -87,7 +89,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=50.0, help="live events per second")
     parser.add_argument("--classes", type=int, default=30)
     parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--trace-memory", metavar="DIR", help="heap snapshots into DIR")
     args = parser.parse_args(argv)
+    if args.trace_memory:  # the functions inherit this environment (bench/memtrace)
+        Path(args.trace_memory).mkdir(parents=True, exist_ok=True)
+        os.environ["MEMTRACE_DIR"] = str(Path(args.trace_memory).resolve())
+        os.environ["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [str(BENCH / "memtrace"), os.environ.get("PYTHONPATH")])
+        )
     args.seconds, args.locust_processes = int(args.minutes * 60), 1
     school = make_school(args.classes, 30, teachers=max(1, args.classes * 2 // 3))
     samples: list[dict[str, Any]] = []
