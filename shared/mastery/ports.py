@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 
 @dataclass(frozen=True)
@@ -26,13 +26,13 @@ class Write:
     ttl_seconds: int
 
 
-@dataclass(frozen=True)
-class LogAppend:
+class LogAppend(NamedTuple):
     """One access to record in an append-only log (`StateStore.append_logs`).
 
     The log is a stream at `stream` with its counts in the hash `tally` (both in `owner`'s hash
     slot). Nothing is recorded while `owner` does not exist, and the log expires no later than
-    `owner`. Appends with the same `coalesce` key within the window merge into one entry.
+    `owner`. Appends with the same `coalesce` key within the window merge into one entry. A
+    named tuple: half the cost of a frozen dataclass to make, and a heat map makes 30 a request.
     """
 
     stream: str

@@ -155,6 +155,28 @@ async def test_unenrolled_student_leaves_the_class_view(engine: Engine) -> None:
     assert (await engine.query.get("/v1/students/s1/mastery", headers=teacher)).status_code == 403
 
 
+async def test_the_heat_map_shows_a_member_s_new_event_and_reuses_its_body_until_then(
+    engine: Engine,
+) -> None:
+    await engine.deliver(
+        raw(event("class.enrolled", "s1", None, NOW - timedelta(days=2), class_id="c1")), **DAPR
+    )
+    teacher = token("t1", "teacher", ("c1",))
+    first = await engine.query.get("/v1/classes/c1/mastery", headers=teacher)
+    again = await engine.query.get("/v1/classes/c1/mastery", headers=teacher)
+    assert (again.content, again.headers["etag"]) == (first.content, first.headers["etag"])
+    await engine.deliver(
+        raw(event("exercise.completed", "s1", TOPIC, NOW - timedelta(hours=1), exercise_id="e1",
+                  difficulty="medium", passed=True)),
+        offset=1, **DAPR,
+    )  # fmt: skip
+    after = await engine.query.get("/v1/classes/c1/mastery", headers=teacher)
+    assert after.headers["etag"] != first.headers["etag"]
+    [row] = after.json()["students"]
+    [before_row] = first.json()["students"]
+    assert row["topics"] != before_row["topics"], "the new evidence is in the body"
+
+
 async def test_topic_and_history_routes(engine: Engine) -> None:
     await engine.deliver(
         raw(

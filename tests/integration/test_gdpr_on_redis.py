@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 
 from mastery.adapters.redis_store import RedisStateStore, connect
 from mastery.errors import ConflictError, StateUnavailableError
-from mastery.ports import LogAppend, Write
+from mastery.ports import LogAppend, Versioned, Write
 from mastery.services.audit import audit_entry
 from mastery.services.gdpr import ErasureReport, erase_student
 from mastery.services.ingest import Outcome
@@ -363,3 +363,62 @@ async def test_concurrent_appends_share_one_round_trip_and_each_gets_its_own_ans
     ]
     outcomes = await asyncio.gather(*failing, return_exceptions=True)
     assert all(isinstance(o, StateUnavailableError) for o in outcomes), outcomes
+
+
+async def test_reads_and_appends_in_flight_together_share_one_round_trip(
+    store: RedisStateStore, raw_redis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What an audited read sends: its record's read and its append go in one pipeline, with
+    every other request's; each caller still gets only its own answer."""
+    tags = [fresh("t") for _ in range(4)]
+    for tag in tags[:3]:
+        await store.write(f"student:{{{tag}}}", tag.encode(), etag=None, ttl_seconds=600)
+    pool = store._client.connection_pool
+    taken = 0
+    get_connection = pool.get_connection
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal taken
+        taken += 1
+        return await get_connection(*args, **kwargs)
+
+    monkeypatch.setattr(pool, "get_connection", counted)
+    now = 1_764_000_000_000
+    answers = await asyncio.gather(
+        *(store.read(f"student:{{{tag}}}") for tag in tags),
+        store.read_many([f"student:{{{tags[1]}}}", f"student:{{{tags[3]}}}"]),
+        *(store.append_logs([access(tag, "k")], now_ms=now, window_ms=1, keep_ms=10**6)
+          for tag in tags),
+    )  # fmt: skip
+    assert taken == 1, "nine requests, one round trip"
+    assert [a.data if a else None for a in answers[:4]] == [t.encode() for t in tags[:3]] + [None]
+    assert [a.data if a else None for a in answers[4]] == [tags[1].encode(), None]
+    assert answers[5:] == [1, 1, 1, 0]
+    await raw_redis.set(f"log:{{{tags[0]}}}", "not a stream")
+    read, failed, recorded = await asyncio.gather(
+        store.read(f"student:{{{tags[0]}}}"),
+        store.append_logs([access(tags[0], "new")], now_ms=now, window_ms=1, keep_ms=10**6),
+        store.append_logs([access(tags[1], "new")], now_ms=now + 1, window_ms=1, keep_ms=10**6),
+        return_exceptions=True,
+    )
+    assert taken == 2
+    assert isinstance(read, Versioned)
+    assert read.data == tags[0].encode(), "a read is not failed by another's append"
+    assert isinstance(failed, StateUnavailableError)
+    assert isinstance(recorded, StateUnavailableError), "same script run: nothing known written"
+
+
+async def test_appends_sent_after_redis_lost_its_scripts_are_recorded_once(
+    store: RedisStateStore, raw_redis: aioredis.Redis
+) -> None:
+    tags = [fresh("t") for _ in range(3)]
+    for tag in tags:
+        await store.write(f"student:{{{tag}}}", b"{}", etag=None, ttl_seconds=600)
+    await raw_redis.script_flush()
+    recorded = await asyncio.gather(
+        store.read(f"student:{{{tags[0]}}}"),  # with it, the appends go in a pipeline
+        *(store.append_logs([access(tag, "k")], now_ms=1_764_000_000_000 + n, window_ms=1,
+                            keep_ms=10**6) for n, tag in enumerate(tags)),
+    )  # fmt: skip
+    assert recorded[1:] == [1, 1, 1]
+    assert [await raw_redis.xlen(f"log:{{{tag}}}") for tag in tags] == [1, 1, 1]

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
+
 from mastery.adapters.cache import CACHE_REQUESTS, ENTRY_OVERHEAD, CachedStateStore
 from mastery.adapters.memory import MemoryStateStore
+from mastery.ports import Versioned
 
 
 def count(result: str) -> float:
@@ -69,3 +73,55 @@ async def test_records_that_grow_keep_the_cache_within_its_byte_budget() -> None
     huge = CachedStateStore(backing, ttl_seconds=60, max_bytes=1_000)
     assert await huge.read("d") == await backing.read("d")  # larger than the budget: not kept
     assert huge.size == 0
+
+
+async def settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+class GatedStore(MemoryStateStore):
+    """Reads wait for `opened`; each read is counted with its keys."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.opened = asyncio.Event()
+        self.reads: list[list[str]] = []
+
+    async def read(self, key: str) -> Versioned | None:
+        return (await self.read_many([key]))[0]
+
+    async def read_many(self, keys: Sequence[str]) -> list[Versioned | None]:
+        self.reads.append(list(keys))
+        await self.opened.wait()
+        return await super().read_many(keys)
+
+
+async def test_concurrent_misses_share_one_load_and_a_write_meanwhile_is_not_hidden() -> None:
+    backing = GatedStore()
+    cache = CachedStateStore(backing, ttl_seconds=60)
+    await backing.write("a", b"A", etag=None, ttl_seconds=60)
+    await backing.write("b", b"B", etag=None, ttl_seconds=60)
+    given_up = asyncio.ensure_future(cache.read("a"))
+    many = [asyncio.ensure_future(cache.read_many(["a", "b"])) for _ in range(5)]
+    one = asyncio.ensure_future(cache.read("b"))
+    await settle()
+    assert backing.reads == [["a"], ["b"]], "seven readers, two loads"
+    given_up.cancel()  # a caller giving up does not cancel the load the others wait for
+    await settle()
+    backing.opened.set()
+    answers = await asyncio.gather(*many, one)
+    assert [[v.data for v in vs if v] for vs in answers[:5]] == [[b"A", b"B"]] * 5
+    assert answers[5] is not None
+    assert answers[5].data == b"B"
+    assert backing.reads == [["a"], ["b"]]
+    backing.opened.clear()
+    cache._cache.clear()  # both expire
+    loading = asyncio.ensure_future(cache.read("a"))
+    await settle()
+    await cache.write("a", b"A2", etag="1", ttl_seconds=60)  # while the load is under way
+    backing.opened.set()
+    assert (await loading) is not None
+    after = await cache.read("a")
+    assert after is not None
+    assert after.data == b"A2", "the load that began before the write is not cached"

@@ -5,10 +5,14 @@ in another process is visible to every reader within that bound. Writes and dele
 this store drop the cached entry at once. Bounded in bytes (LRU, `max_bytes`, default 8 MiB):
 what a second of reads holds grows with the request rate and with the records' size, so a count
 of entries would not bound it. An entry counts its stored bytes and `ENTRY_OVERHEAD`.
+
+Concurrent misses of a key share one load: when a class's 30 entries expire, the heat maps in
+flight wait for the one read of them rather than each reading all 30 again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Sequence
 
@@ -46,6 +50,7 @@ class CachedStateStore:
         self._cache: TTLCache[str, Versioned] = TTLCache(
             max_bytes, ttl_seconds, timer, getsizeof=_entry_size
         )
+        self._loading: dict[str, asyncio.Task[dict[str, Versioned]]] = {}
 
     def _keep(self, key: str, value: Versioned) -> None:
         if _entry_size(value) <= self._cache.maxsize:  # one larger than the budget: not kept
@@ -57,42 +62,63 @@ class CachedStateStore:
         return int(self._cache.currsize)
 
     async def read(self, key: str) -> Versioned | None:
-        cached = self._cache.get(key)
-        if cached is not None:
-            _HIT.inc()
-            return None if cached is _ABSENT else cached
-        _MISS.inc()
-        value = await self._inner.read(key)
-        self._keep(key, _ABSENT if value is None else value)
-        return value
+        return (await self.read_many([key]))[0]
 
     async def read_many(self, keys: Sequence[str]) -> list[Versioned | None]:
         found = {key: self._cache.get(key) for key in keys}
         missing = [key for key, value in found.items() if value is None]
         _HIT.inc(len(keys) - len(missing))
-        _MISS.inc(len(missing))
-        for key, value in zip(missing, await self._inner.read_many(missing), strict=True):
-            found[key] = kept = _ABSENT if value is None else value
-            self._keep(key, kept)
+        if missing:
+            _MISS.inc(len(missing))
+            loads = {self._loading[key] for key in missing if key in self._loading}
+            unloaded = [key for key in missing if key not in self._loading]
+            if unloaded:
+                started = asyncio.ensure_future(self._load(unloaded))
+                self._loading.update(dict.fromkeys(unloaded, started))
+                loads.add(started)
+            # shielded: a caller that gives up does not cancel a load others wait for
+            for load in loads:
+                loaded = await asyncio.shield(load)
+                found.update((key, loaded[key]) for key in missing if key in loaded)
         return [None if found[key] is _ABSENT else found[key] for key in keys]
 
+    async def _load(self, keys: list[str]) -> dict[str, Versioned]:
+        """Read `keys` and keep those that no write dropped meanwhile."""
+        this = asyncio.current_task()
+        try:
+            if len(keys) == 1:
+                values = [await self._inner.read(keys[0])]
+            else:
+                values = await self._inner.read_many(keys)
+        finally:
+            still = {key for key in keys if self._loading.get(key) is this}
+            for key in still:
+                del self._loading[key]
+        loaded = {k: _ABSENT if v is None else v for k, v in zip(keys, values, strict=True)}
+        for key in still:
+            self._keep(key, loaded[key])
+        return loaded
+
+    def _drop(self, keys: Sequence[str]) -> None:
+        """Forget the keys, and any load of them under way (it may have read them before)."""
+        for key in keys:
+            self._cache.pop(key, None)
+            self._loading.pop(key, None)
+
     async def write(self, key: str, data: bytes, *, etag: str | None, ttl_seconds: int) -> str:
-        self._cache.pop(key, None)
+        self._drop([key])
         return await self._inner.write(key, data, etag=etag, ttl_seconds=ttl_seconds)
 
     async def write_many(self, writes: Sequence[Write]) -> list[str | None]:
-        for w in writes:
-            self._cache.pop(w.key, None)
+        self._drop([w.key for w in writes])
         return await self._inner.write_many(writes)
 
     async def delete(self, keys: Sequence[str]) -> int:
-        for key in keys:
-            self._cache.pop(key, None)
+        self._drop(keys)
         return await self._inner.delete(keys)
 
     async def transact(self, writes: Sequence[Write], deletes: Sequence[str]) -> int:
-        for key in [*deletes, *(w.key for w in writes)]:
-            self._cache.pop(key, None)
+        self._drop([*deletes, *(w.key for w in writes)])
         return await self._inner.transact(writes, deletes)
 
     async def append_logs(

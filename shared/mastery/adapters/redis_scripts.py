@@ -50,9 +50,10 @@ return existed
 """
 
 # Coalescing appends to append-only logs (the audit trail), constant time in a log's length.
-# KEYS: per append its stream, its tally hash and its owner key; ARGV: per append its coalesce
-# key, note, now ms, window ms and keep ms. A stream entry holds `k` (coalesce key) and
-# `n` (note). The tally hash holds per coalesce key its open entry, `o:<key>` = "<id> <first
+# KEYS: per append its stream, its tally hash and its owner key; ARGV: per run of appends that
+# share them, the coalesce key, note, now ms, window ms, keep ms and how many appends the run
+# has (a heat map's 30 appends are one run: 6 arguments, not 150). A stream entry holds `k`
+# (coalesce key) and `n` (note). The tally hash holds per coalesce key its open entry, `o:<key>` = "<id> <first
 # ms> <extra count> <last ms>", updated in place while the window lasts; when it closes with
 # an extra count, that moves to `t:<id>` = "<extra count> <last ms>". An entry's id is
 # `<ms>-<seq>` with ms = now, or the newest id's ms if a skewed clock lags. Entries older than
@@ -61,51 +62,54 @@ return existed
 # append 1 when it was recorded, else 0.
 LOG_APPEND = """
 local recorded = {}
-for i = 1, #KEYS, 3 do
-  local stream, tally, owner = KEYS[i], KEYS[i + 1], KEYS[i + 2]
-  local a = 1 + (i - 1) / 3 * 5
+local i = 1
+for a = 1, #ARGV, 6 do
   local field, note = 'o:' .. ARGV[a], ARGV[a + 1]
   local now, window, keep = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
-  local left = redis.call('PTTL', owner)
-  recorded[#recorded + 1] = 0
-  if left ~= -2 then
-    local open = redis.call('HGET', tally, field)
-    local id, first, extra, last
-    if open then
-      id, first, extra, last = string.match(open, '^(%S+) (%d+) (%d+) (%d+)$')
-      first, extra = tonumber(first), tonumber(extra)
-    end
-    if open and now >= first and now < first + window then
-      redis.call('HSET', tally, field, id .. ' ' .. first .. ' ' .. (extra + 1) .. ' ' .. now)
-    else
-      if open and extra > 0 then redis.call('HSET', tally, 't:' .. id, extra .. ' ' .. last) end
-      local ms = now
-      local newest = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)[1]
-      if newest then
-        local newest_ms = tonumber(string.match(newest[1], '^%d+'))
-        if newest_ms > ms then ms = newest_ms end
+  for _ = 1, tonumber(ARGV[a + 5]) do
+    local stream, tally, owner = KEYS[i], KEYS[i + 1], KEYS[i + 2]
+    i = i + 3
+    local left = redis.call('PTTL', owner)
+    recorded[#recorded + 1] = 0
+    if left ~= -2 then
+      local open = redis.call('HGET', tally, field)
+      local id, first, extra, last
+      if open then
+        id, first, extra, last = string.match(open, '^(%S+) (%d+) (%d+) (%d+)$')
+        first, extra = tonumber(first), tonumber(extra)
       end
-      id = redis.call('XADD', stream, ms .. '-*', 'k', ARGV[a], 'n', note)
-      redis.call('HSET', tally, field, id .. ' ' .. now .. ' 0 ' .. now)
-      local expired = {}
-      if now > keep then
-        expired = redis.call('XRANGE', stream, '-', tostring(now - keep - 1), 'COUNT', 4)
-      end
-      for _, old in ipairs(expired) do
-        redis.call('XDEL', stream, old[1])
-        redis.call('HDEL', tally, 't:' .. old[1])
-        local old_field = 'o:' .. old[2][2]
-        local current = redis.call('HGET', tally, old_field)
-        if current and string.sub(current, 1, #old[1] + 1) == old[1] .. ' ' then
-          redis.call('HDEL', tally, old_field)
+      if open and now >= first and now < first + window then
+        redis.call('HSET', tally, field, id .. ' ' .. first .. ' ' .. (extra + 1) .. ' ' .. now)
+      else
+        if open and extra > 0 then redis.call('HSET', tally, 't:' .. id, extra .. ' ' .. last) end
+        local ms = now
+        local newest = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)[1]
+        if newest then
+          local newest_ms = tonumber(string.match(newest[1], '^%d+'))
+          if newest_ms > ms then ms = newest_ms end
+        end
+        id = redis.call('XADD', stream, ms .. '-*', 'k', ARGV[a], 'n', note)
+        redis.call('HSET', tally, field, id .. ' ' .. now .. ' 0 ' .. now)
+        local expired = {}
+        if now > keep then
+          expired = redis.call('XRANGE', stream, '-', tostring(now - keep - 1), 'COUNT', 4)
+        end
+        for _, old in ipairs(expired) do
+          redis.call('XDEL', stream, old[1])
+          redis.call('HDEL', tally, 't:' .. old[1])
+          local old_field = 'o:' .. old[2][2]
+          local current = redis.call('HGET', tally, old_field)
+          if current and string.sub(current, 1, #old[1] + 1) == old[1] .. ' ' then
+            redis.call('HDEL', tally, old_field)
+          end
         end
       end
+      local ttl = keep
+      if left > 0 and left < ttl then ttl = left end
+      redis.call('PEXPIRE', stream, ttl)
+      redis.call('PEXPIRE', tally, ttl)
+      recorded[#recorded] = 1
     end
-    local ttl = keep
-    if left > 0 and left < ttl then ttl = left end
-    redis.call('PEXPIRE', stream, ttl)
-    redis.call('PEXPIRE', tally, ttl)
-    recorded[#recorded] = 1
   end
 end
 return recorded

@@ -49,22 +49,21 @@ class RedisStateStore(RedisLogs):
         self._write = client.register_script(WRITE)
 
     async def read(self, key: str) -> Versioned | None:
-        try:
-            data, version = await self._client.hmget(key, ["data", "version"])
-        except RedisError as exc:
-            raise StateUnavailableError("state store unavailable") from exc
-        if data is None or version is None:
-            return None
-        return Versioned(data, version.decode())
+        return (await self.read_many([key]))[0]
 
     async def read_many(self, keys: Sequence[str]) -> list[Versioned | None]:
         if not keys:
             return []
         try:
-            async with self._client.pipeline(transaction=False) as pipe:
-                for key in keys:
-                    pipe.hmget(key, ["data", "version"])
-                rows = await pipe.execute()
+            if self._one_script:  # with the appends and reads of other requests (redis_logs)
+                rows = await self._read_hashes(keys)
+            elif len(keys) == 1:
+                rows = [await self._client.hmget(keys[0], ["data", "version"])]
+            else:
+                async with self._client.pipeline(transaction=False) as pipe:
+                    for key in keys:
+                        pipe.hmget(key, ["data", "version"])
+                    rows = await pipe.execute()
         except RedisError as exc:
             raise StateUnavailableError("state store unavailable") from exc
         return [

@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Literal, Protocol
 
 from pydantic import BaseModel
@@ -103,6 +104,13 @@ def audit_keys(student_id: str) -> list[str]:
     return [f"audit:{{{student_id}}}", f"audit:{{{student_id}}}:tally"]
 
 
+@lru_cache(maxsize=4096)
+def _log_keys(student_id: str) -> tuple[str, str, str]:
+    """The stream, tally and owner of a student's trail (made once per student, not per read)."""
+    stream, tally = audit_keys(student_id)
+    return stream, tally, student_key(student_id)
+
+
 def is_cursor(value: str) -> bool:
     """True when `value` has the form of a trail cursor (an entry id)."""
     return _CURSOR.fullmatch(value) is not None
@@ -145,8 +153,7 @@ async def record_access(
     appends = []
     for student_id in dict.fromkeys(students):
         if action != "read" or not _is_self(caller, student_id):
-            stream, tally = audit_keys(student_id)
-            appends.append(LogAppend(stream, tally, student_key(student_id), coalesce, note))
+            appends.append(LogAppend(*_log_keys(student_id), coalesce, note))
     if not appends:
         return 0
     return await store.append_logs(

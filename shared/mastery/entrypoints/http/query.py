@@ -7,6 +7,7 @@ from datetime import date
 from functools import partial
 from typing import Annotated
 
+from cachetools import LRUCache
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
@@ -50,6 +51,7 @@ def _etag(tag: str) -> str:
 def query_routes(core: Core, memo: AnswerMemo | None = None) -> list[Route]:
     """The routes of the query function, bound to its core (answers memoised per version)."""
     memo = memo or AnswerMemo()
+    class_views: LRUCache[str, tuple[str, bytes]] = LRUCache(256)  # class: (ETag, body)
 
     async def readable(call: Call) -> StudentVersion:
         return await readable_version(call, core, memo)
@@ -110,14 +112,18 @@ def query_routes(core: Core, memo: AnswerMemo | None = None) -> list[Route]:
             day = version.local_day(now)
             rows.append(version.answer(("class_row", day), partial(row, version, day)))
             tag.update(f"/{version.student_id}/{version.tag(day)}".encode())
-        view = ClassView(
-            class_id=class_id,
-            as_of=today,
-            topics=list(core.curriculum.topics),
-            levels=level_bands(),
-            students=rows,
-        )
-        return conditional_response(call.request, _etag(tag.hexdigest()), _dump(view))
+        digest = tag.hexdigest()
+        last = class_views.get(class_id)
+        if last is None or last[0] != digest:  # the same tag: the same rows, the same body
+            view = ClassView(
+                class_id=class_id,
+                as_of=today,
+                topics=list(core.curriculum.topics),
+                levels=level_bands(),
+                students=rows,
+            )
+            last = class_views[class_id] = (digest, _dump(view))
+        return conditional_response(call.request, _etag(digest), last[1])
 
     return [
         Route("GET", "/v1/students/{student_id}/mastery", get_mastery,
