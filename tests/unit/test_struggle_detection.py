@@ -36,7 +36,7 @@ def fold(documents: list[Doc], record: StudentRecord | None = None) -> StudentRe
     for document in documents:
         parsed = parse_event(document, NOW, CURRICULUM)
         if apply_event(record, parsed):
-            detect(record, parsed, RULES)
+            detect(record, [parsed], RULES)
     return record
 
 
@@ -193,12 +193,12 @@ def test_evidence_and_alerts_stay_bounded_over_weeks_of_errors() -> None:
     ]
 
 
-def random_stream(seed: int) -> list[Doc]:
-    """Sixty random events in two topics over a day and a half."""
+def random_stream(seed: int, count: int = 60, begin: float = 0, span: float = 36 * 60) -> list[Doc]:
+    """Random events in two topics (sixty over a day and a half)."""
     rng = random.Random(seed)
     out: list[Doc] = []
-    for _ in range(60):
-        minutes, topic = rng.uniform(0, 36 * 60), rng.choice([LISTS, LOOPS])
+    for _ in range(count):
+        minutes, topic = begin + rng.uniform(0, span), rng.choice([LISTS, LOOPS])
         kind = rng.choice(["run", "run", "run", "start", "pass", "quiz", "help"])
         if kind == "run":
             out.append(run(minutes, rng.choice([None, "TypeError", "KeyError"]), topic))
@@ -224,3 +224,45 @@ def test_random_streams_give_the_same_alerts_in_any_order() -> None:
         shuffled = random.Random(seed).sample(events, len(events))
         assert [a.model_dump() for a in fold(shuffled).alerts] == expected, seed
         assert [a.model_dump() for a in fold(events[::-1]).alerts] == expected, seed
+
+
+def fold_in_runs(documents: list[Doc], rng: random.Random) -> StudentRecord:
+    """Apply the events as ingest's batches do: `detect` once per run of applied events."""
+    record, documents = StudentRecord(student_id="s1"), list(documents)
+    while documents:
+        size = rng.choice([1, 2, 5, 17, 60])
+        applied = []
+        for document in documents[:size]:
+            parsed = parse_event(document, NOW, CURRICULUM)
+            if apply_event(record, parsed):
+                applied.append(parsed)
+        detect(record, applied, RULES)
+        del documents[:size]
+    return record
+
+
+def sessions(seed: int) -> list[Doc]:
+    """Sessions of random events, some days apart (the clock jumps past the frontiers)."""
+    rng, out, begin = random.Random(seed), [], 0.0
+    for n in range(4):
+        begin += rng.choice([60, 20 * 60, 3 * 24 * 60])
+        out += random_stream(seed * 10 + n, count=25, begin=begin, span=90)
+    return sorted(out, key=lambda d: str(d["occurred_at"]))
+
+
+def test_one_derivation_per_run_of_events_gives_what_one_per_event_gives() -> None:
+    for seed in range(40):
+        rng = random.Random(seed)
+        events = sessions(seed)
+        # Late: each event (and a redelivery of ten) arrives up to 3 days after its time, past
+        # the run alerts' 2-day frontier.
+        copies = events + rng.sample(events, 10)
+        arrival = {n: datetime.fromisoformat(str(d["occurred_at"])) + timedelta(hours=rng.uniform(0, 72))
+                   for n, d in enumerate(copies)}  # fmt: skip
+        late = [copies[n] for n in sorted(arrival, key=arrival.__getitem__)]
+        for delivery in (events, rng.sample(events, len(events)), late):
+            one_by_one = fold(delivery)
+            assert one_by_one.alerts, seed
+            in_runs = fold_in_runs(delivery, rng)
+            assert in_runs.alerts == one_by_one.alerts, seed
+            assert in_runs.struggle == one_by_one.struggle, seed

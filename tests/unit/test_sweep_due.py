@@ -27,7 +27,7 @@ def fold(documents: list[dict[str, Any]]) -> StudentRecord:
     for document in documents:
         parsed = parse_event(document, NOW, CURRICULUM)
         if apply_event(record, parsed):
-            detect(record, parsed, RULES)
+            detect(record, [parsed], RULES)
     return record
 
 

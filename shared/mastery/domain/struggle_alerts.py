@@ -1,6 +1,6 @@
 """Keep a student's alerts equal to what the struggle evidence derives (pure, no I/O).
 
-`detect` runs after each newly applied event, `sweep` when time has passed without events (so a
+`detect` runs after newly applied events, `sweep` when time has passed without events (so a
 student who started an exercise and went silent is noticed as "stuck"). Both re-derive the
 alerts the change can affect, apply the cooldown in event time, carry acknowledgements and the
 published flag over by alert id, and return the alerts that are new to the record.
@@ -9,6 +9,7 @@ published flag over by alert id, and return the alerts that are new to the recor
 from __future__ import annotations
 
 import bisect
+from collections.abc import Sequence
 
 from mastery.domain.alerts import Alert, Trigger
 from mastery.domain.events import LearningEvent
@@ -16,7 +17,6 @@ from mastery.domain.record import StudentRecord
 from mastery.domain.struggle import Candidate, StruggleRules, alert_id, candidates, stuck_due
 from mastery.domain.struggle_evidence import (
     STUCK,
-    TRIGGERS,
     Mark,
     StruggleState,
     affected_triggers,
@@ -24,18 +24,48 @@ from mastery.domain.struggle_evidence import (
     observe,
 )
 
+Touched = dict[str, dict[Trigger, int]]
+"""topic -> trigger -> the time its alerts are re-derived from."""
 
-def detect(record: StudentRecord, event: LearningEvent, rules: StruggleRules) -> list[Alert]:
-    """Add `event`'s struggle evidence (once per applied event) and re-derive; the new alerts."""
-    previous = record.struggle.as_of
-    touched = observe(record.struggle, event) and event.topic is not None
-    at = int(event.occurred_at.timestamp())
-    if touched and at > previous and is_success(event):
-        touched = False  # a success newer than everything fires nothing and undoes nothing
-    # The event changes nothing before its own time, nor "stuck" before the previous clock.
-    since = {event.topic: min(at, previous)} if touched and event.topic else {}
-    _prune(record.struggle, previous, rules, event.topic)
-    return refresh(record, since, previous, rules, affected_triggers(event))
+
+def detect(record: StudentRecord, events: Sequence[LearningEvent], rules: StruggleRules) -> None:
+    """Add the struggle evidence of `events` (newly applied to `record`, in this order; once per
+    applied event) and re-derive the alerts: the alerts one re-derivation after each event
+    would give, with one re-derivation per run of events.
+
+    Each event asks for its triggers of its topic to be re-derived from its own time (or the
+    clock before it, if earlier), and for "stuck" of every topic from the clock before it. An
+    alert at time x depends only on evidence up to x, and a later event asks for nothing before
+    its own time, so re-deriving each (topic, trigger) once, from the earliest time any event of
+    the run asked for, with all the run's evidence, gives what the last of the per-event
+    re-derivations covering each time gave. That holds while every asked-for time is at or after
+    the frontier (alerts before it are frozen, their evidence pruned) of the clock the run ends
+    at: the run is re-derived before an event whose clock would move the frontier past one.
+    """
+    state = record.struggle
+    lateness = min(rules.lateness_s, rules.run_lateness_s)  # the latest frontier of any trigger
+    touched: Touched = {}
+    stuck_since = floor = state.as_of  # the run's clock before it; its earliest asked-for time
+    for event in events:
+        at = int(event.occurred_at.timestamp())
+        pending = touched or state.as_of > stuck_since
+        if pending and max(state.as_of, at) - lateness > floor:
+            refresh(record, touched, stuck_since, rules)
+            touched, stuck_since, floor = {}, state.as_of, state.as_of
+        previous = state.as_of
+        hit = observe(state, event) and event.topic is not None
+        if hit and at > previous and is_success(event):
+            hit = False  # a success newer than everything fires nothing and undoes nothing
+        _prune(state, previous, rules, event.topic)
+        if hit and event.topic is not None:
+            since = min(
+                at, previous
+            )  # nothing changes before the event, nor "stuck" before the clock
+            floor = min(floor, since)
+            asked = touched.setdefault(event.topic, {})
+            for trigger in affected_triggers(event):
+                asked[trigger] = min(asked.get(trigger, since), since)
+    refresh(record, touched, stuck_since, rules)
 
 
 def sweep(record: StudentRecord, now: int, rules: StruggleRules) -> list[Alert]:
@@ -47,15 +77,11 @@ def sweep(record: StudentRecord, now: int, rules: StruggleRules) -> list[Alert]:
 
 
 def refresh(
-    record: StudentRecord,
-    touched: dict[str, int],
-    stuck_since: int,
-    rules: StruggleRules,
-    triggers: tuple[Trigger, ...] = TRIGGERS,
+    record: StudentRecord, touched: Touched, stuck_since: int, rules: StruggleRules
 ) -> list[Alert]:
     """Re-derive the alerts the change can affect; the ones new to the record.
 
-    `triggers` of each `touched` topic from its given time on (the triggers whose evidence
+    The triggers of each `touched` topic from their given times on (the triggers whose evidence
     changed: the others would re-derive to what they are), and "stuck" of every topic from
     `stuck_since` (the clock before it moved). Alerts raised before those times cannot change,
     and the cooldown continues from them.
@@ -64,15 +90,11 @@ def refresh(
     cut = state.as_of - rules.alert_retention_s
     if record.alerts and record.alerts[0].raised_at < cut:
         record.alerts = [alert for alert in record.alerts if alert.raised_at >= cut]
-    work: list[tuple[str, tuple[Trigger, ...], int]] = [
-        (topic, triggers, from_time) for topic, from_time in touched.items()
-    ]
-    stuck_touched = "stuck_on_exercise" in triggers
+    work: Touched = {topic: dict(asked) for topic, asked in touched.items()}
     for topic, evidence in state.topics.items():
-        if (topic not in touched or not stuck_touched) and stuck_due(
-            evidence, stuck_since, state.as_of, rules
-        ):
-            work.append((topic, STUCK, stuck_since))
+        if stuck_due(evidence, stuck_since, state.as_of, rules):
+            asked = work.setdefault(topic, {})
+            asked[STUCK[0]] = min(asked.get(STUCK[0], stuck_since), stuck_since)
     if not work:
         return []
     groups: dict[tuple[str, Trigger], list[Alert]] = {}
@@ -80,11 +102,13 @@ def refresh(
         groups.setdefault((alert.topic, alert.trigger), []).append(alert)
     replaced: dict[tuple[str, Trigger], set[str]] = {}  # the groups re-derived -> ids before
     fresh: list[Alert] = []
-    for topic, topic_triggers, from_time in work:
-        since = {t: max(rules.frontier(t, state.as_of), from_time) for t in topic_triggers}
+    for topic, asked in work.items():
+        since = {
+            t: max(rules.frontier(t, state.as_of), from_time) for t, from_time in asked.items()
+        }
         quizzes = record.topics[topic].quizzes if topic in record.topics else []
         found = candidates(state.topics.get(topic), quizzes, since, state.as_of, rules)
-        for trigger in topic_triggers:
+        for trigger in asked:
             group = groups.get((topic, trigger), [])
             kept = [a for a in group if a.raised_at < since[trigger]]
             accepted = _cooldown([c for c in found if c.trigger == trigger], kept, rules)

@@ -292,8 +292,9 @@ def _apply_events(
     outcomes: list[Outcome], deps: IngestDeps,
 ) -> bool:  # fmt: skip
     """Apply the events at `positions` (one student's) to its record, setting their outcomes;
-    whether any was applied."""
-    changed = False
+    whether any was applied. Struggle detection sees the applied ones together (one
+    re-derivation of the alerts per run of them, not per event: `detect`)."""
+    applied = []
     for position in positions:
         event = events[position]
         if record.erased_at is not None and event.occurred_at.timestamp() < record.erased_at:
@@ -303,15 +304,15 @@ def _apply_events(
                 track_answer(
                     record, event, deps.learner.for_student(record.student_id), deps.late_window
                 )
-            if deps.struggle is not None:
-                detect(record, event, deps.struggle)
             outcomes[position] = Outcome.APPLIED
-            changed = True
+            applied.append(event)
         elif too_late(record, event, deps.late_window):
             outcomes[position] = Outcome.LATE
         else:
             outcomes[position] = Outcome.DUPLICATE
-    return changed
+    if applied and deps.struggle is not None:
+        detect(record, applied, deps.struggle)
+    return bool(applied)
 
 
 def _roster_departures(
