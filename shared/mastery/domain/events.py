@@ -123,6 +123,8 @@ class LearningEvent:
     topic: str | None
     occurred_at: datetime
     data: EventData
+    epoch: float
+    """`occurred_at` in seconds since the epoch, worked out once (every concern reads it)."""
 
 
 class _Document(BaseModel):
@@ -180,4 +182,5 @@ def parse_event(
         topic=topic if fields.type not in ROSTER_TYPES else None,
         occurred_at=occurred,
         data=data,
+        epoch=occurred.timestamp(),
     )

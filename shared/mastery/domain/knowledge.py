@@ -155,7 +155,7 @@ def track_answer(
     """
     use_model(record, model)
     value = graded_answer(event)
-    at, horizon = event.occurred_at.timestamp(), _horizon(record, window)
+    at, horizon = event.epoch, _horizon(record, window)
     if value is not None and event.topic is not None and at >= horizon:
         topic, key = event.topic, AnswerLog.key_of(event.id)
         log = record.answers.get(topic)

@@ -114,10 +114,6 @@ class StudentRecord(BaseModel):
         return at.astimezone(offset).date()
 
 
-def _epoch(at: datetime) -> int:
-    return int(at.timestamp())
-
-
 def _insert(observations: list[Observation], item: Observation) -> None:
     bisect.insort(observations, item)
 
@@ -125,7 +121,7 @@ def _insert(observations: list[Observation], item: Observation) -> None:
 def too_late(record: StudentRecord, event: LearningEvent, window: timedelta = LATE_WINDOW) -> bool:
     """Whether `event` lies more than `window` behind the student's newest event, and is not
     known: whether or not it was applied once, it is not applied now."""
-    return _late(record, event.id, _epoch(event.occurred_at), int(window.total_seconds()))
+    return _late(record, event.id, int(event.epoch), int(window.total_seconds()))
 
 
 def _late(record: StudentRecord, event_id: str, at: int, window_s: int) -> bool:
@@ -137,7 +133,7 @@ def apply_event(
 ) -> bool:
     """Apply `event` to `record` in place; False (and no change) when it was already applied or
     is `too_late`."""
-    at, window_s = _epoch(event.occurred_at), int(window.total_seconds())
+    at, window_s = int(event.epoch), int(window.total_seconds())
     if event.id in record.seen or _late(record, event.id, at, window_s):
         return False
     previous = record.last_event_at

@@ -47,7 +47,7 @@ def detect(record: StudentRecord, events: Sequence[LearningEvent], rules: Strugg
     touched: Touched = {}
     stuck_since = floor = state.as_of  # the run's clock before it; its earliest asked-for time
     for event in events:
-        at = int(event.occurred_at.timestamp())
+        at = int(event.epoch)
         pending = touched or state.as_of > stuck_since
         if pending and max(state.as_of, at) - lateness > floor:
             refresh(record, touched, stuck_since, rules)

@@ -61,7 +61,7 @@ def observe(state: StruggleState, event: LearningEvent) -> bool:
 
     Call it once per newly applied event (after `apply_event` returned True).
     """
-    at = int(event.occurred_at.timestamp())
+    at = int(event.epoch)
     state.as_of = max(state.as_of, at)
     data = event.data
     mark: Mark

@@ -297,7 +297,7 @@ def _apply_events(
     applied = []
     for position in positions:
         event = events[position]
-        if record.erased_at is not None and event.occurred_at.timestamp() < record.erased_at:
+        if record.erased_at is not None and event.epoch < record.erased_at:
             outcomes[position] = Outcome.ERASED
         elif apply_event(record, event, deps.late_window):
             if deps.learner is not None:
