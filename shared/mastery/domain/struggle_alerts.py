@@ -58,9 +58,8 @@ def detect(record: StudentRecord, events: Sequence[LearningEvent], rules: Strugg
             hit = False  # a success newer than everything fires nothing and undoes nothing
         _prune(state, previous, rules, event.topic)
         if hit and event.topic is not None:
-            since = min(
-                at, previous
-            )  # nothing changes before the event, nor "stuck" before the clock
+            # nothing changes before the event, nor "stuck" before the clock
+            since = min(at, previous)
             floor = min(floor, since)
             asked = touched.setdefault(event.topic, {})
             for trigger in affected_triggers(event):
