@@ -17,14 +17,16 @@ most `GRACEFUL_TIMEOUT` seconds, default 30), closes the function (`function.acl
 connections and producers), then exits by re-raising the signal.
 
 Start-up is paid by a person after every scale from zero, so it runs lean: the cyclic garbage
-collector stays off while the function is imported and built (it would otherwise scan the
-growing heap of modules, classes and functions again and again), then the start-up heap is
-frozen (`gc.freeze`: no later collection scans it either) and the collector turned back on;
-and pydantic's plugin lookup, which reads every installed distribution's entry points, is
-skipped (`PYDANTIC_DISABLE_PLUGINS`, unless the environment sets it: the engine uses none).
+collector stays off from the start of `main` — before uvicorn and Starlette are imported, which
+is why this module imports them only there and in `app` (the ASGI app is `mastery.asgi`) — while
+the function is imported and built (it would otherwise scan the growing heap of modules, classes
+and functions again and again), then the start-up heap is frozen (`gc.freeze`: no later
+collection scans it either) and the collector turned back on; and pydantic's plugin lookup,
+which reads every installed distribution's entry points, is skipped (`PYDANTIC_DISABLE_PLUGINS`,
+unless the environment sets it: the engine uses none).
 
-Importing this module loads only uvicorn and Starlette: it is also how the benchmarks serve their
-bare baselines.
+Serving loads only uvicorn and Starlette besides the function's own imports: it is also how the
+benchmarks serve their bare baselines.
 """
 
 from __future__ import annotations
@@ -32,70 +34,21 @@ from __future__ import annotations
 import gc
 import importlib.util
 import inspect
-import logging
 import os
 import sys
 import types
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-import uvicorn
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
-from starlette.types import Receive, Scope, Send
-
-Handler = Callable[[Request], Awaitable[Response]]
-_logger = logging.getLogger(__name__)
-
-
-class ServedFunction:
-    """The ASGI app serving `handler`; with `function` (the entry point's `LazyFunction`), its
-    `prepare()` is awaited on lifespan start-up (uvicorn binds after it) and its `aclose()` on
-    lifespan shutdown (after the last request)."""
-
-    def __init__(self, handler: Handler, function: Any = None) -> None:
-        self._handler = handler
-        self._function = function
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-            return
-        try:
-            response = await self._handler(Request(scope, receive, send))
-        except Exception:
-            _logger.exception("Exception on %s [%s]", scope["path"], scope["method"])
-            response = PlainTextResponse(
-                "Internal Server Error", 500, headers={"X-Google-Status": "crash"}
-            )
-        await response(scope, receive, send)
-
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                if self._function is not None:
-                    await self._function.prepare()
-                _start_up_done()
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                if self._function is not None:
-                    await self._function.aclose()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-
-
-def _start_up_done() -> None:
-    """Freeze what start-up allocated and turn the garbage collector back on (see above)."""
-    if not gc.isenabled():
-        gc.freeze()
-        gc.enable()
+if TYPE_CHECKING:
+    from mastery.asgi import ServedFunction
 
 
 def app() -> ServedFunction:
     """The ASGI app serving `FUNCTION_TARGET` (uvicorn's app factory)."""
-    gc.disable()  # until `_start_up_done`, once the function is built
+    gc.disable()  # until `start_up_done`, once the function is built
+    from mastery.asgi import ServedFunction, start_up_done
+
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     target = os.environ.get("FUNCTION_TARGET", "")
     if not target:
@@ -109,7 +62,7 @@ def app() -> ServedFunction:
         raise SystemExit(f"{source} defines no `async def {target}(request)`")
     function = getattr(module, "function", None)
     if not hasattr(function, "prepare"):
-        _start_up_done()
+        start_up_done()
         return ServedFunction(handler)
     return ServedFunction(handler, function)
 
@@ -131,12 +84,17 @@ def _load(source: Path) -> types.ModuleType:
 
 def main() -> None:
     """Serve `FUNCTION_TARGET` on `HOST`:`PORT` with `WORKERS` processes (default 1)."""
+    workers = int(os.environ.get("WORKERS", "1"))
+    if workers == 1:  # this process builds the function: `app` turns the collector back on
+        gc.disable()  # before uvicorn and Starlette are imported (see above)
+    import uvicorn
+
     uvicorn.run(
         "mastery.serve:app",
         factory=True,
         host=os.environ.get("HOST", "0.0.0.0"),  # noqa: S104 - a container serves every interface
         port=int(os.environ.get("PORT", "8080")),
-        workers=int(os.environ.get("WORKERS", "1")),
+        workers=workers,
         lifespan="on",
         ws="none",
         access_log=False,  # each function logs its own requests (route templates, not paths)

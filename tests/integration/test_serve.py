@@ -18,9 +18,9 @@ import pytest
 from starlette.requests import Request
 from starlette.responses import Response
 
+from mastery.asgi import ServedFunction
 from mastery.local.functions import ROOT, RunningFunction, start_function, stop_all, wait_healthy
 from mastery.local.servers import free_port
-from mastery.serve import ServedFunction
 from tests.integration.start_up import START_UP
 
 pytestmark = pytest.mark.integration
