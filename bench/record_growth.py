@@ -14,13 +14,16 @@ evidence (passed exercises: by the catalogue; quizzes, reviews and active days: 
 retention), the learner model's answers and states, and the struggle evidence and alerts
 (bounded by the struggle rules' windows).
 
-    .venv/bin/python -m bench.record_growth [--points 100,1000,10000] [--seed 1] [--topics N]
+    .venv/bin/python -m bench.record_growth [--points 100,1000,10000] [--seed 1] [--topics 4]
         [--window-hours 168]
 
-With `--topics N` the student keeps to the first N topics: the history grows, the breadth of the
-curriculum touched does not, which separates growth with history length from growth with the
-number of topics (31 at most: a record holds a learner state, passed exercises and scores per
-topic touched).
+Like is compared with like: the student keeps to the first `--topics` topics (default 4, the
+topics the student has touched by its 100th event), so at every history length it has touched
+the same topics and only the history grows; the `topics` column shows it. A record holds a
+learner state, passed exercises and scores per topic touched, so the breadth of the curriculum
+touched is a size of its own, bounded by the catalogue (31 topics): `--topics 0` cycles through
+all of them, and the 10,000-event student has then touched 31 topics where the 100-event one
+has touched 4.
 """
 
 from __future__ import annotations
@@ -132,6 +135,7 @@ async def measure(
         )
         span = (clock.now - datetime.fromisoformat(events[0]["occurred_at"])).days
         rows.append({"events": point, "days": span, "bytes": len(value.data),
+                     "topics": len(json.loads(value.data)["topics"]),
                      "us_per_event": 1e6 * best / SAMPLE, **_parts(value.data)})  # fmt: skip
     return rows
 
@@ -161,9 +165,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", default="100,1000,10000")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--topics", type=int, default=0,
+    parser.add_argument("--topics", type=int, default=4,
                         help="cycle through only the first N topics: the history grows, the "
-                        "breadth does not (default 0: all 31)")  # fmt: skip
+                        "breadth does not (default 4; 0: all 31)")  # fmt: skip
     parser.add_argument("--window-hours", type=int, default=LATE_WINDOW // timedelta(hours=1),
                         help="the late-arrival window (INGEST_LATE_WINDOW_HOURS)")  # fmt: skip
     args = parser.parse_args()
@@ -171,10 +175,10 @@ def main() -> None:
     window = timedelta(hours=args.window_hours)
     rows = asyncio.run(measure(points, args.seed, args.topics, window))
     first = rows[0]
-    print(f"{'events':>7}{'days':>6}{'record B':>10}{'x':>6}{'us/event':>10}{'x':>6}"
+    print(f"{'events':>7}{'days':>6}{'topics':>7}{'record B':>10}{'x':>6}{'us/event':>10}{'x':>6}"
           + "".join(f"{name:>17}" for name in PARTS))  # fmt: skip
     for row in rows:
-        print(f"{row['events']:>7,}{row['days']:>6}{row['bytes']:>10,}"
+        print(f"{row['events']:>7,}{row['days']:>6}{row['topics']:>7}{row['bytes']:>10,}"
               f"{row['bytes'] / first['bytes']:>6.2f}{row['us_per_event']:>10.0f}"
               f"{row['us_per_event'] / first['us_per_event']:>6.2f}"
               + "".join(f"{row[name]:>17,}" for name in PARTS))  # fmt: skip

@@ -15,8 +15,10 @@ write, or unchanged). Anything else (a lost compare-and-set, an error) simply dr
 Bounded in bytes, not in records: a record grows with its student's events inside the
 late-arrival window, so a count of records would let the cache's memory grow with them. A
 parsed record is counted as `PARSED_BYTES_PER_JSON_BYTE` times its JSON (every object it
-reaches measured 3.9-5.8x on the demo's records); default budget 8 MiB (about 80 records of a
-month's activity), docs/ARCHITECTURE.md.
+reaches measured 3.9-5.8x on the demo's records). The default budget, 64 MiB, holds the
+records of a school of 630 students a month in (median 17 KB), the working set of one consumer
+in `bench.ingest_paths`; 8 MiB (~80 records) parsed three records in four afresh there
+(docs/DECISIONS.md).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from mastery.domain.record import StudentRecord
 
 __all__ = ["DEFAULT_RECORD_CACHE_BYTES", "PARSED_BYTES_PER_JSON_BYTE", "RecordCache"]
 
-DEFAULT_RECORD_CACHE_BYTES = 8 * 1024 * 1024
+DEFAULT_RECORD_CACHE_BYTES = 64 * 1024 * 1024
 PARSED_BYTES_PER_JSON_BYTE = 6
 """What a parsed record is counted as, per byte of its JSON (measured 3.9-5.8, rounded up)."""
 
@@ -43,12 +45,17 @@ class RecordCache:
         self._entries: LRUCache[str, tuple[bytes, StudentRecord]] = LRUCache(
             max(1, max_bytes), getsizeof=_parsed_size
         )
+        self.hits = 0
+        """Takes that found their record cached (`misses`: takes that parsed it)."""
+        self.misses = 0
 
     def take(self, key: str, data: bytes) -> StudentRecord:
         """The record `data` encodes, now owned by the caller (parsed unless cached)."""
         entry = self._entries.pop(key, None)
         if entry is not None and entry[0] == data:
+            self.hits += 1
             return entry[1]
+        self.misses += 1
         return StudentRecord.model_validate_json(data)
 
     def keep(self, key: str, data: bytes, record: StudentRecord) -> None:
