@@ -4,8 +4,9 @@
 
 Reads every `--every`-th student record (read only, e.g. the Redis of a running `bench.soak`)
 and prints, per record on average, the JSON bytes of each top-level field, of each field of the
-topics' evidence and of the struggle state, with the number of dedupe ids and alerts. Run it
-twice during a soak to see what grows.
+topics' evidence and of the struggle evidence (runs, starts, passes, help), with the number of
+dedupe ids and alerts. Run it twice during a soak to see what grows (`bench.soak` takes the same
+reading itself after its warm-up, at the start of its last part and at its end: `composition`).
 """
 
 from __future__ import annotations
@@ -24,13 +25,10 @@ def _size(value: Any) -> int:
     return len(json.dumps(value, separators=(",", ":")))
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("redis_url")
-    parser.add_argument("--every", type=int, default=10)
-    args = parser.parse_args(argv)
-    client = redis.Redis.from_url(args.redis_url)
-    keys = sorted(client.scan_iter(match="student:*", count=1000))[:: args.every]
+def composition(client: redis.Redis, every: int = 10) -> dict[str, Any] | None:
+    """Per record on average, the JSON bytes of each field, of every `every`-th record (None:
+    there are none)."""
+    keys = sorted(client.scan_iter(match="student:*", count=1000))[::every]
     fields: Counter[str] = Counter()
     parts: Counter[str] = Counter()
     records = stored = 0
@@ -43,18 +41,30 @@ def main(argv: list[str] | None = None) -> int:
         fields.update({field: _size(value) for field, value in document.items()})
         for evidence in document.get("topics", {}).values():
             parts.update({f"topics.{f}": _size(v) for f, v in evidence.items()})
-        parts.update({f"struggle.{f}": _size(v) for f, v in document.get("struggle", {}).items()})
+        for evidence in document.get("struggle", {}).get("topics", {}).values():
+            parts.update({f"struggle.{f}": _size(v) for f, v in evidence.items()})
         parts.update({"seen (ids)": len(document.get("seen", {})),
                       "alerts (count)": len(document.get("alerts", []))})  # fmt: skip
     if not records:
-        print("no student records")
-        return 1
-    print(json.dumps({
+        return None
+    return {
         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "records": records,
         "mean_json_bytes": round(stored / records),
         "fields": {k: round(v / records) for k, v in fields.most_common()},
         "parts": {k: round(v / records, 1) for k, v in parts.most_common()},
-    }, indent=1))  # fmt: skip
+    }  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("redis_url")
+    parser.add_argument("--every", type=int, default=10)
+    args = parser.parse_args(argv)
+    found = composition(redis.Redis.from_url(args.redis_url), args.every)
+    if found is None:
+        print("no student records")
+        return 1
+    print(json.dumps(found, indent=1))
     return 0
 
 

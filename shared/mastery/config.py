@@ -28,6 +28,13 @@ def _percent(value: str) -> float:
     return share
 
 
+def _hours(name: str, value: str) -> float:
+    hours = float(value)
+    if not 0.0 < hours < float("inf"):
+        raise ConfigError(f"{name} must be a positive number of hours, not {value!r}")
+    return hours
+
+
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise ConfigError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
@@ -104,9 +111,10 @@ class Settings:
     retention_days: int = 90
     audit_window_seconds: int = 600
     """Repeated reads by one caller through one route within this coalesce into one entry."""
-    late_window_hours: int = 168
+    late_window_hours: float = 168
     """Ingest applies an event at most this far behind its student's newest one (and dedupes by
-    id within it); later ones are dead-lettered as late (`mastery.domain.record`)."""
+    id within it); later ones are dead-lettered as late (`mastery.domain.record`). Fractions
+    are allowed (0.25 = 15 minutes: what lets a one-hour soak reach the window's bound)."""
     gdpr_self_erasure: bool = False
     max_body_bytes: int = 65536
     binding_max_record_bytes: int = 1_048_588
@@ -217,8 +225,9 @@ class Settings:
                 audit_window_seconds=int(
                     get("AUDIT_COALESCE_SECONDS") or defaults.audit_window_seconds
                 ),
-                late_window_hours=int(
-                    get("INGEST_LATE_WINDOW_HOURS") or defaults.late_window_hours
+                late_window_hours=_hours(
+                    "INGEST_LATE_WINDOW_HOURS",
+                    get("INGEST_LATE_WINDOW_HOURS") or str(defaults.late_window_hours),
                 ),
                 gdpr_self_erasure=_flag(get("GDPR_SELF_ERASURE") or "false"),
                 max_body_bytes=int(get("MAX_BODY_BYTES") or defaults.max_body_bytes),

@@ -146,3 +146,18 @@ async def test_the_window_is_configured_by_the_environment() -> None:
         _deps(MemoryStateStore(), timedelta(hours=hours)),
     )
     assert outcomes == [Outcome.APPLIED, Outcome.APPLIED]
+
+
+async def test_a_window_of_minutes_keeps_the_ids_of_those_minutes_only() -> None:
+    hours = Settings.from_env({"INGEST_LATE_WINDOW_HOURS": "0.25"}).late_window_hours
+    store = MemoryStateStore()
+    deps = _deps(store, timedelta(hours=hours))
+    at = [NOW - timedelta(minutes=m) for m in (40, 10, 0, 20)]  # the last comes 20 minutes late
+    documents = [event("code.executed", "s1", TOPICS[0], t, ok=True) for t in at]
+    outcomes = await handle_records([(raw(d), KafkaMetadata()) for d in documents], deps)
+    assert outcomes == [Outcome.APPLIED, Outcome.APPLIED, Outcome.APPLIED, Outcome.LATE]
+    record, _ = await load_student(store, "s1")
+    assert record is not None
+    assert set(record.seen) == {documents[1]["id"], documents[2]["id"]}  # 40 minutes back: gone
+    [letter] = [json.loads(value) for _, value in deps.dead_letters.records]
+    assert "(0.25 h)" in letter["reason"]

@@ -68,6 +68,8 @@ def test_every_setting_is_read_from_its_variable() -> None:
         ({"STATE_BACKEND": "postgres"}, "STATE_BACKEND must be one of redis, dapr"),
         ({"INGEST_MODE": "ftp"}, "INGEST_MODE must be one of"),
         ({"RETENTION_DAYS": "ninety"}, "not a number"),
+        ({"INGEST_LATE_WINDOW_HOURS": "0"}, "a positive number of hours"),
+        ({"INGEST_LATE_WINDOW_HOURS": "inf"}, "a positive number of hours"),
     ],
 )
 def test_bad_values_are_config_errors(env: dict[str, str], message: str) -> None:
