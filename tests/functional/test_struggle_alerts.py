@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,7 +17,9 @@ from mastery.config import JwtSettings, Settings
 from mastery.domain.record import StudentRecord
 from mastery.entrypoints.core import Core
 from mastery.entrypoints.http import ingest, recommend
+from mastery.entrypoints.http.alerts import LISTINGS_IN_FLIGHT
 from mastery.errors import SinkUnavailableError
+from mastery.ports import Versioned
 from mastery.services.students import load_student
 from mastery.web.auth import mint_token
 from tests.asgi import serve
@@ -258,3 +261,44 @@ async def test_a_listing_that_found_nothing_due_still_notices_the_next_start(
     ]
     assert (alert["trigger"], alert["detail"]) == ("stuck_on_exercise", "e2")
     assert parses == ["full"]
+
+
+class SlowReads(MemoryStateStore):
+    """Batch reads that take a moment; counts the most in flight at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_flight = self.most = 0
+
+    async def read_many(self, keys: Sequence[str]) -> list[Versioned | None]:
+        self.in_flight += 1
+        self.most = max(self.most, self.in_flight)
+        try:
+            await asyncio.sleep(0.01)
+            return await super().read_many(keys)
+        finally:
+            self.in_flight -= 1
+
+
+async def test_at_most_a_few_class_listings_read_their_members_at_once() -> None:
+    # Each listing holds its members' stored records until it answers: more at once in one
+    # process would only raise the heap's high-water. The rest wait, and all are answered.
+    store = SlowReads()
+    core = Core(settings=Settings(jwt=JwtSettings(secret=SECRET)), store=store,
+                dead_letters=MemorySink(), alerts=MemorySink(),
+                clock=lambda: T0 + timedelta(hours=3))  # fmt: skip
+    async with (
+        serve(await ingest.create(core)) as ingest_client,
+        serve(await recommend.create(core)) as client,
+    ):
+        headers = {"Content-Type": "application/json", "__topic": "learning.events"}
+        for document in (event("class.enrolled", "s1", None, T0, class_id="c1"),
+                         *(wrong_answer("s1", minutes) for minutes in (1, 2, 3))):  # fmt: skip
+            await ingest_client.post("/learning-events", content=raw(document), headers=headers)
+        store.most = 0
+        pages = await asyncio.gather(*(
+            client.get("/v1/classes/c1/alerts", headers=TEACHER)
+            for _ in range(3 * LISTINGS_IN_FLIGHT)
+        ))  # fmt: skip
+    assert {len(page.json()["alerts"]) for page in pages} == {1}
+    assert store.most == LISTINGS_IN_FLIGHT

@@ -5,10 +5,17 @@ to notice the 10 minutes with, so each read derives the "stuck" alerts wall-cloc
 due, stores them and publishes them (`mastery.services.alerts.sweep_students`) — for the members
 whose record version has something coming due by now (`mastery.domain.sweep_due`); the others'
 alerts are served from the memo.
+
+At most `LISTINGS_IN_FLIGHT` listings of one process read their members at once; the others wait
+their turn before reading. A listing holds the stored records of its ~30 members until it
+answers; listings on one event loop share one core however many run at once, so more of them
+mostly add memory, and the heap keeps the high-water of what was once in flight after they have
+gone (docs/BENCHMARKS.md, "Soak").
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -34,6 +41,9 @@ from mastery.services.students import load_roster, load_student
 from mastery.web.auth import Principal
 from mastery.web.problems import ProblemError
 from mastery.web.routing import Call, Route
+
+LISTINGS_IN_FLIGHT = 4
+"""Class listings one process runs at once (the rest wait before reading their members)."""
 
 
 class AlertQuery(BaseModel):
@@ -112,11 +122,23 @@ def alert_routes(
     memo = memo or AnswerMemo()
     struggle = rules or StruggleRules()
     retention = core.settings.retention_days
+    listing = asyncio.Semaphore(LISTINGS_IN_FLIGHT)
 
     async def list_class_alerts(call: Call) -> AlertPage:
         class_id = path_id(call, "class_id")
         authorize_class(call.require_principal(), class_id)
         query = call.query_as(AlertQuery)
+        async with listing:
+            listed = await class_alerts(call, class_id)
+        chunk, cursor = page(listed, query)
+        return AlertPage(
+            class_id=class_id,
+            alerts=[alert_view(a, core.curriculum) for a in chunk],
+            next_cursor=cursor,
+        )
+
+    async def class_alerts(call: Call, class_id: str) -> list[Alert]:
+        """The alerts of the class's members, each swept first when something may be due."""
         roster, _ = await load_roster(core.store, class_id)
         versions = await read_audited(
             memo.load_many(core.store, roster.members),
@@ -138,12 +160,7 @@ def alert_routes(
                 listed += record.alerts
                 if record.alerts == watch.alerts:  # nothing written: re-arm from the sweep
                     watch.quiet_until = quiet_until(record.struggle, record.alerts, struggle)
-        chunk, cursor = page(listed, query)
-        return AlertPage(
-            class_id=class_id,
-            alerts=[alert_view(a, core.curriculum) for a in chunk],
-            next_cursor=cursor,
-        )
+        return listed
 
     async def acknowledge_alert(call: Call) -> AlertView:
         student_id = path_id(call, "student_id")
