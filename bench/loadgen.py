@@ -10,6 +10,7 @@ server that does nothing, to report beside the results.
 from __future__ import annotations
 
 import json
+import resource
 import shutil
 import socket
 import subprocess
@@ -54,6 +55,9 @@ class LoadResult:
     p95_ms: float
     p99_ms: float
     errors: int
+    client_cpu_cores: float
+    """The client's own CPU over the run (user + system seconds ÷ seconds): far below 1, the
+    single-threaded client was waiting for the server, not the other way round."""
 
     def as_dict(self) -> dict[str, object]:
         """JSON-ready figures."""
@@ -117,6 +121,7 @@ def _wrk(
         script.write("paths = {" + ",".join(json.dumps(p) for p in paths) + "}\n")
         script.write(_WRK_SCRIPT)
     try:
+        before = _children_cpu_seconds()
         argv = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "-s", script.name]
         for name, value in headers.items():
             argv += ["-H", f"{name}: {value}"]
@@ -127,6 +132,7 @@ def _wrk(
             check=True,
             timeout=seconds + 60,
         ).stdout
+        client_cpu = _children_cpu_seconds() - before
     finally:
         Path(script.name).unlink(missing_ok=True)
     line = next(x for x in output.splitlines() if x.startswith("WRKJSON "))
@@ -135,5 +141,11 @@ def _wrk(
     return LoadResult(
         "wrk", figures["requests"], elapsed, figures["requests"] / elapsed,
         figures["p50_us"] / 1000, figures["p95_us"] / 1000, figures["p99_us"] / 1000,
-        figures["errors"] + figures["non2xx"],
+        figures["errors"] + figures["non2xx"], client_cpu / elapsed,
     )  # fmt: skip
+
+
+def _children_cpu_seconds() -> float:
+    """CPU used by this process's finished children (here: each wrk run once it has exited)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime

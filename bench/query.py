@@ -22,6 +22,7 @@ import asyncio
 import json
 import statistics
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -56,6 +57,24 @@ def _cases(engine: Any, school: Any, students: int) -> list[tuple[str, str, list
     ]
 
 
+def bare_copies(redis_url: str, students: Sequence[str]) -> list[int]:
+    """Copy each student's record bytes to `bench:{id}` for the bare function; their sizes."""
+    direct = redis.Redis.from_url(redis_url)
+    sizes = []
+    for student in students:
+        data = direct.hget(student_key(student), "data")
+        assert data is not None
+        direct.set(f"bench:{student}", data)
+        sizes.append(len(data))
+    direct.close()
+    return sizes
+
+
+def mget_path(students: Sequence[str]) -> str:
+    """The bare function's path that reads the copies of `students` in one MGET."""
+    return "/" + ",".join(f"bench:{s}" for s in students)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0)
@@ -76,13 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     school = make_school(classes=max(1, args.students // 30), students_per_class=30, teachers=2)
     with running_engine(["query"], workers=args.workers, server=args.server) as engine:
         seeded = asyncio.run(seed(engine.redis_url, school, days=30, now=datetime.now(UTC)))
+        sizes = bare_copies(engine.redis_url, school.students[: args.students])
         direct = redis.Redis.from_url(engine.redis_url)
-        sizes = []
-        for student in school.students[: args.students]:
-            data = direct.hget(student_key(student), "data")
-            assert data is not None
-            direct.set(f"bench:{student}", data)
-            sizes.append(len(data))
         one = school.students[1]
         direct.set("bench:value", direct.get(f"bench:{one}") or b"")
         with running_baseline(
@@ -94,8 +108,7 @@ def main(argv: list[str] | None = None) -> int:
                 "one": ("bare GET (one key)", bare.url, ["/bench:value"], ""),
                 "many": ("bare GET (many keys)", bare.url,
                          [f"/bench:{s}" for s in school.students[: args.students]], ""),
-                "class": ("bare MGET (30 keys)", bare.url,
-                          ["/" + ",".join(f"bench:{s}" for s in heat_map_class)], ""),
+                "class": ("bare MGET (30 keys)", bare.url, [mget_path(heat_map_class)], ""),
             }  # fmt: skip
             runs: dict[str, list[loadgen.LoadResult]] = {}
             # The server's own CPU per request (its whole process tree): unlike req/s, it does
@@ -119,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
                     runs.setdefault(name, []).append(result)
                     print(f"{name:28} {result.rps:8.0f} req/s  p50 {result.p50_ms:6.2f} ms  "
                           f"p95 {result.p95_ms:6.2f} ms  p99 {result.p99_ms:6.2f} ms  "
-                          f"errors {result.errors}  server cpu {per_request:.3f} ms/req",
+                          f"errors {result.errors}  server cpu {per_request:.3f} ms/req  "
+                          f"wrk cpu {result.client_cpu_cores:.2f} cores",
                           file=sys.stderr)  # fmt: skip
     summary = _summarise(runs, bare_cases)
     for row in summary:
@@ -155,6 +169,7 @@ def _summarise(
             "p99_ms": statistics.median(r.p99_ms for r in results),
             "errors": sum(r.errors for r in results),
             "requests": sum(r.requests for r in results),
+            "client_cpu_cores": statistics.median(r.client_cpu_cores for r in results),
         }
     rows = []
     for name, figures in medians.items():

@@ -8,11 +8,11 @@ MULTI/EXEC that runs its other operations when an ETag check fails, and the SDK 
 for "only if absent"; one Lua script checks every condition before it changes anything.
 
 Group commit: the appends of every request waiting while one round trip is in flight go together
-in the next (one pipeline of scripts of at most `CHUNK` appends each), and on a single server so
-do the direct adapter's reads (`_read_hashes`): an audited read's record and its append travel
-in one round trip, and 32 requests in flight make one instead of 32. A request's call returns
-only once its own commands have answered, as without batching; an idle process sends each at
-once, with no added delay.
+in the next (one script run; a pipeline of scripts of at most `CHUNK` appends each when there are
+more, or reads), and on a single server so do the direct adapter's reads (`_read_hashes`): an
+audited read's record and its append travel in one round trip, and 32 requests in flight make one
+instead of 32. A request's call returns only once its own commands have answered, as without
+batching; an idle process sends each at once, with no added delay.
 """
 
 from __future__ import annotations
@@ -114,9 +114,10 @@ class RedisLogs:
         items = [(a, p.times) for p in appends for a in p.appends]
         if len(batch) == 1 and isinstance(batch[0], _Reads) and len(batch[0].keys) == 1:
             return [[await self._logs_client.hmget(batch[0].keys[0], _FIELDS)]]
-        if len(batch) == 1 and appends and self._one_script and len(items) <= CHUNK:
+        if len(appends) == len(batch) and self._one_script and len(items) <= CHUNK:
+            # appends only (reads served from a cache): one script run, no pipeline
             keys, args = _script_arguments(items)
-            return [sum(int(n) for n in await self._log_append(keys=keys, args=args))]
+            return _answers(batch, [], await self._log_append(keys=keys, args=args))
         size = CHUNK if self._one_script else 1
         chunks = [items[first : first + size] for first in range(0, len(items), size)]
         async with self._logs_client.pipeline(transaction=False) as pipe:

@@ -40,6 +40,7 @@ __all__ = [
     "AuditPolicy",
     "Caller",
     "TrailPage",
+    "access_appends",
     "audit_entry",
     "audit_keys",
     "is_cursor",
@@ -111,6 +112,12 @@ def _log_keys(student_id: str) -> tuple[str, str, str]:
     return stream, tally, student_key(student_id)
 
 
+@lru_cache(maxsize=4096)
+def _coalesce_key(subject: str, role: str, action: str, route: str) -> str:
+    """What repeated accesses share to coalesce (made once per caller and route, not per read)."""
+    return json.dumps([subject, role, action, route], separators=(",", ":"))
+
+
 def is_cursor(value: str) -> bool:
     """True when `value` has the form of a trail cursor (an entry id)."""
     return _CURSOR.fullmatch(value) is not None
@@ -132,6 +139,26 @@ def _is_self(caller: Caller, student_id: str) -> bool:
     return caller.role == "student" and caller.subject == student_id
 
 
+def access_appends(
+    caller: Caller,
+    students: Iterable[str],
+    route: str,
+    *,
+    action: Action = "read",
+    note: str | None = None,
+) -> list[LogAppend]:
+    """The appends that record `caller`'s access to `students` through `route` (what
+    `record_access` sends): one per student named, none for a student's own reads. `note` is
+    the request's correlation id (by default the current one)."""
+    coalesce = _coalesce_key(caller.subject, caller.role, action, route)
+    note = current_correlation_id() if note is None else note
+    return [
+        LogAppend(*_log_keys(student_id), coalesce, note)
+        for student_id in dict.fromkeys(students)
+        if action != "read" or not _is_self(caller, student_id)
+    ]
+
+
 async def record_access(
     store: StateStore,
     caller: Caller,
@@ -148,12 +175,7 @@ async def record_access(
     with no record. Durable
     (written to the store) when this returns; returns how many entries were added or counted.
     """
-    coalesce = json.dumps([caller.subject, caller.role, action, route], separators=(",", ":"))
-    note = current_correlation_id()
-    appends = []
-    for student_id in dict.fromkeys(students):
-        if action != "read" or not _is_self(caller, student_id):
-            appends.append(LogAppend(*_log_keys(student_id), coalesce, note))
+    appends = access_appends(caller, students, route, action=action)
     if not appends:
         return 0
     return await store.append_logs(
