@@ -60,8 +60,10 @@ TEACHER_ROUTES = [
     "/v1/students/{student_id}/forecast", "/v1/students/{student_id}/recommendations",
     "/v1/classes/{class_id}/alerts",
 ]  # fmt: skip
+ROUTE_WEIGHTS = [WEIGHTS.get(r, DEFAULT_WEIGHT) for r in TEACHER_ROUTES]
 TEACHER_USERS, THINK_S = 100, (3.0, 10.0)
 TICKS_IN_FLIGHT = 8
+FIRST_TOPIC = CURRICULUM.topological_order()[0]
 
 
 @dataclass(frozen=True)
@@ -74,11 +76,9 @@ def _request(rng: random.Random, school: School) -> list[LogAppend]:
     """The appends of one teacher read: who, whose data, which route."""
     subject = rng.choice(list(school.teachers))
     class_id = rng.choice(school.teachers[subject])
-    weights = [WEIGHTS.get(r, DEFAULT_WEIGHT) for r in TEACHER_ROUTES]
-    template = rng.choices(TEACHER_ROUTES, weights=weights)[0]
+    template = rng.choices(TEACHER_ROUTES, weights=ROUTE_WEIGHTS)[0]
     student = rng.choice(school.classes[class_id])
-    values = {"class_id": class_id, "student_id": student,
-              "topic_id": CURRICULUM.topological_order()[0]}  # fmt: skip
+    values = {"class_id": class_id, "student_id": student, "topic_id": FIRST_TOPIC}
     path = template.format(**values)
     students = school.classes[class_id] if "{class_id}" in template else [student]
     note = uuid.UUID(int=rng.getrandbits(128)).hex  # a request's own correlation id
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hours", type=int, default=24)
     parser.add_argument("--tick", type=int, default=10)
     parser.add_argument("--slices", type=int, default=4)
-    parser.add_argument("--slice-seconds", type=float, default=1.0)
+    parser.add_argument("--slice-seconds", type=int, default=1)
     parser.add_argument("--connections", type=int, default=8)
     args = parser.parse_args(argv)
     try:  # before the hours of simulation, not after them
