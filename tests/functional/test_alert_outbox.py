@@ -163,3 +163,36 @@ async def test_a_sweep_whose_publish_fails_stores_nothing_and_the_next_sweep_sen
     [swept] = await sweep_students(store, sink, [(record, etag)], **sweep)  # type: ignore[arg-type]
     assert _ids(sink) == [a.id for a in swept.alerts]
     assert [a.published for a in swept.alerts] == [True]
+
+
+class SinkDownFor(MemorySink):
+    """Fails every publish for one student (its partition's leader is down)."""
+
+    def __init__(self, student_id: str) -> None:
+        super().__init__()
+        self.down = student_id
+
+    async def publish(self, key: str, value: bytes) -> None:
+        if key == self.down:
+            raise StateUnavailableError("alert topic down")
+        await super().publish(key, value)
+
+
+async def test_a_batch_whose_publish_fails_for_one_student_writes_no_student() -> None:
+    store, sink = MemoryStateStore(), SinkDownFor("s2")
+    runs = [{**_wrong(minutes), "student_id": s, "id": f"{s}-{minutes}"}
+            for minutes in (1, 2, 3) for s in ("s1", "s2")]  # fmt: skip
+    batch = [(raw(document), KafkaMetadata()) for document in runs]
+    with pytest.raises(StateUnavailableError):
+        await handle_records(batch, _deps(store, sink))
+    assert store.values == {}  # the alerts of both students are sent before any write
+    assert [key for key, _ in sink.records] == ["s1"]  # the other student's alert was sent
+    sink.down = ""
+    outcomes = await handle_records(batch, _deps(store, sink))  # the batch redelivered
+    assert outcomes == [Outcome.APPLIED] * len(batch)
+    for student in ("s1", "s2"):
+        record, _ = await load_student(store, student)
+        assert record is not None
+        [alert] = record.alerts
+        assert alert.published
+    assert sorted(key for key, _ in sink.records) == ["s1", "s1", "s2"]  # at least once

@@ -59,9 +59,12 @@ async def _consumer(brokers: str, topic: str, group: str) -> AIOKafkaConsumer:
     return consumer
 
 
+@pytest.mark.parametrize("max_batch", [1000, 7])
 async def test_transient_fault_commits_nothing_and_the_batch_is_applied_when_redis_returns(
-    kafka_broker: KafkaBroker, private_redis: RedisServer
+    kafka_broker: KafkaBroker, private_redis: RedisServer, max_batch: int
 ) -> None:
+    # 1000: every record fits one poll. 7: the next batch is polled and parsed while one is
+    # applied, so a failed batch seeks back that one too.
     run = uuid.uuid4().hex[:8]
     topic, group = f"consumer.{run}", f"group.{run}"
     await kafka_broker.acreate_topics([topic], partitions=2)
@@ -75,14 +78,15 @@ async def test_transient_fault_commits_nothing_and_the_batch_is_applied_when_red
     deps = IngestDeps(store=store, dead_letters=dead_letters, clock=lambda: NOW,
                       curriculum=CURRICULUM, read_envelope=read_envelope, alerts=MemorySink())  # fmt: skip
     consumer = await _consumer(kafka_broker.brokers, topic, group)
-    batches = BatchConsumer(consumer, deps, max_batch=1000)
+    batches = BatchConsumer(consumer, deps, max_batch=max_batch)
     retried = BATCHES.labels(outcome="retried")
     before = retried._value.get()  # type: ignore[attr-defined]
     private_redis.stop()
     task = asyncio.create_task(batches.run())
     try:
-        # Every record fits one poll: a second failed batch means the first was sought back
-        # and polled again (had the consumer moved past it, the next poll would be empty).
+        # A second failed batch means the first was sought back and polled again (only a
+        # batch after an applied one is applied; had the consumer moved past the first, it
+        # would never be applied).
         async with asyncio.timeout(30), store.failed:
             await store.failed.wait_for(lambda: store.failed_reads >= 2)
         assert retried._value.get() - before >= 1  # type: ignore[attr-defined]
@@ -104,5 +108,6 @@ async def test_transient_fault_commits_nothing_and_the_batch_is_applied_when_red
         record, _ = await load_student(store, student)
         assert record is not None
         assert len(record.seen) == 5
+        assert record.applied == 5
     assert dead_letters.records == []
     await store.aclose()

@@ -1,13 +1,16 @@
 """The ingest function's native consumer mode (`INGEST_MODE=kafka`): Kafka to state, no Dapr.
 
-A consumer-group member that applies what one poll returns as one batch (`handle_records`:
-per student one read and one compare-and-set write, pipelined across students) and commits the
-batch's offsets only after it is applied. Poison records are dead-lettered inside the batch.
-On a transient fault (state store or dead-letter topic down) nothing is committed: the consumer
-seeks back to the batch's first offsets and retries it after a capped backoff; a retried batch
-is safe because every event's dedupe id lands with its change. On SIGTERM it finishes the
-batch in hand, commits and leaves the group. A crash (SIGKILL) loses at most the uncommitted
-batches, which the next owner of the partitions applies again, without double counting.
+A consumer-group member that applies what one poll returns as one batch (`apply_parsed`: per
+student one read and one compare-and-set write, pipelined across students) and commits the
+batch's offsets only after it is applied. While a batch is applied, the next is polled and
+parsed (`ParsedRecords`: CPU only), so the store's round trips overlap the parsing; the next
+batch is applied only after the one before it, so a student's events stay in order. Poison
+records are dead-lettered inside the batch. On a transient fault (state store or dead-letter
+topic down) nothing is committed: the consumer seeks back to the batch's first offsets (and the
+parsed next batch's) and retries it after a capped backoff; a retried batch is safe because
+every event's dedupe id lands with its change. On SIGTERM it finishes the batch in hand,
+commits and leaves the group. A crash (SIGKILL) loses at most the uncommitted batches, which
+the next owner of the partitions applies again, without double counting.
 
 The broker is an outside dependency like the others: a poll that fails backs off like a batch
 that could not be applied, and commits go through the `kafka` circuit breaker (each one timed
@@ -22,6 +25,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka.errors import CommitFailedError, KafkaError
@@ -30,7 +34,7 @@ from prometheus_client import Counter, Gauge
 from mastery.adapters.breaker import CircuitBreaker
 from mastery.entrypoints.ops_server import OpsServer, ingest_readiness
 from mastery.errors import DependencyUnavailableError
-from mastery.services.ingest import IngestDeps, KafkaMetadata, handle_records
+from mastery.services.ingest import IngestDeps, KafkaMetadata, ParsedRecords, apply_parsed
 from mastery.tracing import TRACEPARENT, TRACESTATE
 
 log = logging.getLogger(__name__)
@@ -45,7 +49,8 @@ REQUEST_TIMEOUT_MS = 5_000
 JOIN_MARGIN_MS = 5_000
 COMMIT_TIMEOUT_S = 5.0
 METADATA_PROBE_S = 1.0
-_TRACE_HEADERS = (TRACEPARENT, TRACESTATE)
+PARSE_SLICE = 200
+"""Records parsed between two chances for the batch in flight to take its store replies."""
 
 
 def group_timeouts(session_timeout_ms: int) -> dict[str, int]:
@@ -75,20 +80,26 @@ class _CommitFailed(DependencyUnavailableError):
 def metadata(record: Any) -> KafkaMetadata:
     """Where a consumed record came from (the same fields Dapr's `__*` headers carry)."""
     key = record.key.decode(errors="replace") if record.key is not None else None
-    headers = {name: value for name, value in record.headers or () if name in _TRACE_HEADERS}
-    return KafkaMetadata(
-        topic=record.topic,
-        partition=str(record.partition),
-        offset=str(record.offset),
-        key=key,
-        timestamp=str(record.timestamp),
-        traceparent=_text(headers.get(TRACEPARENT)),
-        tracestate=_text(headers.get(TRACESTATE)),
-    )
+    traceparent = tracestate = None
+    for name, value in record.headers or ():  # most records carry none
+        if name == TRACEPARENT:
+            traceparent = _text(value)
+        elif name == TRACESTATE:
+            tracestate = _text(value)
+    return KafkaMetadata(record.topic, str(record.partition), str(record.offset), key,
+                         str(record.timestamp), traceparent, tracestate)  # fmt: skip
 
 
 def _text(value: bytes | None) -> str | None:
     return None if value is None else value.decode("latin-1")
+
+
+@dataclass(frozen=True)
+class _Applying:
+    """A polled batch and the task applying it."""
+
+    batch: Mapping[Any, Sequence[Any]]
+    task: asyncio.Task[Any]
 
 
 class BatchConsumer:
@@ -116,36 +127,76 @@ class BatchConsumer:
         self._stopping.set()
 
     async def run(self) -> None:
-        """Consume until stopped; the last applied offsets are committed on the way out."""
-        while not self._stopping.is_set():
-            try:
-                batch: Mapping[Any, Sequence[Any]] = await self._consumer.getmany(
-                    timeout_ms=POLL_MS, max_records=self._max_batch
-                )
-            except KafkaError as exc:
-                await self._back_off(f"poll failed ({exc})")
-                continue
-            ASSIGNED.set(len(self._consumer.assignment()))
-            if not batch:
-                continue
-            records = [(r.value or b"", metadata(r)) for rs in batch.values() for r in rs]
-            try:
-                await handle_records(records, self._deps)
-            except DependencyUnavailableError as exc:
-                BATCHES.labels(outcome="retried").inc()
-                for partition, partition_records in batch.items():
-                    self._consumer.seek(partition, partition_records[0].offset)
-                await self._back_off(f"batch not applied ({exc})")
-                continue
-            self._failures = 0
-            self.applied_batches += 1
-            BATCHES.labels(outcome="applied").inc()
-            for partition, partition_records in batch.items():
-                self._uncommitted[partition] = partition_records[-1].offset + 1
-            await self._commit()
+        """Consume until stopped; the last applied offsets are committed on the way out.
+
+        One batch is applied while the next is polled and parsed, so the store's round trips
+        of one overlap the parsing of the next; a batch starts only once the one before it is
+        applied (a student's events are applied in order), and its offsets are committed only
+        after that.
+        """
+        applying: _Applying | None = None
+        try:
+            while not self._stopping.is_set():
+                try:
+                    batch: Mapping[Any, Sequence[Any]] = await self._consumer.getmany(
+                        timeout_ms=POLL_MS, max_records=self._max_batch
+                    )
+                except KafkaError as exc:
+                    if applying is None or await self._settle(applying, {}):
+                        await self._commit()
+                        await self._back_off(f"poll failed ({exc})")
+                    applying = None
+                    continue
+                ASSIGNED.set(len(self._consumer.assignment()))
+                parsed = await self._parse(batch) if batch else None
+                settled = applying is None or await self._settle(applying, batch)
+                applying = None
+                if not settled:
+                    continue  # both batches were sought back
+                if parsed is not None:
+                    applying = _Applying(batch, asyncio.create_task(apply_parsed(parsed)))
+                await self._commit()  # the batch before, while this one is applied
+            if applying is not None:
+                await self._settle(applying, {})
+                applying = None
+        finally:
+            if applying is not None:  # run() was cancelled or failed: nothing is committed
+                applying.task.cancel()
+                await asyncio.wait([applying.task])
         # Bounded: on Ctrl-C of a local run the broker may already be gone.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._commit(), FINAL_COMMIT_S)
+
+    async def _parse(self, batch: Mapping[Any, Sequence[Any]]) -> ParsedRecords:
+        """Parse a polled batch a part at a time, letting the batch in flight take its replies."""
+        records = [(r.value or b"", metadata(r)) for rs in batch.values() for r in rs]
+        parsed = ParsedRecords(records, self._deps)
+        for start in range(0, len(records), PARSE_SLICE):
+            if start:
+                await asyncio.sleep(0)
+            parsed.parse(PARSE_SLICE)
+        return parsed
+
+    async def _settle(self, applying: _Applying, next_batch: Mapping[Any, Sequence[Any]]) -> bool:
+        """Wait for a batch to be applied and mark its offsets for the next commit; whether it
+        was. On a transient fault it and `next_batch` (polled after it, not applied) are sought
+        back to their first offsets and the consumer backs off."""
+        try:
+            await applying.task
+        except DependencyUnavailableError as exc:
+            BATCHES.labels(outcome="retried").inc()
+            firsts = {p: rs[0].offset for p, rs in next_batch.items() if rs}
+            firsts.update({p: rs[0].offset for p, rs in applying.batch.items() if rs})
+            for partition, offset in firsts.items():
+                self._consumer.seek(partition, offset)
+            await self._back_off(f"batch not applied ({exc})")
+            return False
+        self._failures = 0
+        self.applied_batches += 1
+        BATCHES.labels(outcome="applied").inc()
+        for partition, partition_records in applying.batch.items():
+            self._uncommitted[partition] = partition_records[-1].offset + 1
+        return True
 
     async def _back_off(self, reason: str) -> None:
         self._failures += 1

@@ -31,7 +31,7 @@ from mastery.observability import EVENTS_TOTAL
 from mastery.ports import Clock, EventSink, StateStore, Write
 from mastery.services.keyed_locks import KeyedLocks
 from mastery.services.learner_rollout import LearnerModels
-from mastery.services.outbox import publish_unpublished
+from mastery.services.outbox import publish_all_unpublished
 from mastery.services.record_cache import RecordCache
 from mastery.services.retry import MAX_ATTEMPTS, CompareAndSetRounds
 from mastery.services.rosters import RosterMemo, keep_enrolments
@@ -145,30 +145,64 @@ async def handle_records(
     the batch may be applied already, and a retry of the whole batch is safe (dedupe ids; a
     late event stays late), so the caller acknowledges nothing.
     """
-    now = deps.clock()
+    parsed = ParsedRecords(records, deps)
+    parsed.parse()
+    return await apply_parsed(parsed)
+
+
+class ParsedRecords:
+    """A batch of records read into valid events and poison, ready for `apply_parsed`.
+
+    Parsing is CPU alone (nothing is sent or stored), so a consumer can parse its next batch,
+    a part at a time, while the one before waits on the store (`parse(count)`).
+    """
+
+    def __init__(self, records: Sequence[tuple[bytes, KafkaMetadata]], deps: IngestDeps) -> None:
+        self.records = records
+        self.deps = deps
+        self.events: list[LearningEvent] = []
+        self.positions: list[int] = []
+        """The position in `records` of each event."""
+        self.poison: list[tuple[int, str]] = []
+        """(position, reason) of each record that is no valid event."""
+        self.traces: dict[str, TraceContext] = {}
+        self._now = deps.clock()
+        self._next = 0
+
+    def parse(self, count: int | None = None) -> None:
+        """Parse the next `count` records (default: all that are left)."""
+        deps, now = self.deps, self._now
+        stop = len(self.records) if count is None else min(len(self.records), self._next + count)
+        for position in range(self._next, stop):
+            raw, meta = self.records[position]
+            try:
+                event = parse_event(deps.read_envelope(raw), now, deps.curriculum)
+            except PoisonEventError as exc:
+                self.poison.append((position, exc.reason))
+                continue
+            self.events.append(event)
+            self.positions.append(position)
+            if (trace := delivered_trace(meta.traceparent, meta.tracestate)) is not None:
+                self.traces[event.id] = trace
+        self._next = stop
+
+
+async def apply_parsed(parsed: ParsedRecords) -> list[Outcome]:
+    """Dead-letter the poison of a parsed batch, apply its events, dead-letter the late ones
+    (`handle_records`, of which this is the part after parsing)."""
+    records, deps, events = parsed.records, parsed.deps, parsed.events
     outcomes: list[Outcome] = [Outcome.DEAD_LETTERED] * len(records)
-    events: list[LearningEvent] = []
-    positions: list[int] = []
-    letters = []
-    traces: dict[str, TraceContext] = {}
-    for position, (raw, meta) in enumerate(records):
-        try:
-            event = parse_event(deps.read_envelope(raw), now, deps.curriculum)
-        except PoisonEventError as exc:
-            letters.append(_dead_letter(raw, exc.reason, meta, deps))
-            continue
-        events.append(event)
-        positions.append(position)
-        if (trace := delivered_trace(meta.traceparent, meta.tracestate)) is not None:
-            traces[event.id] = trace
+    letters = [
+        _dead_letter(records[p][0], reason, records[p][1], deps) for p, reason in parsed.poison
+    ]
     await asyncio.gather(*letters)
     if letters:
         EVENTS_TOTAL.labels(outcome=Outcome.DEAD_LETTERED, type="invalid").inc(len(letters))
     late = []
     counts: Counter[tuple[Outcome, str]] = Counter()
-    with event_traces(traces):  # alerts go on in the trace of the event that raised them
+    with event_traces(parsed.traces):  # alerts go on in the trace of the event that raised them
         applied = await apply_batch(events, deps)
-    for position, event, outcome in zip(positions, events, applied, strict=True):
+    for position, event, outcome in zip(parsed.positions, events, applied, strict=True):
         outcomes[position] = outcome
         if outcome is Outcome.LATE:
             raw, meta = records[position]
@@ -252,25 +286,28 @@ async def _apply_round(
         deps.store, [s for s, value in zip(student_ids, stored, strict=True) if value is None]
     )
     records: dict[str, StudentRecord] = {}
-    encoded: dict[str, bytes] = {}  # the stored bytes each record equals, once written
-    writes: list[Write] = []
+    changed: set[str] = set()
     for student_id, value in zip(student_ids, stored, strict=True):
-        key = student_key(student_id)
         if value is not None:
-            record = deps.records.take(key, value.data)
+            record = deps.records.take(student_key(student_id), value.data)
         else:
             erased = erasures.get(student_id)
             record = StudentRecord(
                 student_id=student_id, erased_at=erased.timestamp() if erased else None
             )
         records[student_id] = record
-        changed = _apply_events(record, by_student[student_id], events, outcomes, deps)
-        changed |= await publish_unpublished(deps.alerts, record, sent)
-        if changed:
+        if _apply_events(record, by_student[student_id], events, outcomes, deps):
+            changed.add(student_id)
+    changed |= await publish_all_unpublished(deps.alerts, list(records.values()), sent)
+    encoded: dict[str, bytes] = {}  # the stored bytes each record equals, once written
+    writes: list[Write] = []
+    for student_id, value in zip(student_ids, stored, strict=True):
+        record = records[student_id]
+        if student_id in changed:
             ttl = retention_ttl(record.last_event_at, deps.clock(), deps.retention_days)
             data = record.model_dump_json().encode()
             etag = value.etag if value is not None else None
-            writes.append(Write(key, data, etag, ttl))
+            writes.append(Write(student_key(student_id), data, etag, ttl))
             encoded[student_id] = data
         elif value is not None:
             encoded[student_id] = value.data
@@ -295,18 +332,18 @@ def _apply_events(
     whether any was applied. Struggle detection sees the applied ones together (one
     re-derivation of the alerts per run of them, not per event: `detect`)."""
     applied = []
+    window = deps.late_window
+    model = deps.learner.for_student(record.student_id) if deps.learner is not None else None
     for position in positions:
         event = events[position]
         if record.erased_at is not None and event.epoch < record.erased_at:
             outcomes[position] = Outcome.ERASED
-        elif apply_event(record, event, deps.late_window):
-            if deps.learner is not None:
-                track_answer(
-                    record, event, deps.learner.for_student(record.student_id), deps.late_window
-                )
+        elif apply_event(record, event, window):
+            if model is not None:
+                track_answer(record, event, model, window)
             outcomes[position] = Outcome.APPLIED
             applied.append(event)
-        elif too_late(record, event, deps.late_window):
+        elif too_late(record, event, window):
             outcomes[position] = Outcome.LATE
         else:
             outcomes[position] = Outcome.DUPLICATE

@@ -14,8 +14,9 @@ sent, and marked, before the student's next write.
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from prometheus_client import Counter
@@ -67,6 +68,26 @@ async def publish_unpublished(
             sent.add(alert.id)
         alert.published = marked = True
     return marked
+
+
+async def publish_all_unpublished(
+    sink: EventSink | None, records: Sequence[StudentRecord], sent: set[str]
+) -> set[str]:
+    """`publish_unpublished` for many records at once: their alerts are sent concurrently
+    (each record's in order), so a batch waits about one round trip for them, not one per
+    alert. The ids of the students whose alerts were marked; every send has finished when it
+    returns or raises (the first failure).
+    """
+    if sink is None:
+        return set()
+    pending = [r for r in records if any(not alert.published for alert in r.alerts)]
+    results = await asyncio.gather(
+        *(publish_unpublished(sink, r, sent) for r in pending), return_exceptions=True
+    )
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return {r.student_id for r, marked in zip(pending, results, strict=True) if marked}
 
 
 async def update_student(
