@@ -46,8 +46,8 @@ if TYPE_CHECKING:
 
 def app() -> ServedFunction:
     """The ASGI app serving `FUNCTION_TARGET` (uvicorn's app factory)."""
-    gc.disable()  # until `start_up_done`, once the function is built
-    from mastery.asgi import ServedFunction, start_up_done
+    gc.disable()  # until the lifespan's start-up is done, once the function is built
+    from mastery.asgi import ServedFunction
 
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     target = os.environ.get("FUNCTION_TARGET", "")
@@ -61,10 +61,7 @@ def app() -> ServedFunction:
     if not isinstance(handler, types.FunctionType) or not inspect.iscoroutinefunction(handler):
         raise SystemExit(f"{source} defines no `async def {target}(request)`")
     function = getattr(module, "function", None)
-    if not hasattr(function, "prepare"):
-        start_up_done()
-        return ServedFunction(handler)
-    return ServedFunction(handler, function)
+    return ServedFunction(handler, function if hasattr(function, "prepare") else None)
 
 
 def _load(source: Path) -> types.ModuleType:

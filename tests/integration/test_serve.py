@@ -117,8 +117,9 @@ def test_start_up_runs_without_the_cyclic_collector_then_freezes_its_heap(
         capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
     loaded, collecting, frozen = json.loads(done.stdout.splitlines()[-1])
-    # Off until the function is prepared (a function without `prepare` is ready once loaded)...
-    assert loaded is not prepared
+    # Off from loading the function until the lifespan's start-up is done (and the function
+    # prepared, if it has `prepare`)...
+    assert loaded is False
     # ...then on again, never scanning the start-up heap: modules, classes, functions.
     assert collecting is True
     assert frozen > 10_000

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 Trigger = Literal[
     "repeated_error",  # the same error type 3+ times in a topic since the last success
@@ -23,7 +23,7 @@ class Alert(BaseModel):
     student_id: str
     topic: str
     trigger: Trigger
-    evidence: list[str] = Field(default_factory=list)
+    evidence: list[str] = []
     """Ids of the events that raised it."""
     raised_at: int
     """Epoch seconds of the event that completed the evidence (event time, not arrival)."""

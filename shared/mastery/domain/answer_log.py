@@ -16,7 +16,7 @@ import bisect
 import zlib
 from collections.abc import Iterator
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, model_validator
 
 from mastery.domain.learner import StoredLearnerState, StudentState
 
@@ -24,9 +24,9 @@ from mastery.domain.learner import StoredLearnerState, StudentState
 class AnswerLog(BaseModel):
     """Graded answers of one topic: `at[i]` (epoch s), `key[i]` (of the event id), `value[i]`."""
 
-    at: list[float] = Field(default_factory=list)
-    key: list[int] = Field(default_factory=list)
-    value: list[float] = Field(default_factory=list)
+    at: list[float] = []
+    key: list[int] = []
+    value: list[float] = []
     start: StoredLearnerState | None = None
     """The state after the answers dropped from the lists (None: nothing was dropped)."""
 

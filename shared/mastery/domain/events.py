@@ -139,7 +139,7 @@ class _Fields(BaseModel):
 
 
 class _Document(_Fields):
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: dict[str, Any] = {}
 
 
 def _describe(exc: ValidationError, prefix: str = "") -> str:

@@ -50,10 +50,10 @@ Observation = tuple[int, float, str]
 class TopicEvidence(BaseModel):
     """What one student has shown in one topic."""
 
-    passed: dict[str, tuple[str, int]] = Field(default_factory=dict)
+    passed: dict[str, tuple[str, int]] = {}
     """exercise id -> (difficulty, epoch of the first pass)."""
-    quizzes: list[Observation] = Field(default_factory=list)
-    reviews: list[Observation] = Field(default_factory=list)
+    quizzes: list[Observation] = []
+    reviews: list[Observation] = []
     """code-review quality scaled to 0–1."""
     attempts: int = 0
     runs: int = 0
@@ -77,25 +77,25 @@ class StudentRecord(BaseModel):
     last_event_at: int = 0
     utc_offset_minutes: int = 0
     """Offset of the newest event: the student's own calendar days."""
-    seen: dict[str, int] = Field(default_factory=dict)
+    seen: dict[str, int] = {}
     """event id -> epoch of occurrence: the dedupe set, of the late-arrival window only."""
     applied: int = 0
     """How many events were applied to this record."""
     erased_at: float | None = None
     """When the student was erased before this record began (epoch seconds): events from
     before it are never applied (`mastery.services.tombstones`)."""
-    active_days: list[int] = Field(default_factory=list)
+    active_days: list[int] = []
     """Sorted local-calendar day ordinals with any activity."""
-    classes: dict[str, ClassMembership] = Field(default_factory=dict)
-    topics: dict[str, TopicEvidence] = Field(default_factory=dict)
-    alerts: list[Alert] = Field(default_factory=list)
+    classes: dict[str, ClassMembership] = {}
+    topics: dict[str, TopicEvidence] = {}
+    alerts: list[Alert] = []
     """Struggle alerts, newest last (derived from the evidence by the struggle detector)."""
     struggle: StruggleState = Field(default_factory=StruggleState)
     """What the struggle triggers read (`mastery.domain.struggle_alerts` keeps it bounded)."""
-    answers: dict[str, AnswerLog] = Field(default_factory=dict)
+    answers: dict[str, AnswerLog] = {}
     """topic -> graded answers of the late-arrival window and the checkpoint state they start
     from (the learner model's evidence; `mastery.domain.answer_log`)."""
-    learner: dict[str, StoredLearnerState] = Field(default_factory=dict)
+    learner: dict[str, StoredLearnerState] = {}
     """topic -> learner-model state, always `replay` of `answers[topic]`, or the folded
     checkpoint of a topic without answers in the window (domain.knowledge);
     its ranges are checked whenever a record is parsed."""

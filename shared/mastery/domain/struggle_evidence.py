@@ -14,7 +14,7 @@ from __future__ import annotations
 import bisect
 from typing import assert_never, get_args
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from mastery.domain.alerts import Trigger
 from mastery.domain.events import (
@@ -41,10 +41,10 @@ _FAILURES: tuple[Trigger, ...] = ("repeated_error", "failed_runs_streak")
 class StruggleEvidence(BaseModel):
     """One topic's recent code runs, exercise starts and passes, and "I'm stuck" messages."""
 
-    runs: list[Mark] = Field(default_factory=list)
-    starts: list[Mark] = Field(default_factory=list)
-    passes: list[Mark] = Field(default_factory=list)
-    help: list[Mark] = Field(default_factory=list)
+    runs: list[Mark] = []
+    starts: list[Mark] = []
+    passes: list[Mark] = []
+    help: list[Mark] = []
     """Help messages that said "I don't understand" / "I'm stuck" (the text is not kept)."""
 
 
@@ -53,7 +53,7 @@ class StruggleState(BaseModel):
 
     as_of: int = 0
     """Newest event time seen, or the newest sweep (wall clock), whichever is later."""
-    topics: dict[str, StruggleEvidence] = Field(default_factory=dict)
+    topics: dict[str, StruggleEvidence] = {}
 
 
 def observe(state: StruggleState, event: LearningEvent) -> bool:

@@ -26,8 +26,8 @@ class AlertFacts(BaseModel):
     """The part of a stored record the alert listing reads (parsing only it is ~3x cheaper)."""
 
     student_id: str
-    classes: dict[str, ClassMembership] = Field(default_factory=dict)
-    alerts: list[Alert] = Field(default_factory=list)
+    classes: dict[str, ClassMembership] = {}
+    alerts: list[Alert] = []
     struggle: StruggleState = Field(default_factory=StruggleState)
 
     def enrolled_classes(self) -> frozenset[str]:
