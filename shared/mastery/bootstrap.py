@@ -211,7 +211,7 @@ def _export_spans(service: str) -> None:
     configure(service)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class HttpFunctionKind:
     """How the composition root assembles one HTTP function (`functions/<name>/main.py`)."""
 

@@ -57,7 +57,7 @@ def _origins(value: str) -> tuple[str, ...]:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class JwtSettings:
     """How bearer tokens are verified."""
 
@@ -75,7 +75,7 @@ class JwtSettings:
     jwks_timeout_seconds: float = 5.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class KafkaSettings:
     """Where the learning events, dead letters and alerts live."""
 
@@ -90,7 +90,7 @@ class KafkaSettings:
     """Consumer mode: most records applied (and committed) at once."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class Settings:
     """Everything a function needs to build its adapters."""
 

@@ -23,7 +23,7 @@ Endpoint = Callable[["Call"], Awaitable[Response | BaseModel | dict[str, Any]]]
 _SEQUENCE_ORIGINS = (list, tuple, set, frozenset)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class Route:
     """One method on one path template, e.g. `Route("GET", "/v1/students/{student_id}", ...)`.
 
@@ -47,7 +47,7 @@ class Route:
     """Problem statuses the endpoint raises itself, beyond those OpenAPI derives from the route."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class Call:
     """Everything an endpoint gets about the request it answers."""
 
@@ -71,7 +71,7 @@ class Call:
         return self.query
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class RouteMatch:
     """The route a request matched, with the raw path parameters."""
 
@@ -80,7 +80,7 @@ class RouteMatch:
     sequence_params: frozenset[str]
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class _Template:
     regex: Pattern[str]
     # method -> (route, query keys that may repeat)

@@ -31,7 +31,7 @@ _FILES = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class _File:
     body: bytes
     media_type: str

@@ -55,7 +55,7 @@ def deep_size(value: object) -> int:
     return total
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)
 class _Entry:
     etag: str | None
     digest: int
