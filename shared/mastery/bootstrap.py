@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from mastery.config import ConfigError, Settings
 from mastery.domain.knowledge import LearnerModel
 from mastery.entrypoints.core import Core, http_function, ingest_deps, utc_now
+from mastery.errors import SinkUnavailableError
 from mastery.ports import Clock, EventSink, StateStore
 from mastery.services.learner_rollout import LearnerModels
 from mastery.web.auth import JwtVerifier
@@ -103,7 +104,9 @@ async def open_sinks(
 ) -> tuple[EventSink, EventSink]:
     """The dead-letter and alert sinks: Dapr output bindings, or a native Kafka producer.
 
-    `lazy`: each Kafka sink connects on its first publish (for functions that seldom publish).
+    `lazy`: each Kafka sink connects on its first publish (the HTTP functions, which publish
+    only a poison record's dead letter or a struggle alert). Its breaker is outside: a broker
+    that cannot be reached fails the publish, and counts, as one that stops answering does.
     """
     if settings.sink_backend == "dapr":
         from mastery.adapters.dapr import DaprBindingSink
@@ -119,8 +122,11 @@ async def open_sinks(
         from mastery.adapters.lazy_sink import LazySink
 
         return (
-            LazySink(partial(_kafka_sink, kafka.brokers, kafka.dead_letter_topic, "dead_letters")),
-            LazySink(partial(_kafka_sink, kafka.brokers, kafka.alert_topic, "alerts")),
+            _guarded(
+                "dead_letters",
+                LazySink(partial(_kafka_sink, kafka.brokers, kafka.dead_letter_topic)),
+            ),
+            _guarded("alerts", LazySink(partial(_kafka_sink, kafka.brokers, kafka.alert_topic))),
         )
     from mastery.adapters.kafka_sink import KafkaSink
 
@@ -152,10 +158,16 @@ async def _kafka_producer(brokers: str) -> Any:
     return producer
 
 
-async def _kafka_sink(brokers: str, topic: str, name: str) -> EventSink:
+async def _kafka_sink(brokers: str, topic: str) -> EventSink:
+    from aiokafka.errors import KafkaError
+
     from mastery.adapters.kafka_sink import KafkaSink
 
-    return _guarded(name, KafkaSink(await _kafka_producer(brokers), topic, owner=True))
+    try:
+        producer = await _kafka_producer(brokers)
+    except KafkaError as exc:  # as a publish the broker refuses: the breaker counts it
+        raise SinkUnavailableError(f"topic {topic} unavailable: no broker at {brokers}") from exc
+    return KafkaSink(producer, topic, owner=True)
 
 
 async def open_core(
@@ -173,7 +185,7 @@ async def open_core(
 
     Each adapter passed in is used as it is; the others are opened here. `cached` puts the L1
     read cache in front of the store (the read-only functions); `lazy_sinks` connects the Kafka
-    sinks on their first publish (the functions that seldom publish).
+    sinks on their first publish (the HTTP functions).
     """
     from mastery.observability import configure_logging
 
@@ -219,12 +231,10 @@ class HttpFunctionKind:
     """The entry point whose `create(core)` builds its routes."""
     cached: bool = False
     """Reads through the L1 cache (the read-only functions)."""
-    lazy_sinks: bool = True
-    """Connects its sinks on the first publish: everything but ingest seldom or never publishes."""
 
 
 HTTP_FUNCTIONS = {
-    "ingest": HttpFunctionKind("mastery.entrypoints.http.ingest", lazy_sinks=False),
+    "ingest": HttpFunctionKind("mastery.entrypoints.http.ingest"),
     "query": HttpFunctionKind("mastery.entrypoints.http.query", cached=True),
     "predict": HttpFunctionKind("mastery.entrypoints.http.predict", cached=True),
     "recommend": HttpFunctionKind("mastery.entrypoints.http.recommend"),
@@ -257,7 +267,7 @@ async def http_app(name: str, core: Core | None = None) -> HttpApp:
     # Imported first: how the store is opened depends on what it loaded (the MCP SDK loads
     # OpenTelemetry's API: see `_keep_opentelemetry_out`).
     module = importlib.import_module(kind.module)
-    core = core or await open_core(cached=kind.cached, lazy_sinks=kind.lazy_sinks)
+    core = core or await open_core(cached=kind.cached, lazy_sinks=True)
     try:
         function = await module.create(core)
     except BaseException:

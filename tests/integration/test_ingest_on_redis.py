@@ -6,20 +6,22 @@ import asyncio
 import json
 import random
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
 
+from mastery.adapters.breaker import CircuitBreaker
 from mastery.adapters.memory import MemorySink
 from mastery.adapters.redis_store import RedisStateStore, connect
+from mastery.bootstrap import http_app
 from mastery.config import Settings
 from mastery.domain.curriculum import CURRICULUM
 from mastery.domain.record import StudentRecord
 from mastery.entrypoints.core import Core
 from mastery.entrypoints.envelopes import read_envelope
 from mastery.entrypoints.http.ingest import create
-from mastery.local.servers import RedisServer
+from mastery.local.servers import RedisServer, free_port
 from mastery.ports import StateStore
 from mastery.services.ingest import IngestDeps, KafkaMetadata, Outcome, handle_record
 from mastery.services.students import load_student, student_key
@@ -248,3 +250,29 @@ async def test_concurrent_pods_meet_at_the_etag_and_lose_no_update(redis_url: st
     assert len(record.topics[TOPIC].quizzes) == 24
     for pod in pods:
         await pod.store.aclose()
+
+
+async def test_ingest_starts_without_its_broker_and_answers_503_for_a_dead_letter_it_cannot_send(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its Kafka sinks connect on their first publish: a broker nobody answers at stops neither
+    start-up nor an event that needs no dead letter; a poison record is not acknowledged (503:
+    the binding delivers it again), each attempt counted by the sink's breaker until it opens."""
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("KAFKA_BROKERS", f"127.0.0.1:{free_port()}")
+    monkeypatch.setenv("FUNCTION_TARGET", "ingest")
+    function = await http_app("ingest")
+    headers = {"Content-Type": "application/json", "__topic": "learning.events"}
+    good = raw(event("quiz.completed", student(), TOPIC, datetime.now(UTC), quiz_id="q",
+                     correct=1, total=1))  # fmt: skip
+    try:
+        async with serve(function) as client:
+            applied = await client.post("/learning-events", content=good, headers=headers)
+            assert applied.json() == {"outcome": "applied"}
+            for _ in range(CircuitBreaker("probe").failure_threshold + 1):
+                poison = await client.post("/learning-events", content=b"{oops", headers=headers)
+                assert poison.status_code == 503
+            breaker = await client.get("/metrics")
+    finally:
+        await function.aclose()
+    assert 'circuit_breaker_state{dependency="dead_letters"} 2.0' in breaker.text

@@ -1,8 +1,9 @@
 """An `EventSink` opened on its first publish, for functions that seldom publish.
 
-The recommend and agents functions publish a struggle alert only when a read sweeps one due:
-most processes never do, so they start without connecting to the broker (nor importing its
-client). The composition root builds it and closes it with the other adapters.
+The HTTP functions publish seldom: ingest a dead letter for a poison record or a struggle alert,
+recommend and agents an alert only when a read sweeps one due. So they start without connecting
+to the broker (nor importing its client). The composition root builds it, behind its breaker,
+and closes it with the other adapters.
 """
 
 from __future__ import annotations
