@@ -428,6 +428,16 @@ def test_authenticated_routes_need_a_verifier(dependencies: FakeDependencies) ->
         )
 
 
+@pytest.mark.parametrize("template", ["/v1/students/{student_id:int}", "/v1/{student_id"])
+def test_a_path_template_with_anything_but_name_parameters_is_refused(
+    dependencies: FakeDependencies, template: str
+) -> None:
+    route = Route("GET", template, raw_size, auth=False)
+    with pytest.raises(ValueError, match="unsupported path template"):
+        HttpFunction("toy", [route], settings=Settings(), readiness=dependencies.readiness,
+                     verifier=None)  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("kind", "status"), [("conflict", 409), ("forbidden", 403), ("missing", 404), ("poison", 422)]
 )

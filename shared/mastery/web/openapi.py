@@ -8,10 +8,9 @@ from typing import Any
 
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
-from starlette.routing import compile_path
 
 from mastery.web.problems import PROBLEM_JSON
-from mastery.web.routing import Route
+from mastery.web.routing import Route, path_parameters
 
 __all__ = ["OPERATIONS_TAG", "build_openapi"]
 
@@ -83,10 +82,10 @@ def build_openapi(title: str, version: str, routes: Sequence[Route]) -> dict[str
 
 
 def _operation(route: Route, refs: dict[Any, Any], schemas: dict[str, Any]) -> dict[str, Any]:
-    _, _, convertors = compile_path(route.path_template)
+    names = path_parameters(route.path_template)
     parameters: list[dict[str, Any]] = [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-        for name in convertors
+        for name in names
     ]
     if route.query_params is not None:
         parameters += _query_parameters(refs[(route.query_params, "validation")], schemas)
@@ -100,7 +99,7 @@ def _operation(route: Route, refs: dict[Any, Any], schemas: dict[str, Any]) -> d
     problems: set[int] = set(route.problems)
     if route.auth:
         problems |= {401, 403}
-    if convertors:
+    if names:
         problems |= {404, 422}
     if route.query_params is not None:
         problems.add(422)
