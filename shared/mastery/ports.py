@@ -104,7 +104,8 @@ class StateStore(Protocol):
         Cost is constant in the log's length. An access within `window_ms` of the first of an
         entry with the same coalesce key adds to that entry's count; entries older than
         `keep_ms` are dropped, and the log expires `keep_ms` after its last append (or with its
-        owner, if sooner). An access whose owner does not exist is not recorded.
+        owner, if sooner). An access whose owner does not exist is not recorded. Answers (or
+        fails) within the store's own timeout: a circuit breaker adds no timer of its own.
         """
         ...
 

@@ -113,6 +113,15 @@ async def test_a_hung_call_times_out_and_counts_as_a_failure() -> None:
     assert breaker.state is BreakerState.OPEN
 
 
+async def test_an_operation_that_bounds_its_own_time_gets_no_timer_but_its_failures_count() -> None:
+    breaker = CircuitBreaker("t-untimed", failure_threshold=2, call_timeout=0.01)
+    assert await breaker.call(lambda: asyncio.sleep(0.05, "late"), timed=False) == "late"
+    for _ in range(2):
+        with pytest.raises(StateUnavailableError):
+            await breaker.call(fail, timed=False)
+    assert breaker.state is BreakerState.OPEN
+
+
 async def test_conflicts_are_not_failures_and_readiness_reports_an_open_breaker() -> None:
     clock = Clock()
     store = GuardedStateStore(

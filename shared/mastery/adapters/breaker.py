@@ -86,8 +86,12 @@ class CircuitBreaker:
         retry = max(1, round(self._remaining() + 0.5))
         return BreakerOpenError(f"{self.dependency} circuit open", retry_after_seconds=retry)
 
-    async def call(self, operation: Callable[[], Awaitable[T]]) -> T:
-        """Run `operation` under the timeout, or fail fast while the breaker is open."""
+    async def call(self, operation: Callable[[], Awaitable[T]], *, timed: bool = True) -> T:
+        """Run `operation` under the timeout, or fail fast while the breaker is open.
+
+        `timed=False`: the operation bounds its own time (`StateStore.append_logs`), and a
+        timer per call would only add to the cost of every call.
+        """
         if self.state is BreakerState.OPEN:
             if self._remaining() > 0:
                 raise self._reject()
@@ -98,7 +102,7 @@ class CircuitBreaker:
                 raise self._reject()
             self._probing = True
         try:
-            async with asyncio.timeout(self.call_timeout):
+            async with asyncio.timeout(self.call_timeout if timed else None):
                 result = await operation()
         except (DependencyUnavailableError, TimeoutError) as exc:
             self._failed()

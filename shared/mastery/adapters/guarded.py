@@ -41,7 +41,8 @@ class GuardedStateStore:
         return await self.breaker.call(
             lambda: self._inner.append_logs(
                 appends, now_ms=now_ms, window_ms=window_ms, keep_ms=keep_ms
-            )
+            ),
+            timed=False,  # bounded by the store itself (`StateStore.append_logs`)
         )
 
     async def read_log(

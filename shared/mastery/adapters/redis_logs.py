@@ -8,11 +8,14 @@ MULTI/EXEC that runs its other operations when an ETag check fails, and the SDK 
 for "only if absent"; one Lua script checks every condition before it changes anything.
 
 Group commit: the appends of every request waiting while one round trip is in flight go together
-in the next (one script run; a pipeline of scripts of at most `CHUNK` appends each when there are
-more, or reads), and on a single server so do the direct adapter's reads (`_read_hashes`): an
-audited read's record and its append travel in one round trip, and 32 requests in flight make one
-instead of 32. A request's call returns only once its own commands have answered, as without
-batching; an idle process sends each at once, with no added delay.
+in the next (script runs of at most `CHUNK` appends each), and on a single server so do the direct
+adapter's reads (`_read_hashes`): an audited read's record and its append travel in one round
+trip, and 32 requests in flight make one instead of 32. A request's call returns only once its
+own commands have answered, as without batching; an idle process sends each at once, with no
+added delay. One timer bounds each round trip: the deadline of the batch's oldest request, so no
+request waits more than `TIMEOUT_SECONDS` in all, and callers add no timer of their own. On a
+single server the round trips go on a connection the group commit holds (the pool's connections
+are taken and given back per command, and time each write and each answer on their own).
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from itertools import groupby
 from typing import Any
 
 from redis import asyncio as aioredis
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from mastery.adapters.redis_scripts import LOG_APPEND, LOG_READ, TRANSACT
 from mastery.errors import ConflictError, StateUnavailableError
@@ -31,32 +35,47 @@ from mastery.ports import LogAppend, LogEntry, Write
 
 CHUNK = 128
 """Appends per script run: bounds how long one run holds Redis (~10 µs an append)."""
+TIMEOUT_SECONDS = 2.0
+"""How long a call waits for Redis: each operation on the pool's connections, and a request's
+whole wait in the group commit (the round trip in flight when it joined, then its own)."""
 
 _Times = tuple[int, int, int]
 
 
-class _Appends:
+class _Waiting:
+    """What a request waits for in the group commit (`done`), until when at the latest."""
+
+    __slots__ = ("deadline", "done")
+
+    def __init__(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.done: asyncio.Future[Any] = loop.create_future()
+        self.deadline = loop.time() + TIMEOUT_SECONDS
+
+
+class _Appends(_Waiting):
     """A request's appends waiting for the next round trip; answered with how many were recorded."""
 
-    __slots__ = ("appends", "done", "times")
+    __slots__ = ("appends", "times")
 
-    def __init__(
-        self, appends: Sequence[LogAppend], times: _Times, done: asyncio.Future[Any]
-    ) -> None:
-        self.appends, self.times, self.done = appends, times, done
+    def __init__(self, appends: Sequence[LogAppend], times: _Times) -> None:
+        super().__init__()
+        self.appends, self.times = appends, times
 
 
-class _Reads:
+class _Reads(_Waiting):
     """A request's hash reads (`data`, `version` of each key); answered with their rows."""
 
-    __slots__ = ("done", "keys")
+    __slots__ = ("keys",)
 
-    def __init__(self, keys: Sequence[str], done: asyncio.Future[Any]) -> None:
-        self.keys, self.done = keys, done
+    def __init__(self, keys: Sequence[str]) -> None:
+        super().__init__()
+        self.keys = keys
 
 
 _Pending = _Appends | _Reads
-_FIELDS = ["data", "version"]
+HASH_FIELDS = ("data", "version")
+"""What a read of a key wants from its hash (the Dapr `state.redis` layout)."""
 
 
 class RedisLogs:
@@ -66,7 +85,8 @@ class RedisLogs:
         self._logs_client = client
         self._log_append = client.register_script(LOG_APPEND)
         self._log_read = client.register_script(LOG_READ)
-        self._one_script = isinstance(client, aioredis.Redis)  # a cluster splits per slot
+        self._single_server = isinstance(client, aioredis.Redis)  # a cluster splits per node
+        self._held: Any = None
         self._waiting: list[_Pending] = []
         self._committer: asyncio.Task[None] | None = None
 
@@ -76,16 +96,12 @@ class RedisLogs:
         if not appends:
             return 0
         times = (now_ms, window_ms, keep_ms)
-        return int(await self._commit(_Appends(appends, times, self._future())))
+        return int(await self._commit(_Appends(appends, times)))
 
     async def _read_hashes(self, keys: Sequence[str]) -> list[list[bytes | None]]:
         """`[data, version]` of each key, in the next round trip (single server only)."""
-        rows: list[list[bytes | None]] = await self._commit(_Reads(keys, self._future()))
+        rows: list[list[bytes | None]] = await self._commit(_Reads(keys))
         return rows
-
-    @staticmethod
-    def _future() -> asyncio.Future[Any]:
-        return asyncio.get_running_loop().create_future()
 
     async def _commit(self, pending: _Pending) -> Any:
         self._waiting.append(pending)
@@ -97,7 +113,11 @@ class RedisLogs:
         while self._waiting:
             batch, self._waiting = self._waiting, []
             try:
-                answers = await self._send(batch)
+                # one timer a round trip: the oldest waiter's deadline, the first of the batch's
+                async with asyncio.timeout_at(batch[0].deadline):
+                    answers = await self._send(batch)
+            except TimeoutError:
+                answers = [RedisTimeoutError("Redis did not answer in time")] * len(batch)
             except Exception as exc:  # every waiter gets it: nothing of theirs is known written
                 answers = [exc] * len(batch)
             for pending, answer in zip(batch, answers, strict=True):
@@ -110,39 +130,76 @@ class RedisLogs:
 
     async def _send(self, batch: list[_Pending]) -> list[Any]:
         """One round trip for the whole batch: per waiter its answer, or the error it gets."""
-        appends = [p for p in batch if isinstance(p, _Appends)]
-        items = [(a, p.times) for p in appends for a in p.appends]
-        if len(batch) == 1 and isinstance(batch[0], _Reads) and len(batch[0].keys) == 1:
-            return [[await self._logs_client.hmget(batch[0].keys[0], _FIELDS)]]
-        if len(appends) == len(batch) and self._one_script and len(items) <= CHUNK:
-            # appends only (reads served from a cache): one script run, no pipeline
-            keys, args = _script_arguments(items)
-            return _answers(batch, [], await self._log_append(keys=keys, args=args))
-        size = CHUNK if self._one_script else 1
+        keys = [key for p in batch if isinstance(p, _Reads) for key in p.keys]
+        items = [(a, p.times) for p in batch if isinstance(p, _Appends) for a in p.appends]
+        size = CHUNK if self._single_server else 1
         chunks = [items[first : first + size] for first in range(0, len(items), size)]
-        async with self._logs_client.pipeline(transaction=False) as pipe:
-            for pending in batch:
-                if isinstance(pending, _Reads):
-                    for key in pending.keys:
-                        pipe.hmget(key, _FIELDS)
-            for chunk in chunks:
-                keys, args = _script_arguments(chunk)
-                if self._one_script:  # the script's text is not sent each time (see below)
-                    pipe.evalsha(self._log_append.sha, len(keys), *keys, *args)
-                else:  # a cluster pipeline routes an inline script by its keys
-                    pipe.eval(LOG_APPEND, len(keys), *keys, *args)
-            results = await pipe.execute(raise_on_error=False)
-        reads, ran = results[: len(results) - len(chunks)], results[len(results) - len(chunks) :]
+        commands = [("HMGET", key, *HASH_FIELDS) for key in keys]
+        commands += [self._append_command(chunk) for chunk in chunks]
+        results = await self._round_trip(commands)
+        rows, ran = results[: len(keys)], results[len(keys) :]
+        return _answers(batch, rows, await self._recorded(chunks, ran))
+
+    def _append_command(
+        self, chunk: list[tuple[LogAppend, _Times]], *, inline: bool = False
+    ) -> tuple[Any, ...]:
+        """LOG_APPEND for `chunk`: by its SHA on a single server (its text is not sent each
+        time), inline on a cluster, whose pipeline routes an inline script by its keys."""
+        keys, args = _script_arguments(chunk)
+        if self._single_server and not inline:
+            return ("EVALSHA", self._log_append.sha, len(keys), *keys, *args)
+        return ("EVAL", LOG_APPEND, len(keys), *keys, *args)
+
+    async def _recorded(
+        self, chunks: list[list[tuple[LogAppend, _Times]]], ran: list[Any]
+    ) -> list[Any]:
+        """Per append "1" (recorded) or "0", or its chunk's error. A chunk answered NOSCRIPT ran
+        nothing: it runs again, with the script's text, in one more round trip."""
+        unknown = [
+            chunk
+            for chunk, result in zip(chunks, ran, strict=True)
+            if isinstance(result, NoScriptError)
+        ]
+        if unknown:
+            again = iter(
+                await self._round_trip([self._append_command(c, inline=True) for c in unknown])
+            )
+            ran = [next(again) if isinstance(result, NoScriptError) else result for result in ran]
         recorded: list[Any] = []
         for chunk, result in zip(chunks, ran, strict=True):
-            if isinstance(result, NoScriptError):  # not run at all: safe to run now
-                keys, args = _script_arguments(chunk)
-                try:
-                    result = await self._log_append(keys=keys, args=args)
-                except RedisError as exc:
-                    result = exc
-            recorded += [result] * len(chunk) if isinstance(result, Exception) else result
-        return _answers(batch, reads, recorded)
+            recorded += [result] * len(chunk) if isinstance(result, Exception) else result.decode()
+        return recorded
+
+    async def _round_trip(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """Each command's answer, or its error (a ResponseError) in its place, in one round trip.
+
+        On a single server, on the group commit's own connection (`_connection`); on a cluster,
+        in a pipeline, which splits them per node.
+        """
+        if not self._single_server:
+            async with self._logs_client.pipeline(transaction=False) as pipe:
+                for command in commands:
+                    pipe.execute_command(*command)
+                return list(await pipe.execute(raise_on_error=False))
+        connection = self._connection()
+        if connection.is_connected and await connection.can_read():
+            await connection.disconnect()  # closed by the server while idle (as the pool checks)
+        try:
+            await connection.send_packed_command(_packed(commands))
+            return [await _answer(connection) for _ in commands]
+        except BaseException:
+            # cut off mid-exchange (its deadline, or mid-handshake): the next one reconnects
+            await connection.disconnect(nowait=True)
+            raise
+
+    def _connection(self) -> Any:
+        """The group commit's connection, made like the pool's but without their per-operation
+        timeouts (`_commit_waiting` bounds each round trip as a whole); it reconnects when used
+        after a failure closed it. Never shared: one round trip at a time uses it."""
+        if self._held is None:
+            pool = self._logs_client.connection_pool
+            self._held = pool.connection_class(**{**pool.connection_kwargs, "socket_timeout": None})
+        return self._held
 
     async def read_log(
         self, stream: str, tally: str, start_ms: int, end_ms: int, after: str | None, limit: int
@@ -188,6 +245,8 @@ class RedisLogs:
             raise StateUnavailableError("state store unavailable") from exc
 
     async def aclose(self) -> None:
+        if self._held is not None:
+            await self._held.disconnect()
         await self._logs_client.aclose()
 
 
@@ -201,9 +260,31 @@ def _script_arguments(items: list[tuple[LogAppend, _Times]]) -> tuple[list[str],
     return keys, args
 
 
+def _packed(commands: list[tuple[Any, ...]]) -> bytes:
+    """`commands` in the Redis protocol, as redis-py's `pack_commands` writes them for arguments
+    that are bytes, str or int (ours), in one join: its packer copies its buffer per argument, and
+    a group commit's script run has ~9 arguments per append."""
+    parts = []
+    for command in commands:
+        parts.append(b"*%d\r\n" % len(command))
+        for argument in command:
+            data = argument if isinstance(argument, bytes) else str(argument).encode()
+            parts.append(b"$%d\r\n%b\r\n" % (len(data), data))
+    return b"".join(parts)
+
+
+async def _answer(connection: Any) -> Any:
+    """The next answer on `connection`, or the error Redis answered with (the connection stays
+    in step: the rest of the answers follow)."""
+    try:
+        return await connection.read_response()
+    except ResponseError as exc:
+        return exc
+
+
 def _answers(batch: list[_Pending], reads: list[Any], recorded: list[Any]) -> list[Any]:
-    """Each waiter's share of a pipeline's results: its rows or count, or the error of the first
-    of its commands that failed."""
+    """Each waiter's share of a round trip's results: its rows or count, or the error of the
+    first of its commands that failed."""
     answers: list[Any] = []
     for pending in batch:
         if isinstance(pending, _Reads):

@@ -12,12 +12,11 @@ from typing import Any
 from redis import asyncio as aioredis
 from redis.exceptions import RedisError
 
-from mastery.adapters.redis_logs import RedisLogs
+from mastery.adapters.redis_logs import HASH_FIELDS, TIMEOUT_SECONDS, RedisLogs
 from mastery.adapters.redis_scripts import WRITE
 from mastery.errors import ConflictError, StateUnavailableError
 from mastery.ports import Versioned, Write
 
-TIMEOUT_SECONDS = 2.0
 POOL_SIZE = 64
 
 
@@ -55,14 +54,12 @@ class RedisStateStore(RedisLogs):
         if not keys:
             return []
         try:
-            if self._one_script:  # with the appends and reads of other requests (redis_logs)
+            if self._single_server:  # with the appends and reads of other requests (redis_logs)
                 rows = await self._read_hashes(keys)
-            elif len(keys) == 1:
-                rows = [await self._client.hmget(keys[0], ["data", "version"])]
             else:
                 async with self._client.pipeline(transaction=False) as pipe:
                     for key in keys:
-                        pipe.hmget(key, ["data", "version"])
+                        pipe.hmget(key, HASH_FIELDS)
                     rows = await pipe.execute()
         except RedisError as exc:
             raise StateUnavailableError("state store unavailable") from exc

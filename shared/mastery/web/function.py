@@ -6,6 +6,7 @@ import asyncio
 import hmac
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from functools import cache
 from importlib import metadata
 from time import perf_counter
 from typing import Any
@@ -281,13 +282,26 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 def _validate_query(
     model: type[BaseModel], request: Request, sequences: frozenset[str]
 ) -> BaseModel:
-    pairs = parse_qsl(request.scope["query_string"].decode("latin-1"), keep_blank_values=True)
+    raw: bytes = request.scope["query_string"]
+    if not raw:
+        return _no_query(model)
+    pairs = parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
     grouped: dict[str, list[str]] = {}
     for key, value in pairs:
         grouped.setdefault(key, []).append(value)
     data = {k: v if k in sequences or len(v) > 1 else v[0] for k, v in grouped.items()}
     try:
         return model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_problem(exc, "query") from None
+
+
+@cache
+def _no_query(model: type[BaseModel]) -> BaseModel:
+    """The model of an empty query string, made once per model and shared: endpoints only read
+    their query (most requests send none)."""
+    try:
+        return model.model_validate({})
     except ValidationError as exc:
         raise validation_problem(exc, "query") from None
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
 
 from starlette.responses import Response
 
@@ -38,7 +38,7 @@ def correlation_id_from(headers: dict[bytes, bytes]) -> str:
         parsed = parse_traceparent(traceparent.decode("latin-1"))
         if parsed is not None:
             return parsed[0]
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # as random as a UUID4's hex, without building the UUID
 
 
 def secure(response: Response, correlation_id: str, *, authenticated: bool) -> Response:
