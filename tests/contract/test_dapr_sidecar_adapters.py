@@ -11,7 +11,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
@@ -19,12 +19,14 @@ from dapr.conf import settings as dapr_settings
 
 from mastery.adapters.dapr import DaprStateStore
 from mastery.adapters.dapr import Sidecar as DaprSidecar
-from mastery.adapters.memory import MemorySink
+from mastery.adapters.memory import MemorySink, MemoryStateStore
 from mastery.adapters.redis_logs import RedisLogs
 from mastery.adapters.redis_store import RedisStateStore, connect
 from mastery.bootstrap import open_core, open_sinks, open_store
 from mastery.config import Settings
 from mastery.domain.curriculum import CURRICULUM
+from mastery.domain.record import StudentRecord
+from mastery.domain.record_encoding import EXPANDED
 from mastery.entrypoints.envelopes import read_envelope
 from mastery.entrypoints.http import ingest
 from mastery.errors import ConflictError, DependencyUnavailableError, StateUnavailableError
@@ -162,6 +164,41 @@ async def test_events_applied_through_dapr_are_the_records_the_direct_path_reads
         await alerts.publish(student, b"{}")
     await dead_letters.aclose()
     await alerts.aclose()
+
+
+async def test_a_record_in_the_previous_format_is_migrated_alike_on_both_paths(
+    sidecar: Sidecar,
+) -> None:
+    """A record stored item by item before the compact form, then one event through Dapr and one
+    directly: each path reads what the other wrote, and both leave the bytes the in-memory store
+    holds after the same events."""
+    student, topic = f"dapr-{uuid.uuid4().hex[:8]}", "basics.variables"
+    quizzes = [
+        event("quiz.completed", student, topic, NOW - timedelta(days=days, minutes=days),
+              quiz_id=f"q{days}", correct=days % 6, total=6)
+        for days in (12, 9, 3, 2, 1, 0)
+    ]  # fmt: skip
+    meta = KafkaMetadata(topic="learning.events", partition="1", offset="9", key=student)
+
+    def deps(store: StateStore) -> IngestDeps:
+        return IngestDeps(store=store, dead_letters=MemorySink(), clock=lambda: NOW,
+                          curriculum=CURRICULUM, read_envelope=read_envelope)  # fmt: skip
+
+    memory, key = MemoryStateStore(), student_key(student)
+    for document in quizzes[:-2]:
+        assert await handle_record(raw(document), meta, deps(memory)) == Outcome.APPLIED
+    compact = memory.values[key].data
+    previous = StudentRecord.model_validate_json(compact).model_dump_json(context=EXPANDED)
+    assert previous.encode() != compact
+    await sidecar.direct.write(key, previous.encode(), etag=None, ttl_seconds=600)
+
+    for document, store in zip(quizzes[-2:], (sidecar.dapr, sidecar.direct), strict=True):
+        assert await handle_record(raw(document), meta, deps(store)) == Outcome.APPLIED
+        assert await handle_record(raw(document), meta, deps(memory)) == Outcome.APPLIED
+        for path in (sidecar.direct, sidecar.dapr):
+            stored = await path.read(key)
+            assert stored is not None
+            assert stored.data == memory.values[key].data
 
 
 async def test_an_unreachable_sidecar_is_a_transient_fault(sidecar: Sidecar) -> None:

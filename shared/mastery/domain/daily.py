@@ -29,7 +29,8 @@ from mastery.domain.mastery import (
     weighted_score,
     weighted_topic,
 )
-from mastery.domain.record import Observation, StudentRecord, TopicEvidence
+from mastery.domain.record import StudentRecord, TopicEvidence
+from mastery.domain.record_encoding import Observation
 
 __all__ = ["DailyScores", "daily_scores", "history"]
 

@@ -13,7 +13,8 @@ from typing import Literal
 
 from mastery.domain.curriculum import Curriculum
 from mastery.domain.evidence import practised
-from mastery.domain.record import Observation, StudentRecord, TopicEvidence
+from mastery.domain.record import StudentRecord, TopicEvidence
+from mastery.domain.record_encoding import Observation
 
 Level = Literal["Beginner", "Learning", "Proficient", "Mastered"]
 LEVEL_COLOURS: dict[Level, str] = {

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import bisect
 from datetime import UTC, date, datetime, timedelta, timezone
-from typing import assert_never
+from typing import Annotated, assert_never
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field, PlainSerializer
 
 from mastery.domain.alerts import Alert
 from mastery.domain.answer_log import AnswerLog, StudentTrack
@@ -36,15 +36,29 @@ from mastery.domain.events import (
     QuizCompleted,
 )
 from mastery.domain.learner import StoredLearnerState
+from mastery.domain.record_encoding import (
+    Observation,
+    pack_days,
+    pack_scores,
+    unpack_days,
+    unpack_scores,
+)
 from mastery.domain.struggle_evidence import StruggleState
 
 RETENTION = timedelta(days=90)
 LATE_WINDOW = timedelta(days=7)
 """Default late-arrival window (`INGEST_LATE_WINDOW_HOURS`); the struggle alerts' lateness."""
 
-# A timed observation: (epoch seconds, value, event id); the id breaks ties deterministically,
-# and is blanked ("") once no event can still be ordered among it (`_forget_score_ids`).
-Observation = tuple[int, float, str]
+Scores = Annotated[
+    list[Observation],
+    BeforeValidator(unpack_scores),
+    PlainSerializer(pack_scores, when_used="json"),
+]
+"""Timed scores, sorted; stored as gaps (`mastery.domain.record_encoding`)."""
+Days = Annotated[
+    list[int], BeforeValidator(unpack_days), PlainSerializer(pack_days, when_used="json")
+]
+"""Sorted local-calendar day ordinals; stored as gaps (`mastery.domain.record_encoding`)."""
 
 
 class TopicEvidence(BaseModel):
@@ -52,8 +66,8 @@ class TopicEvidence(BaseModel):
 
     passed: dict[str, tuple[str, int]] = {}
     """exercise id -> (difficulty, epoch of the first pass)."""
-    quizzes: list[Observation] = []
-    reviews: list[Observation] = []
+    quizzes: Scores = []
+    reviews: Scores = []
     """code-review quality scaled to 0–1."""
     attempts: int = 0
     runs: int = 0
@@ -84,7 +98,7 @@ class StudentRecord(BaseModel):
     erased_at: float | None = None
     """When the student was erased before this record began (epoch seconds): events from
     before it are never applied (`mastery.services.tombstones`)."""
-    active_days: list[int] = []
+    active_days: Days = []
     """Sorted local-calendar day ordinals with any activity."""
     classes: dict[str, ClassMembership] = {}
     topics: dict[str, TopicEvidence] = {}

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from mastery.domain.alerts import Trigger
-from mastery.domain.record import Observation
+from mastery.domain.record_encoding import Observation
 from mastery.domain.struggle_evidence import Mark, StruggleEvidence
 
 

@@ -1,8 +1,9 @@
 """GDPR: export everything held about a student as one sealed document, and erase it.
 
 Export format (version 1): a JSON object with `format`, `format_version`, `exported_at`,
-`student_id`, `record` (the stored record exactly: evidence, dedupe ids, enrolments, alerts,
-learner state), `derived` (mastery and daily history computed from it), `audit_trail`, and
+`student_id`, `record` (everything the stored record holds: evidence, dedupe ids, enrolments,
+alerts, learner state; scores and active days item by item, not in the storage's compact form,
+`mastery.domain.record_encoding`), `derived` (mastery and daily history computed from it), `audit_trail`, and
 `digest`. The digest is SHA-256 over the canonical form of the document without `digest`:
 JSON with keys sorted, no whitespace (`,` and `:` separators), non-ASCII characters as
 themselves, UTF-8 encoded, numbers as Python's `json` writes them.
@@ -25,6 +26,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from mastery.domain.record import StudentRecord
+from mastery.domain.record_encoding import EXPANDED
 from mastery.errors import ConflictError
 from mastery.ports import StateStore, Write
 from mastery.services.audit import AuditEntry, audit_keys, trail_length
@@ -96,7 +98,7 @@ def export_document(
         "format_version": EXPORT_FORMAT_VERSION,
         "exported_at": now.astimezone(UTC).isoformat(),
         "student_id": record.student_id,
-        "record": record.model_dump(mode="json"),
+        "record": record.model_dump(mode="json", context=EXPANDED),
         "derived": dict(derived),
         "audit_trail": [entry.model_dump(mode="json") for entry in trail],
     }

@@ -1,0 +1,92 @@
+"""The stored form of a record's scores and active days: gaps, exact, and old records still load."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+from pydantic import ValidationError
+
+from mastery.domain.record import StudentRecord, TopicEvidence
+from mastery.domain.record_encoding import EXPANDED
+
+TOPIC = "basics.variables"
+
+
+def test_scores_and_days_are_stored_as_gaps_with_only_the_ids_still_kept() -> None:
+    evidence = TopicEvidence(
+        quizzes=[(1_767_600_000, 0.6, ""), (1_767_686_460, 0.8, "e7"), (1_767_686_460, 0.8, "e8")],
+        reviews=[(1_767_600_060, 1.0, "")],
+    )
+    record = StudentRecord(student_id="s", active_days=[739_620, 739_621, 739_624])
+    record.topics[TOPIC] = evidence
+    stored = json.loads(record.model_dump_json())
+    assert stored["topics"][TOPIC]["quizzes"] == [
+        1_767_600_000,
+        0.6,
+        86_460,
+        0.8,
+        "e7",
+        0,
+        0.8,
+        "e8",
+    ]
+    assert stored["topics"][TOPIC]["reviews"] == [1_767_600_060, 1.0]
+    assert stored["active_days"] == [739_620, 1, 3]
+    assert StudentRecord.model_validate_json(record.model_dump_json()) == record
+
+
+def test_a_record_stored_item_by_item_before_loads_and_is_written_compactly() -> None:
+    previous = json.dumps({
+        "student_id": "s", "last_event_at": 1_767_686_460, "active_days": [739_620, 739_621],
+        "topics": {TOPIC: {"quizzes": [[1_767_600_000, 0.6, ""], [1_767_686_460, 0.8, "e7"]],
+                           "reviews": []}},
+    })  # fmt: skip
+    record = StudentRecord.model_validate_json(previous)
+    assert record.active_days == [739_620, 739_621]
+    assert record.topics[TOPIC].quizzes == [(1_767_600_000, 0.6, ""), (1_767_686_460, 0.8, "e7")]
+    compact = json.loads(record.model_dump_json())
+    assert compact["active_days"] == [739_620, 1]
+    assert compact["topics"][TOPIC]["quizzes"] == [1_767_600_000, 0.6, 86_460, 0.8, "e7"]
+    # Item by item on request (the GDPR export): the layout it had.
+    assert json.loads(record.model_dump_json(context=EXPANDED))["topics"][TOPIC]["quizzes"] == [
+        [1_767_600_000, 0.6, ""],
+        [1_767_686_460, 0.8, "e7"],
+    ]
+
+
+def test_any_scores_and_days_read_back_bit_for_bit() -> None:
+    rng = random.Random(7)
+    for _ in range(200):
+        times = sorted(
+            rng.randrange(1_700_000_000, 1_707_776_000) for _ in range(rng.randint(0, 30))
+        )
+        times += times[: rng.randint(0, 3)]  # scores of the same second
+        scores = sorted(
+            (at, rng.randint(0, total) / total, rng.choice(["", "", f"e{rng.randint(0, 99)}"]))
+            for at, total in ((at, rng.randint(1, 13)) for at in times)
+        )
+        days = sorted(set(rng.sample(range(739_000, 739_091), rng.randint(0, 40))))
+        record = StudentRecord(student_id="s", active_days=days)
+        record.topics[TOPIC] = TopicEvidence(quizzes=scores, reviews=scores[::2])
+        data = record.model_dump_json()
+        again = StudentRecord.model_validate_json(data)
+        assert again == record
+        assert again.model_dump_json() == data
+
+
+@pytest.mark.parametrize(
+    "quizzes",
+    [[1_767_600_000, 0.6, 5], [1_767_600_000], ["e1", 0.5], [1_767_600_000, "high"]],
+    ids=["odd-length", "no-value", "id-first", "value-a-string"],
+)
+def test_malformed_stored_scores_are_rejected(quizzes: list[object]) -> None:
+    data = json.dumps({"student_id": "s", "topics": {TOPIC: {"quizzes": quizzes}}})
+    with pytest.raises(ValidationError):
+        StudentRecord.model_validate_json(data)
+
+
+def test_malformed_stored_days_are_rejected() -> None:
+    with pytest.raises(ValidationError):
+        StudentRecord.model_validate_json('{"student_id": "s", "active_days": [739620, "x"]}')
