@@ -8,7 +8,7 @@ from typing import Any
 
 from mastery.domain.curriculum import CURRICULUM
 from mastery.domain.events import parse_event
-from mastery.domain.record import StudentRecord, apply_event
+from mastery.domain.record import LATE_WINDOW, StudentRecord, apply_event
 from mastery.domain.struggle import StruggleRules
 from mastery.domain.struggle_alerts import detect, sweep
 from tests.factories import event
@@ -30,13 +30,15 @@ def run(minutes: float, error: str | None = None, topic: str = LISTS) -> Doc:
     return event("code.executed", "s1", topic, at(minutes), **data)
 
 
-def fold(documents: list[Doc], record: StudentRecord | None = None) -> StudentRecord:
-    """Apply each event as ingest does: dedupe, apply, detect."""
+def fold(
+    documents: list[Doc], record: StudentRecord | None = None, window: timedelta = LATE_WINDOW
+) -> StudentRecord:
+    """Apply each event as ingest does: dedupe, apply, detect (`window`: the late-arrival one)."""
     record = record or StudentRecord(student_id="s1")
     for document in documents:
         parsed = parse_event(document, NOW, CURRICULUM)
-        if apply_event(record, parsed):
-            detect(record, [parsed], RULES)
+        if apply_event(record, parsed, window):
+            detect(record, [parsed], RULES, window)
     return record
 
 
@@ -226,7 +228,9 @@ def test_random_streams_give_the_same_alerts_in_any_order() -> None:
         assert [a.model_dump() for a in fold(events[::-1]).alerts] == expected, seed
 
 
-def fold_in_runs(documents: list[Doc], rng: random.Random) -> StudentRecord:
+def fold_in_runs(
+    documents: list[Doc], rng: random.Random, window: timedelta = LATE_WINDOW
+) -> StudentRecord:
     """Apply the events as ingest's batches do: `detect` once per run of applied events."""
     record, documents = StudentRecord(student_id="s1"), list(documents)
     while documents:
@@ -234,9 +238,9 @@ def fold_in_runs(documents: list[Doc], rng: random.Random) -> StudentRecord:
         applied = []
         for document in documents[:size]:
             parsed = parse_event(document, NOW, CURRICULUM)
-            if apply_event(record, parsed):
+            if apply_event(record, parsed, window):
                 applied.append(parsed)
-        detect(record, applied, RULES)
+        detect(record, applied, RULES, window)
         del documents[:size]
     return record
 
@@ -266,3 +270,48 @@ def test_one_derivation_per_run_of_events_gives_what_one_per_event_gives() -> No
             in_runs = fold_in_runs(delivery, rng)
             assert in_runs.alerts == one_by_one.alerts, seed
             assert in_runs.struggle == one_by_one.struggle, seed
+
+
+def late_within(documents: list[Doc], rng: random.Random, window: timedelta) -> list[Doc]:
+    """Each event (and a redelivery of ten) arriving less than `window` after its time."""
+    copies = documents + rng.sample(documents, 10)
+    arrival = {n: datetime.fromisoformat(str(d["occurred_at"])) + rng.random() * window * 0.99
+               for n, d in enumerate(copies)}  # fmt: skip
+    return [copies[n] for n in sorted(arrival, key=arrival.__getitem__)]
+
+
+def test_a_short_late_window_keeps_less_evidence_and_fires_the_same_alerts() -> None:
+    """No event before the window behind the newest is applied, so the code-run, help and quiz
+    alerts before it are frozen and their evidence dropped: for deliveries within the window
+    the alerts are those of the ordered delivery with the default week, whatever the order."""
+    window, kept, kept_in_a_week = timedelta(hours=2), 0, 0
+    for seed in range(40):
+        rng = random.Random(seed)
+        events = sessions(seed)
+        expected = fold(events)
+        assert expected.alerts, seed
+        for delivery in (events, late_within(events, rng, window)):
+            one_by_one = fold(delivery, window=window)
+            assert one_by_one.alerts == expected.alerts, seed
+            in_runs = fold_in_runs(delivery, rng, window)
+            assert in_runs.alerts == expected.alerts, seed
+            assert in_runs.struggle == one_by_one.struggle, seed
+        state = fold(events, window=window).struggle
+        assert state.settled == fold(events).last_event_at - window.total_seconds()
+        for evidence in state.topics.values():
+            assert all(m[0] >= state.settled // 3600 * 3600 for m in evidence.help), seed
+        kept += sum(len(e.runs) + len(e.help) for e in state.topics.values())
+        kept_in_a_week += sum(len(e.runs) + len(e.help) for e in expected.struggle.topics.values())
+    assert kept < kept_in_a_week / 2
+
+
+def test_runs_before_the_last_clean_run_before_the_frontier_are_folded_away() -> None:
+    day = 24 * 60
+    documents = [run(m, "TypeError") for m in range(0, day, 30)]  # a day of failures
+    documents += [run(day + 1), run(day + 2, "KeyError"), run(3 * day + 60, "NameError")]
+    record = fold(documents)
+    # The frontier (2 days behind the clock) passed the clean run: everything before it went,
+    # although the one-day look-back from the frontier reaches back into the failures.
+    frontier = RULES.frontier("repeated_error", record.struggle.as_of)
+    assert frontier - RULES.window_s < int(at(day).timestamp()) < frontier
+    assert [m[2] for m in record.struggle.topics[LISTS].runs] == ["", "KeyError", "NameError"]

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
+from datetime import timedelta
 
 from mastery.domain.alerts import Alert, Trigger
 from mastery.domain.events import LearningEvent
-from mastery.domain.record import StudentRecord
+from mastery.domain.record import LATE_WINDOW, StudentRecord
 from mastery.domain.struggle import Candidate, StruggleRules, alert_id, candidates, stuck_due
 from mastery.domain.struggle_evidence import (
     STUCK,
@@ -28,7 +29,12 @@ Touched = dict[str, dict[Trigger, int]]
 """topic -> trigger -> the time its alerts are re-derived from."""
 
 
-def detect(record: StudentRecord, events: Sequence[LearningEvent], rules: StruggleRules) -> None:
+def detect(
+    record: StudentRecord,
+    events: Sequence[LearningEvent],
+    rules: StruggleRules,
+    late_window: timedelta = LATE_WINDOW,
+) -> None:
     """Add the struggle evidence of `events` (newly applied to `record`, in this order; once per
     applied event) and re-derive the alerts: the alerts one re-derivation after each event
     would give, with one re-derivation per run of events.
@@ -41,22 +47,27 @@ def detect(record: StudentRecord, events: Sequence[LearningEvent], rules: Strugg
     re-derivations covering each time gave. That holds while every asked-for time is at or after
     the frontier (alerts before it are frozen, their evidence pruned) of the clock the run ends
     at: the run is re-derived before an event whose clock would move the frontier past one.
+
+    Each event also moves `settled` to `late_window` behind it (ingest applies no event further
+    behind its student's newest one), a frontier of its own (`StruggleRules.frontier`).
     """
     state = record.struggle
     lateness = min(rules.lateness_s, rules.run_lateness_s)  # the latest frontier of any trigger
+    window_s = int(late_window.total_seconds())
     touched: Touched = {}
     stuck_since = floor = state.as_of  # the run's clock before it; its earliest asked-for time
     for event in events:
         at = int(event.epoch)
         pending = touched or state.as_of > stuck_since
-        if pending and max(state.as_of, at) - lateness > floor:
+        if pending and max(max(state.as_of, at) - lateness, state.settled, at - window_s) > floor:
             refresh(record, touched, stuck_since, rules)
             touched, stuck_since, floor = {}, state.as_of, state.as_of
-        previous = state.as_of
+        previous, settled = state.as_of, state.settled
         hit = observe(state, event) and event.topic is not None
+        state.settled = max(settled, at - window_s)
         if hit and at > previous and is_success(event):
             hit = False  # a success newer than everything fires nothing and undoes nothing
-        _prune(state, previous, rules, event.topic)
+        _prune(state, previous, settled, rules, event.topic)
         if hit and event.topic is not None:
             # nothing changes before the event, nor "stuck" before the clock
             since = min(at, previous)
@@ -71,7 +82,7 @@ def sweep(record: StudentRecord, now: int, rules: StruggleRules) -> list[Alert]:
     """Advance the student's clock to wall-clock `now` (minus the grace); the new alerts."""
     previous = record.struggle.as_of
     record.struggle.as_of = max(previous, now - rules.sweep_grace_s)
-    _prune(record.struggle, previous, rules, None)
+    _prune(record.struggle, previous, record.struggle.settled, rules, None)
     return refresh(record, {}, previous, rules)
 
 
@@ -103,7 +114,8 @@ def refresh(
     fresh: list[Alert] = []
     for topic, asked in work.items():
         since = {
-            t: max(rules.frontier(t, state.as_of), from_time) for t, from_time in asked.items()
+            t: max(rules.frontier(t, state.as_of, state.settled), from_time)
+            for t, from_time in asked.items()
         }
         quizzes = record.topics[topic].quizzes if topic in record.topics else []
         found = candidates(state.topics.get(topic), quizzes, since, state.as_of, rules)
@@ -158,23 +170,39 @@ def _drop_before(marks: list[Mark], at: int) -> None:
     del marks[: bisect.bisect_left(marks, (at,))]
 
 
-def _prune(state: StruggleState, previous: int, rules: StruggleRules, topic: str | None) -> None:
+def _last_clean_run(runs: list[Mark], until: int) -> int:
+    """When the newest clean run at or before `until` ran (0: none is kept)."""
+    index = bisect.bisect_left(runs, (until + 1,)) - 1
+    while index >= 0 and runs[index][2]:
+        index -= 1
+    return runs[index][0] if index >= 0 else 0
+
+
+def _prune(
+    state: StruggleState, previous: int, settled: int, rules: StruggleRules, topic: str | None
+) -> None:
     """Forget evidence no candidate at or after its trigger's frontier can read.
 
-    The cut moves by whole hours: every topic is pruned when it moves, the event's own topic on
-    every event, so what is kept depends only on the events and the clock, never on the order.
+    The code-run triggers read back `window_s` from their frontier, and no further than the
+    newest clean run at or before it: that run resets both, so the runs before it are folded
+    away (the passes are kept for "stuck"). The cut moves by whole hours of the clock and of
+    `settled` (given before the event: `previous`, `settled`); every topic is pruned when it
+    moves, the event's own topic on every event, so what is kept depends only on the events
+    and the clock, never on the order.
     """
-    hour = state.as_of // 3600
+    hour, settled_hour = state.as_of // 3600, state.settled // 3600
     topics = [topic] if topic in state.topics else []
-    if hour != previous // 3600:
+    if hour != previous // 3600 or settled_hour != settled // 3600:
         topics = list(state.topics)
-    runs_from = rules.frontier("repeated_error", hour * 3600)
-    help_from = rules.frontier("asked_for_help", hour * 3600)
+    runs_from = rules.frontier("repeated_error", hour * 3600, settled_hour * 3600)
+    help_from = rules.frontier("asked_for_help", hour * 3600, settled_hour * 3600)
+    starts_from = rules.frontier("stuck_on_exercise", hour * 3600) - rules.stuck_after_s
     for name in topics:
         evidence = state.topics[name]
-        for marks in (evidence.runs, evidence.passes):
-            _drop_before(marks, runs_from - rules.window_s)
-        _drop_before(evidence.starts, runs_from - rules.stuck_after_s)
+        look_back = runs_from - rules.window_s
+        _drop_before(evidence.runs, max(look_back, _last_clean_run(evidence.runs, runs_from)))
+        _drop_before(evidence.passes, min(look_back, starts_from))
+        _drop_before(evidence.starts, starts_from)
         _drop_before(evidence.help, help_from)
         if not (evidence.runs or evidence.passes or evidence.help or evidence.starts):
             del state.topics[name]

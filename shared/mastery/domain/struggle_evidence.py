@@ -53,6 +53,10 @@ class StruggleState(BaseModel):
 
     as_of: int = 0
     """Newest event time seen, or the newest sweep (wall clock), whichever is later."""
+    settled: int = 0
+    """The late-arrival window behind the newest event: no event before it is applied any more,
+    so no alert of a trigger its events fire (not "stuck", which the clock fires) can change
+    before it (`StruggleRules.frontier`)."""
     topics: dict[str, StruggleEvidence] = {}
 
 
