@@ -15,7 +15,7 @@ retention), the learner model's answers and states, and the struggle evidence an
 (bounded by the struggle rules' windows).
 
     .venv/bin/python -m bench.record_growth [--points 100,1000,10000] [--seed 1] [--topics 4]
-        [--window-hours 168]
+        [--window-hours 168] [--per-hour N]
 
 Like is compared with like: the student keeps to the first `--topics` topics (default 4, the
 topics the student has touched by its 100th event), so at every history length it has touched
@@ -24,6 +24,10 @@ learner state, passed exercises and scores per topic touched, so the breadth of 
 touched is a size of its own, bounded by the catalogue (31 topics): `--topics 0` cycles through
 all of them, and the 10,000-event student has then touched 31 topics where the 100-event one
 has touched 4.
+
+`--per-hour N` re-times the same events evenly at N an hour, the way the soak's live traffic
+arrives (~185 per student an hour, every event *now*): what a record keeps for the late-arrival
+window and the struggle rules' windows then fills with far more events than a real student's.
 """
 
 from __future__ import annotations
@@ -118,11 +122,20 @@ def _deps(store: MemoryStateStore, clock: Clock, window: timedelta) -> IngestDep
                       late_window=window)  # fmt: skip
 
 
+def paced(events: list[dict[str, Any]], per_hour: float) -> list[dict[str, Any]]:
+    """The same events, re-timed evenly at `per_hour` from the first one's time."""
+    first, step = datetime.fromisoformat(events[0]["occurred_at"]), 3600 / per_hour
+    return [{**document, "occurred_at": (first + timedelta(seconds=n * step)).isoformat()}
+            for n, document in enumerate(events)]  # fmt: skip
+
+
 async def measure(
-    points: list[int], seed: int, topics: int = 0, window: timedelta = LATE_WINDOW
-) -> list[dict[str, float]]:
+    points: list[int], seed: int, topics: int = 0, window: timedelta = LATE_WINDOW,
+    per_hour: float = 0,
+) -> list[dict[str, float]]:  # fmt: skip
     """Size and CPU per event at each point (history length)."""
     events = one_student(max(points) + SAMPLE, seed, topics)
+    events = paced(events, per_hour) if per_hour else events
     store, clock = MemoryStateStore(), Clock()
     deps, done, rows = _deps(store, clock, window), 0, []
     for point in points:
@@ -168,12 +181,15 @@ def main() -> None:
     parser.add_argument("--topics", type=int, default=4,
                         help="cycle through only the first N topics: the history grows, the "
                         "breadth does not (default 4; 0: all 31)")  # fmt: skip
-    parser.add_argument("--window-hours", type=int, default=LATE_WINDOW // timedelta(hours=1),
-                        help="the late-arrival window (INGEST_LATE_WINDOW_HOURS)")  # fmt: skip
+    parser.add_argument("--window-hours", type=float, default=LATE_WINDOW // timedelta(hours=1),
+                        help="the late-arrival window (INGEST_LATE_WINDOW_HOURS; fractions "
+                        "allowed)")  # fmt: skip
+    parser.add_argument("--per-hour", type=float, default=0,
+                        help="re-time the events evenly at N an hour (the soak's ~185)")  # fmt: skip
     args = parser.parse_args()
     points = [int(p) for p in args.points.split(",")]
     window = timedelta(hours=args.window_hours)
-    rows = asyncio.run(measure(points, args.seed, args.topics, window))
+    rows = asyncio.run(measure(points, args.seed, args.topics, window, args.per_hour))
     first = rows[0]
     print(f"{'events':>7}{'days':>6}{'topics':>7}{'record B':>10}{'x':>6}{'us/event':>10}{'x':>6}"
           + "".join(f"{name:>17}" for name in PARTS))  # fmt: skip
