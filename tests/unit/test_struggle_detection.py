@@ -315,3 +315,17 @@ def test_runs_before_the_last_clean_run_before_the_frontier_are_folded_away() ->
     frontier = RULES.frontier("repeated_error", record.struggle.as_of)
     assert frontier - RULES.window_s < int(at(day).timestamp()) < frontier
     assert [m[2] for m in record.struggle.topics[LISTS].runs] == ["", "KeyError", "NameError"]
+
+
+def test_a_pass_before_the_folded_runs_still_ends_a_start_stuck_reads_again() -> None:
+    """The runs before the last clean run at the frontier go, but a pass "stuck" can still read
+    (a late start in the topic re-derives it) stays, although it is older than that run."""
+    window = timedelta(hours=1)
+    first = [start(52, "e1"), finish(57, passed=True), run(58 + 2 / 3)]  # 09:52, 09:57, 09:58:40
+    later = run(121, topic=LOOPS)  # 11:01: the window's edge moves to 10:01
+    late_start = start(61 + 1 / 6, "e2")  # 10:01:10, inside the window
+    expected = fold([*first, late_start, later])
+    assert [(a.trigger, a.detail) for a in expected.alerts] == [("stuck_on_exercise", "e2")]
+    record = fold([*first, later, late_start], window=window)
+    assert record.alerts == expected.alerts
+    assert [m[2] for m in record.struggle.topics[LISTS].passes] == ["e1"]

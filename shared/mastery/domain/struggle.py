@@ -10,8 +10,8 @@ alerts raised before the frontier `as_of - lateness_s` (7 days) are frozen (stor
 no longer re-derived), and the evidence is kept only as far back as candidates after the
 frontier read. Events arriving less than `lateness_s` behind the student's newest event
 therefore give exactly the alerts an ordered delivery gives; older ones still count for mastery
-but no longer change alerts. A shorter late-arrival window moves the frontier of the triggers
-events fire up to it (`StruggleRules.frontier`): no event behind it is applied at all.
+but no longer change alerts. A shorter late-arrival window moves the frontier up to it
+(`StruggleRules.frontier`): no event behind it is applied at all.
 """
 
 from __future__ import annotations
@@ -52,14 +52,11 @@ class StruggleRules:
     def frontier(self, trigger: Trigger, as_of: int, settled: int = 0) -> int:
         """Alerts of `trigger` raised before this are frozen: no longer re-derived.
 
-        At most the lateness behind the clock, and for the triggers events fire no further back
-        than `settled` (`StruggleState.settled`: no event before it is applied any more). Not
-        "stuck": the clock fires it, and a clock jumping past the window (a student's next
-        session) still owes the "stuck" alerts that fell due in between.
+        At most the lateness behind the clock, and no further back than `settled`
+        (`StruggleState.settled`: no event before it is applied any more).
         """
         points = trigger in ("low_quiz_score", "asked_for_help")
-        lateness = as_of - (self.lateness_s if points else self.run_lateness_s)
-        return lateness if trigger == "stuck_on_exercise" else max(lateness, settled)
+        return max(as_of - (self.lateness_s if points else self.run_lateness_s), settled)
 
 
 @dataclass(frozen=True, order=True)

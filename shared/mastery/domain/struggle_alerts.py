@@ -49,7 +49,10 @@ def detect(
     at: the run is re-derived before an event whose clock would move the frontier past one.
 
     Each event also moves `settled` to `late_window` behind it (ingest applies no event further
-    behind its student's newest one), a frontier of its own (`StruggleRules.frontier`).
+    behind its student's newest one), a frontier of its own (`StruggleRules.frontier`). An
+    event whose window's edge lies past the clock (a student's next session) first moves the
+    clock to that edge, as a sweep would, so the "stuck" alerts due before it are derived before
+    they freeze (the event changes none of them: it can only end or start one after its time).
     """
     state = record.struggle
     lateness = min(rules.lateness_s, rules.run_lateness_s)  # the latest frontier of any trigger
@@ -60,6 +63,11 @@ def detect(
         at = int(event.epoch)
         pending = touched or state.as_of > stuck_since
         if pending and max(max(state.as_of, at) - lateness, state.settled, at - window_s) > floor:
+            refresh(record, touched, stuck_since, rules)
+            touched, stuck_since, floor = {}, state.as_of, state.as_of
+        if at - window_s > state.as_of:
+            previous, state.as_of = state.as_of, at - window_s
+            _prune(state, previous, state.settled, rules, None)
             refresh(record, touched, stuck_since, rules)
             touched, stuck_since, floor = {}, state.as_of, state.as_of
         previous, settled = state.as_of, state.settled
@@ -184,8 +192,8 @@ def _prune(
     """Forget evidence no candidate at or after its trigger's frontier can read.
 
     The code-run triggers read back `window_s` from their frontier, and no further than the
-    newest clean run at or before it: that run resets both, so the runs before it are folded
-    away (the passes are kept for "stuck"). The cut moves by whole hours of the clock and of
+    newest clean run at or before it: that run resets both, so the runs and passes before it are
+    folded away (passes as far back as "stuck" reads are kept). The cut moves by whole hours of the clock and of
     `settled` (given before the event: `previous`, `settled`); every topic is pruned when it
     moves, the event's own topic on every event, so what is kept depends only on the events
     and the clock, never on the order.
@@ -196,12 +204,13 @@ def _prune(
         topics = list(state.topics)
     runs_from = rules.frontier("repeated_error", hour * 3600, settled_hour * 3600)
     help_from = rules.frontier("asked_for_help", hour * 3600, settled_hour * 3600)
-    starts_from = rules.frontier("stuck_on_exercise", hour * 3600) - rules.stuck_after_s
+    stuck_from = rules.frontier("stuck_on_exercise", hour * 3600, settled_hour * 3600)
+    starts_from = stuck_from - rules.stuck_after_s
     for name in topics:
         evidence = state.topics[name]
-        look_back = runs_from - rules.window_s
-        _drop_before(evidence.runs, max(look_back, _last_clean_run(evidence.runs, runs_from)))
-        _drop_before(evidence.passes, min(look_back, starts_from))
+        runs_cut = max(runs_from - rules.window_s, _last_clean_run(evidence.runs, runs_from))
+        _drop_before(evidence.runs, runs_cut)
+        _drop_before(evidence.passes, min(runs_cut, starts_from))
         _drop_before(evidence.starts, starts_from)
         _drop_before(evidence.help, help_from)
         if not (evidence.runs or evidence.passes or evidence.help or evidence.starts):
