@@ -21,18 +21,15 @@ def test_scores_and_days_are_stored_as_gaps_with_only_the_ids_still_kept() -> No
     )
     record = StudentRecord(student_id="s", active_days=[739_620, 739_621, 739_624])
     record.topics[TOPIC] = evidence
+    record.topics["empty"] = TopicEvidence()
     stored = json.loads(record.model_dump_json())
-    assert stored["topics"][TOPIC]["quizzes"] == [
-        1_767_600_000,
-        0.6,
-        86_460,
-        0.8,
-        "e7",
-        0,
-        0.8,
-        "e8",
-    ]
-    assert stored["topics"][TOPIC]["reviews"] == [1_767_600_060, 1.0]
+    assert stored["topics"][TOPIC]["quizzes"] == {
+        "t": [1_767_600_000, 86_460, 0],
+        "v": [0.6, 0.8, 0.8],
+        "id": ["e7", "e8"],
+    }
+    assert stored["topics"][TOPIC]["reviews"] == {"t": [1_767_600_060], "v": [1.0]}
+    assert stored["topics"]["empty"]["quizzes"] == []
     assert stored["active_days"] == [739_620, 1, 3]
     assert StudentRecord.model_validate_json(record.model_dump_json()) == record
 
@@ -48,7 +45,11 @@ def test_a_record_stored_item_by_item_before_loads_and_is_written_compactly() ->
     assert record.topics[TOPIC].quizzes == [(1_767_600_000, 0.6, ""), (1_767_686_460, 0.8, "e7")]
     compact = json.loads(record.model_dump_json())
     assert compact["active_days"] == [739_620, 1]
-    assert compact["topics"][TOPIC]["quizzes"] == [1_767_600_000, 0.6, 86_460, 0.8, "e7"]
+    assert compact["topics"][TOPIC]["quizzes"] == {
+        "t": [1_767_600_000, 86_460],
+        "v": [0.6, 0.8],
+        "id": ["e7"],
+    }
     # Item by item on request (the GDPR export): the layout it had.
     assert json.loads(record.model_dump_json(context=EXPANDED))["topics"][TOPIC]["quizzes"] == [
         [1_767_600_000, 0.6, ""],
@@ -67,6 +68,11 @@ def test_any_scores_and_days_read_back_bit_for_bit() -> None:
             (at, rng.randint(0, total) / total, rng.choice(["", "", f"e{rng.randint(0, 99)}"]))
             for at, total in ((at, rng.randint(1, 13)) for at in times)
         )
+        if rng.random() < 0.5:  # the usual shape: the oldest blank, the newest all with ids
+            cut = rng.randint(0, len(scores))
+            scores = sorted(
+                (a, v, f"e{n}" if n >= cut else "") for n, (a, v, _) in enumerate(scores)
+            )
         days = sorted(set(rng.sample(range(739_000, 739_091), rng.randint(0, 40))))
         record = StudentRecord(student_id="s", active_days=days)
         record.topics[TOPIC] = TopicEvidence(quizzes=scores, reviews=scores[::2])
@@ -78,10 +84,17 @@ def test_any_scores_and_days_read_back_bit_for_bit() -> None:
 
 @pytest.mark.parametrize(
     "quizzes",
-    [[1_767_600_000, 0.6, 5], [1_767_600_000], ["e1", 0.5], [1_767_600_000, "high"]],
-    ids=["odd-length", "no-value", "id-first", "value-a-string"],
+    [
+        {"t": [1_767_600_000, 60], "v": [0.6]},
+        {"t": [1_767_600_000]},
+        {"t": [1_767_600_000], "v": [0.6], "id": ["e1", "e2"]},
+        {"t": ["e1"], "v": [0.6]},
+        {"t": [1_767_600_000], "v": ["high"]},
+        [1_767_600_000, 0.6],
+    ],
+    ids=["more-times", "no-values", "more-ids", "time-a-string", "value-a-string", "flat"],
 )
-def test_malformed_stored_scores_are_rejected(quizzes: list[object]) -> None:
+def test_malformed_stored_scores_are_rejected(quizzes: object) -> None:
     data = json.dumps({"student_id": "s", "topics": {TOPIC: {"quizzes": quizzes}}})
     with pytest.raises(ValidationError):
         StudentRecord.model_validate_json(data)
