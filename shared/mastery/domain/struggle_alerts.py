@@ -193,10 +193,10 @@ def _prune(
 
     The code-run triggers read back `window_s` from their frontier, and no further than the
     newest clean run at or before it: that run resets both, so the runs and passes before it are
-    folded away (passes as far back as "stuck" reads are kept). The cut moves by whole hours of the clock and of
-    `settled` (given before the event: `previous`, `settled`); every topic is pruned when it
-    moves, the event's own topic on every event, so what is kept depends only on the events
-    and the clock, never on the order.
+    folded away (passes as far back as "stuck" reads are kept). The cut moves by whole hours of
+    the clock and of `settled` (given before the event: `previous`, `settled`); every topic is
+    pruned when it moves, the event's own topic on every event, so what is kept depends only on
+    the events and the clock, never on the order.
     """
     hour, settled_hour = state.as_of // 3600, state.settled // 3600
     topics = [topic] if topic in state.topics else []

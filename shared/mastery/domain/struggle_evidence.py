@@ -55,8 +55,8 @@ class StruggleState(BaseModel):
     """Newest event time seen, or the newest sweep (wall clock), whichever is later."""
     settled: int = 0
     """The late-arrival window behind the newest event: no event before it is applied any more,
-    so no alert of a trigger its events fire (not "stuck", which the clock fires) can change
-    before it (`StruggleRules.frontier`)."""
+    so no alert before it can change (`StruggleRules.frontier`; `struggle_alerts.detect` derives
+    the "stuck" alerts due before it first)."""
     topics: dict[str, StruggleEvidence] = {}
 
 
