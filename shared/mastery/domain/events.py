@@ -9,6 +9,7 @@ the types' data models: the concerns that react to a type dispatch on it with `m
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -154,13 +155,14 @@ class _TypedDocument(_Fields):
     data: EventData  # each type's own model is set by `_typed` (the union is never used)
 
 
-def _typed(data_model: type[EventData]) -> type[_TypedDocument]:
+@functools.cache
+def _typed(type_name: str) -> type[_TypedDocument]:
+    """The document model of a known event type, its data by the type's own model: one
+    validation of the whole document for a valid event. Made on the first event of the type,
+    not at import (the readers import this module and parse no events)."""
+    data_model = DATA_MODELS[type_name]
     return type(f"_{data_model.__name__}Document", (_TypedDocument,),
                 {"__annotations__": {"data": data_model}})  # fmt: skip
-
-
-# One validation of the whole document for a valid event, its data by its type's model.
-_TYPED_DOCUMENTS = {name: _typed(data_model) for name, data_model in DATA_MODELS.items()}
 
 
 def parse_event(
@@ -174,10 +176,10 @@ def parse_event(
     below (fields, type, time, topic, data), whatever else is wrong with it.
     """
     fields: _Document | _TypedDocument | None = None
-    typed = _TYPED_DOCUMENTS.get(str(document.get("type")))
-    if typed is not None:
+    type_name = document.get("type")
+    if isinstance(type_name, str) and type_name in DATA_MODELS:
         with contextlib.suppress(ValidationError):
-            fields = typed.model_validate(document)
+            fields = _typed(type_name).model_validate(document)
     if fields is None:
         fields = _validate_fields(document)
     occurred = fields.occurred_at

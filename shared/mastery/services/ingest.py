@@ -348,7 +348,7 @@ def _apply_events(
         else:
             outcomes[position] = Outcome.DUPLICATE
     if applied and deps.struggle is not None:
-        detect(record, applied, deps.struggle, deps.late_window)
+        detect(record, applied, deps.struggle, window)
     return bool(applied)
 
 
