@@ -12,7 +12,7 @@ from mastery.domain.daily import daily_scores, history
 from mastery.domain.events import parse_event
 from mastery.domain.mastery import MasteryRules, StudentMastery, student_mastery
 from mastery.domain.record import StudentRecord, TopicEvidence, apply_event
-from mastery.entrypoints.http.views import HistoryView, history_point, history_view
+from mastery.entrypoints.http.views import history_point, history_view
 from mastery.local.demo import demo_events
 from tests.factories import event
 
@@ -118,6 +118,6 @@ def test_the_history_view_from_daily_scores_is_the_one_from_the_points(seed: int
     record = shuffled_record(seed)
     today = record.local_day(NOW)
     points = history(record, CURRICULUM, today, 30, RULES)
-    expected = HistoryView(student_id="s1", days=[history_point(p) for p in points])
+    expected = {"student_id": "s1", "days": [history_point(p) for p in points]}
     daily = daily_scores(record, CURRICULUM, today, 30, RULES)
     assert history_view("s1", daily) == expected

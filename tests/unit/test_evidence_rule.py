@@ -44,7 +44,7 @@ def assert_one_rule(record: StudentRecord) -> None:
         assert last.topic(topic_id).practised == now.practised, topic_id
         assert (daily.topics[topic_id][-1] or 0.0) == now.score, topic_id
         assert outlook.topics[topic_id].current == now.score, topic_id
-    shown = history_view("s1", daily).days[-1].topics
+    shown = history_view("s1", daily)["days"][-1]["topics"]
     expected = {t.topic: t.display_score for m in current.modules for t in m.topics if t.practised}
     assert shown == expected
 

@@ -107,8 +107,18 @@ def round_score(score: float) -> int:
 
 def level_for(score: float) -> Level:
     """The level band of a 0–100 score, on the score rounded to an integer."""
-    rounded = round_score(score)
-    return next(level for level, floor in reversed(LEVEL_FLOORS.items()) if rounded >= floor)
+    return displayed_level(round_score(score))
+
+
+def displayed_level(displayed: int) -> Level:
+    """The level band of a displayed (rounded) score."""
+    for level, floor in _FLOORS_DOWN:
+        if displayed >= floor:
+            return level
+    raise ValueError(f"a score below every level: {displayed}")
+
+
+_FLOORS_DOWN = tuple(reversed(LEVEL_FLOORS.items()))
 
 
 def at_least(score: float, level: Level) -> bool:

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import to_jsonable_python
 
 from mastery.domain.daily import history
 from mastery.domain.events import Identifier
@@ -101,8 +102,8 @@ def gdpr_routes(core: Core) -> list[Route]:
         mastery = student_mastery(record, core.curriculum, today, core.rules)
         points = history(record, core.curriculum, today, retention, core.rules)
         derived = {
-            "mastery": mastery_view(mastery, core.curriculum).model_dump(mode="json"),
-            "history": [history_point(p).model_dump(mode="json") for p in points],
+            "mastery": to_jsonable_python(mastery_view(mastery, core.curriculum)),
+            "history": to_jsonable_python([history_point(p) for p in points]),
             "enrolled_classes": sorted(record.enrolled_classes()),
         }
         trail = await read_trail(

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import hashlib
 from datetime import date
-from functools import partial
 from typing import Annotated
 
 from cachetools import LRUCache
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic_core import to_json
 from starlette.responses import Response
 
 from mastery.domain.daily import daily_scores
-from mastery.domain.mastery import StudentMastery, student_mastery
+from mastery.domain.mastery import student_mastery
 from mastery.entrypoints.core import Core, http_function
 from mastery.entrypoints.http.access import authorize_class
 from mastery.entrypoints.http.audited import read_audited, what_was_read
@@ -20,16 +20,15 @@ from mastery.entrypoints.http.dashboard import dashboard_routes
 from mastery.entrypoints.http.memo import AnswerMemo, StudentVersion
 from mastery.entrypoints.http.route_helpers import NoQuery, path_id, readable_version
 from mastery.entrypoints.http.views import (
-    ClassStudentRow,
     ClassView,
     HistoryView,
     MasteryView,
+    RenderedMastery,
     TopicView,
-    class_row,
+    class_view,
     history_view,
-    level_bands,
-    mastery_view,
-    topic_view,
+    render_mastery,
+    topic_positions,
 )
 from mastery.errors import NotFoundError
 from mastery.services.students import load_roster
@@ -56,17 +55,20 @@ def query_routes(core: Core, memo: AnswerMemo | None = None) -> list[Route]:
     async def readable(call: Call) -> StudentVersion:
         return await readable_version(call, core, memo)
 
-    def scored(version: StudentVersion, day: date) -> StudentMastery:
-        record = version.record()
-        return student_mastery(record, core.curriculum, day, core.rules)
+    positions = topic_positions(core.curriculum)
+
+    def rendered(version: StudentVersion, day: date) -> RenderedMastery:
+        # The student's mastery, topics and heat-map row on `day` share one parse and scoring.
+        return version.answer(("mastery", day), lambda: render_mastery(
+            student_mastery(version.record(), core.curriculum, day, core.rules), core.curriculum))  # fmt: skip
 
     # Every answer carries an ETag from the record version (and the day it was scored for),
     # and is 304 Not Modified when the caller holds it already: dashboards poll.
     async def get_mastery(call: Call) -> Response:
         version = await readable(call)
         day = version.local_day(core.clock())
-        return conditional_response(call.request, _etag(version.tag(day)), version.answer(
-            ("mastery", day), lambda: _dump(mastery_view(scored(version, day), core.curriculum))))  # fmt: skip
+        body = rendered(version, day).body
+        return conditional_response(call.request, _etag(version.tag(day)), body)
 
     async def get_topic(call: Call) -> Response:
         topic_id = call.path_params["topic_id"]
@@ -74,9 +76,8 @@ def query_routes(core: Core, memo: AnswerMemo | None = None) -> list[Route]:
             raise NotFoundError(f"no topic {topic_id!r} in the curriculum")
         version = await readable(call)
         day = version.local_day(core.clock())
-        return conditional_response(call.request, _etag(version.tag(day)), version.answer(
-            ("topic", topic_id, day), lambda: _dump(
-                topic_view(scored(version, day).topic(topic_id), core.curriculum))))  # fmt: skip
+        body = rendered(version, day).topic(positions[topic_id])
+        return conditional_response(call.request, _etag(version.tag(day)), body)
 
     async def get_history(call: Call) -> Response:
         version = await readable(call)
@@ -85,13 +86,10 @@ def query_routes(core: Core, memo: AnswerMemo | None = None) -> list[Route]:
 
         def render() -> bytes:
             daily = daily_scores(version.record(), core.curriculum, day, days, core.rules)
-            return _dump(history_view(version.student_id, daily))
+            return to_json(history_view(version.student_id, daily))
 
         body = version.answer(("history", days, day), render)
         return conditional_response(call.request, _etag(version.tag(day)), body)
-
-    def row(version: StudentVersion, day: date) -> ClassStudentRow:
-        return class_row(scored(version, day))
 
     async def get_class(call: Call) -> Response:
         class_id = path_id(call, "class_id")
@@ -110,19 +108,13 @@ def query_routes(core: Core, memo: AnswerMemo | None = None) -> list[Route]:
             if class_id not in version.enrolled_classes():
                 continue
             day = version.local_day(now)
-            rows.append(version.answer(("class_row", day), partial(row, version, day)))
+            rows.append(rendered(version, day).row)
             tag.update(f"/{version.student_id}/{version.tag(day)}".encode())
         digest = tag.hexdigest()
         last = class_views.get(class_id)
         if last is None or last[0] != digest:  # the same tag: the same rows, the same body
-            view = ClassView(
-                class_id=class_id,
-                as_of=today,
-                topics=list(core.curriculum.topics),
-                levels=level_bands(),
-                students=rows,
-            )
-            last = class_views[class_id] = (digest, _dump(view))
+            body = class_view(class_id, today, list(core.curriculum.topics), rows)
+            last = class_views[class_id] = (digest, body)
         return conditional_response(call.request, _etag(digest), last[1])
 
     return [
@@ -139,11 +131,6 @@ def query_routes(core: Core, memo: AnswerMemo | None = None) -> list[Route]:
               summary="Every enrolled student's overall and per-topic scores (heat map)",
               query_params=NoQuery, response_model=ClassView, tags=("classes",)),
     ]  # fmt: skip
-
-
-def _dump(view: BaseModel) -> bytes:
-    # What HttpFunction renders for a returned model, done once per record version here.
-    return view.model_dump_json(by_alias=True).encode()
 
 
 async def create(core: Core) -> HttpFunction:
