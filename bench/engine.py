@@ -25,7 +25,8 @@ from mastery.adapters.redis_store import RedisStateStore, connect
 from mastery.config import KafkaSettings
 from mastery.domain.curriculum import CURRICULUM
 from mastery.domain.events import parse_event
-from mastery.domain.record import StudentRecord, apply_event
+from mastery.domain.record import StudentRecord
+from mastery.domain.record_events import apply_event
 from mastery.entrypoints.envelopes import read_envelope
 from mastery.local.demo import demo_events
 from mastery.local.functions import (

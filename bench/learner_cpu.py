@@ -23,8 +23,10 @@ from datetime import UTC, datetime, timedelta
 
 from mastery.domain.curriculum import CURRICULUM
 from mastery.domain.events import LearningEvent, parse_event
-from mastery.domain.knowledge import LearnerModel, track_answer
-from mastery.domain.record import StudentRecord, apply_event
+from mastery.domain.knowledge import LearnerModel
+from mastery.domain.knowledge_events import track_answer
+from mastery.domain.record import StudentRecord
+from mastery.domain.record_events import apply_event
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 TOPICS = CURRICULUM.topological_order()[:8]

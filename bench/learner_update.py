@@ -20,9 +20,11 @@ from datetime import UTC, datetime, timedelta
 
 from mastery.domain.curriculum import build_curriculum
 from mastery.domain.events import parse_event
-from mastery.domain.knowledge import LearnerModel, student_summary, track_answer
+from mastery.domain.knowledge import LearnerModel, student_summary
+from mastery.domain.knowledge_events import track_answer
 from mastery.domain.learner import LearnerState, p_correct, p_mastered, replay, update
-from mastery.domain.record import StudentRecord, apply_event
+from mastery.domain.record import StudentRecord
+from mastery.domain.record_events import apply_event
 from mastery.entrypoints.envelopes import read_envelope
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)

@@ -132,6 +132,17 @@ def test_a_started_function_loads_only_its_allow_list(
     assert "cryptography.hazmat" not in modules  # an HMAC secret needs no asymmetric crypto
 
 
+# Only ingest parses and applies events; the event models (and the modules that apply events,
+# `mastery.domain.record_events` and the like, which all import them) stay out of the readers.
+@pytest.mark.parametrize("function", [f for f in FUNCTIONS if f != "agents"])
+def test_only_ingest_loads_the_event_models(
+    function: str, started: Callable[[str], set[str]]
+) -> None:
+    modules = started(function)
+    assert f"mastery.entrypoints.http.{function}" in modules  # the list is of a built function
+    assert ("mastery.domain.events" in modules) == (function == "ingest")
+
+
 def test_a_configured_jwks_loads_cryptography(env: dict[str, str]) -> None:
     jwks = {**env, "JWT_SECRET": "", "JWT_ALGORITHMS": "RS256",
             "JWT_JWKS_URL": "https://auth.example/.well-known/jwks.json"}  # fmt: skip

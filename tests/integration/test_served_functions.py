@@ -16,7 +16,8 @@ from mastery.config import KafkaSettings
 from mastery.domain.curriculum import CURRICULUM
 from mastery.domain.events import parse_event
 from mastery.domain.mastery import MasteryRules, student_mastery
-from mastery.domain.record import StudentRecord, apply_event
+from mastery.domain.record import StudentRecord
+from mastery.domain.record_events import apply_event
 from mastery.local.demo import demo_events
 from mastery.local.functions import (
     FUNCTIONS,

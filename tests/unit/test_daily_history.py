@@ -11,7 +11,8 @@ from mastery.domain.curriculum import CURRICULUM
 from mastery.domain.daily import daily_scores, history
 from mastery.domain.events import parse_event
 from mastery.domain.mastery import MasteryRules, StudentMastery, student_mastery
-from mastery.domain.record import StudentRecord, TopicEvidence, apply_event
+from mastery.domain.record import StudentRecord, TopicEvidence
+from mastery.domain.record_events import apply_event
 from mastery.entrypoints.http.views import history_point, history_view
 from mastery.local.demo import demo_events
 from tests.factories import event

@@ -12,7 +12,8 @@ from mastery.domain.daily import daily_scores, history
 from mastery.domain.events import parse_event
 from mastery.domain.mastery import MasteryRules, student_mastery
 from mastery.domain.outlook import student_outlook
-from mastery.domain.record import StudentRecord, apply_event
+from mastery.domain.record import StudentRecord
+from mastery.domain.record_events import apply_event
 from mastery.entrypoints.http.views import history_view
 from tests.factories import event
 

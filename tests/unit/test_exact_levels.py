@@ -19,7 +19,8 @@ from mastery.domain.mastery import (
     student_mastery,
     topic_mastery,
 )
-from mastery.domain.record import StudentRecord, TopicEvidence, apply_event
+from mastery.domain.record import StudentRecord, TopicEvidence
+from mastery.domain.record_events import apply_event
 from tests.factories import event
 
 RULES = MasteryRules()

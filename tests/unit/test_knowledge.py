@@ -15,9 +15,11 @@ from pydantic import ValidationError
 from mastery.domain.answer_log import AnswerLog
 from mastery.domain.curriculum import CURRICULUM
 from mastery.domain.events import LearningEvent, parse_event
-from mastery.domain.knowledge import LearnerModel, track_answer, use_model
+from mastery.domain.knowledge import LearnerModel, use_model
+from mastery.domain.knowledge_events import track_answer
 from mastery.domain.learner import ModelParams, StudentState, TopicParams, replay, update_student
-from mastery.domain.record import StudentRecord, apply_event, graded_answer
+from mastery.domain.record import StudentRecord
+from mastery.domain.record_events import apply_event, graded_answer
 from tests.factories import event
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)

@@ -17,7 +17,8 @@ from mastery.domain.mastery import (
     level_for,
     student_mastery,
 )
-from mastery.domain.record import StudentRecord, apply_event
+from mastery.domain.record import StudentRecord
+from mastery.domain.record_events import apply_event
 from tests.factories import event
 
 RULES = MasteryRules()

@@ -9,7 +9,8 @@ from mastery.domain.events import parse_event
 from mastery.domain.forecast import Forecast, Stale
 from mastery.domain.mastery import MasteryRules
 from mastery.domain.outlook import student_outlook
-from mastery.domain.record import StudentRecord, apply_event
+from mastery.domain.record import StudentRecord
+from mastery.domain.record_events import apply_event
 from tests.factories import event
 
 RULES = MasteryRules()

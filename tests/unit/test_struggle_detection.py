@@ -8,9 +8,11 @@ from typing import Any
 
 from mastery.domain.curriculum import CURRICULUM
 from mastery.domain.events import parse_event
-from mastery.domain.record import LATE_WINDOW, StudentRecord, apply_event
+from mastery.domain.record import LATE_WINDOW, StudentRecord
+from mastery.domain.record_events import apply_event
 from mastery.domain.struggle import StruggleRules
-from mastery.domain.struggle_alerts import detect, sweep
+from mastery.domain.struggle_alerts import sweep
+from mastery.domain.struggle_events import detect
 from tests.factories import event
 
 RULES = StruggleRules()

@@ -10,9 +10,11 @@ import pytest
 
 from mastery.domain.curriculum import CURRICULUM
 from mastery.domain.events import parse_event
-from mastery.domain.record import StudentRecord, apply_event
+from mastery.domain.record import StudentRecord
+from mastery.domain.record_events import apply_event
 from mastery.domain.struggle import StruggleRules
-from mastery.domain.struggle_alerts import detect, sweep
+from mastery.domain.struggle_alerts import sweep
+from mastery.domain.struggle_events import detect
 from mastery.domain.sweep_due import AlertFacts, quiet_until
 from tests.factories import event
 

@@ -18,7 +18,8 @@ from mastery.domain.curriculum import CURRICULUM
 from mastery.domain.daily import daily_scores
 from mastery.domain.events import parse_event
 from mastery.domain.mastery import MasteryRules, StudentMastery, round_score, student_mastery
-from mastery.domain.record import StudentRecord, apply_event
+from mastery.domain.record import StudentRecord
+from mastery.domain.record_events import apply_event
 from mastery.entrypoints.http.views import (
     ClassStudentRow,
     ClassView,

@@ -12,7 +12,7 @@ import contextlib
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -25,11 +25,8 @@ from pydantic import (
 )
 
 from mastery.domain.curriculum import Curriculum
+from mastery.domain.event_fields import MAX_AGE, MAX_SKEW, Identifier
 from mastery.errors import PoisonEventError
-
-Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$")]
-MAX_AGE = timedelta(days=90)
-MAX_SKEW = timedelta(minutes=5)
 
 
 # Only ingest validates events (`parse_event`); the other functions import these models for

@@ -1,96 +1,30 @@
 """Keep a student's alerts equal to what the struggle evidence derives (pure, no I/O).
 
-`detect` runs after newly applied events, `sweep` when time has passed without events (so a
-student who started an exercise and went silent is noticed as "stuck"). Both re-derive the
-alerts the change can affect, apply the cooldown in event time, carry acknowledgements and the
-published flag over by alert id, and return the alerts that are new to the record.
+`detect` (`mastery.domain.struggle_events`) runs after newly applied events, `sweep` when time
+has passed without events (so a student who started an exercise and went silent is noticed as
+"stuck"). Both re-derive the alerts the change can affect (`refresh`), apply the cooldown in
+event time, carry acknowledgements and the published flag over by alert id, and return the
+alerts that are new to the record.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
-from datetime import timedelta
 
 from mastery.domain.alerts import Alert, Trigger
-from mastery.domain.events import LearningEvent
-from mastery.domain.record import LATE_WINDOW, StudentRecord
+from mastery.domain.record import StudentRecord
 from mastery.domain.struggle import Candidate, StruggleRules, alert_id, candidates, stuck_due
-from mastery.domain.struggle_evidence import (
-    STUCK,
-    Mark,
-    StruggleState,
-    affected_triggers,
-    is_success,
-    observe,
-)
+from mastery.domain.struggle_evidence import STUCK, Mark, StruggleState
 
 Touched = dict[str, dict[Trigger, int]]
 """topic -> trigger -> the time its alerts are re-derived from."""
-
-
-def detect(
-    record: StudentRecord,
-    events: Sequence[LearningEvent],
-    rules: StruggleRules,
-    late_window: timedelta = LATE_WINDOW,
-) -> None:
-    """Add the struggle evidence of `events` (newly applied to `record`, in this order; once per
-    applied event) and re-derive the alerts: the alerts one re-derivation after each event
-    would give, with one re-derivation per run of events.
-
-    Each event asks for its triggers of its topic to be re-derived from its own time (or the
-    clock before it, if earlier), and for "stuck" of every topic from the clock before it. An
-    alert at time x depends only on evidence up to x, and a later event asks for nothing before
-    its own time, so re-deriving each (topic, trigger) once, from the earliest time any event of
-    the run asked for, with all the run's evidence, gives what the last of the per-event
-    re-derivations covering each time gave. That holds while every asked-for time is at or after
-    the frontier (alerts before it are frozen, their evidence pruned) of the clock the run ends
-    at: the run is re-derived before an event whose clock would move the frontier past one.
-
-    Each event also moves `settled` to `late_window` behind it (ingest applies no event further
-    behind its student's newest one), a frontier of its own (`StruggleRules.frontier`). An
-    event whose window's edge lies past the clock (a student's next session) first moves the
-    clock to that edge, as a sweep would, so the "stuck" alerts due before it are derived before
-    they freeze (the event changes none of them: it can only end or start one after its time).
-    """
-    state = record.struggle
-    lateness = min(rules.lateness_s, rules.run_lateness_s)  # the latest frontier of any trigger
-    window_s = int(late_window.total_seconds())
-    touched: Touched = {}
-    stuck_since = floor = state.as_of  # the run's clock before it; its earliest asked-for time
-    for event in events:
-        at = int(event.epoch)
-        pending = touched or state.as_of > stuck_since
-        if pending and max(max(state.as_of, at) - lateness, state.settled, at - window_s) > floor:
-            refresh(record, touched, stuck_since, rules)
-            touched, stuck_since, floor = {}, state.as_of, state.as_of
-        if at - window_s > state.as_of:
-            previous, state.as_of = state.as_of, at - window_s
-            _prune(state, previous, state.settled, rules, None)
-            refresh(record, touched, stuck_since, rules)
-            touched, stuck_since, floor = {}, state.as_of, state.as_of
-        previous, settled = state.as_of, state.settled
-        hit = observe(state, event) and event.topic is not None
-        state.settled = max(settled, at - window_s)
-        if hit and at > previous and is_success(event):
-            hit = False  # a success newer than everything fires nothing and undoes nothing
-        _prune(state, previous, settled, rules, event.topic)
-        if hit and event.topic is not None:
-            # nothing changes before the event, nor "stuck" before the clock
-            since = min(at, previous)
-            floor = min(floor, since)
-            asked = touched.setdefault(event.topic, {})
-            for trigger in affected_triggers(event):
-                asked[trigger] = min(asked.get(trigger, since), since)
-    refresh(record, touched, stuck_since, rules)
 
 
 def sweep(record: StudentRecord, now: int, rules: StruggleRules) -> list[Alert]:
     """Advance the student's clock to wall-clock `now` (minus the grace); the new alerts."""
     previous = record.struggle.as_of
     record.struggle.as_of = max(previous, now - rules.sweep_grace_s)
-    _prune(record.struggle, previous, record.struggle.settled, rules, None)
+    prune(record.struggle, previous, record.struggle.settled, rules, None)
     return refresh(record, {}, previous, rules)
 
 
@@ -186,7 +120,7 @@ def _last_clean_run(runs: list[Mark], until: int) -> int:
     return runs[index][0] if index >= 0 else 0
 
 
-def _prune(
+def prune(
     state: StruggleState, previous: int, settled: int, rules: StruggleRules, topic: str | None
 ) -> None:
     """Forget evidence no candidate at or after its trigger's frontier can read.

@@ -3,7 +3,7 @@
 Each row is predicted from the same student's earlier rows with the functions ingest and
 predict call (`mastery.domain.learner`: `summarize`, `features`, `logistic`, `p_mastered`,
 then `update` and `update_student`), so the harness scores exactly what the engine would have answered; a test
-holds the two equal through `mastery.domain.knowledge.track_answer`.
+holds the two equal through `mastery.domain.knowledge_events.track_answer`.
 """
 
 from __future__ import annotations

@@ -22,10 +22,12 @@ from enum import StrEnum
 
 from mastery.domain.curriculum import Curriculum
 from mastery.domain.events import LearningEvent, parse_event
-from mastery.domain.knowledge import LearnerModel, track_answer
-from mastery.domain.record import LATE_WINDOW, StudentRecord, apply_event, roster_class, too_late
+from mastery.domain.knowledge import LearnerModel
+from mastery.domain.knowledge_events import track_answer
+from mastery.domain.record import LATE_WINDOW, StudentRecord
+from mastery.domain.record_events import apply_event, roster_class, too_late
 from mastery.domain.struggle import StruggleRules
-from mastery.domain.struggle_alerts import detect
+from mastery.domain.struggle_events import detect
 from mastery.errors import PoisonEventError, StateUnavailableError
 from mastery.observability import EVENTS_TOTAL
 from mastery.ports import Clock, EventSink, StateStore, Write

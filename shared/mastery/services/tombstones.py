@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 
-from mastery.domain.events import MAX_AGE
+from mastery.domain.event_fields import MAX_AGE
 from mastery.ports import StateStore
 from mastery.services.audit import AuditEntry
 

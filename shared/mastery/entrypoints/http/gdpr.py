@@ -10,7 +10,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 from pydantic_core import to_jsonable_python
 
 from mastery.domain.daily import history
-from mastery.domain.events import Identifier
+from mastery.domain.event_fields import Identifier
 from mastery.domain.mastery import student_mastery
 from mastery.entrypoints.core import Core, http_function
 from mastery.entrypoints.http.audited import audit_policy, audit_reads, what_was_read

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
-from mastery.domain.events import Identifier
+from mastery.domain.event_fields import Identifier
 from mastery.entrypoints.core import Core
 from mastery.entrypoints.http.access import authorize_student_in
 from mastery.entrypoints.http.audited import read_audited, what_was_read
