@@ -367,6 +367,22 @@ async def test_concurrent_appends_share_one_round_trip_and_each_gets_its_own_ans
     assert all(isinstance(o, StateUnavailableError) for o in outcomes), outcomes
 
 
+class RoundTrips:
+    """Counts the group commit's round trips from now on: one write to its own connection each
+    (open it first: opening sends commands too)."""
+
+    def __init__(self, store: RedisStateStore, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        connection = store._connection()
+        send = connection.send_packed_command
+
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            self.count += 1
+            return await send(*args, **kwargs)
+
+        monkeypatch.setattr(connection, "send_packed_command", counted)
+
+
 async def test_reads_and_appends_in_flight_together_share_one_round_trip(
     store: RedisStateStore, raw_redis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -376,16 +392,7 @@ async def test_reads_and_appends_in_flight_together_share_one_round_trip(
     for tag in tags[:3]:
         await store.write(f"student:{{{tag}}}", tag.encode(), etag=None, ttl_seconds=600)
     await store.read(f"student:{{{tags[0]}}}")  # the group commit's connection is open
-    connection = store._connection()  # its own: one write per round trip
-    taken = 0
-    send = connection.send_packed_command
-
-    async def counted(*args: Any, **kwargs: Any) -> Any:
-        nonlocal taken
-        taken += 1
-        return await send(*args, **kwargs)
-
-    monkeypatch.setattr(connection, "send_packed_command", counted)
+    sent = RoundTrips(store, monkeypatch)
     now = 1_764_000_000_000
     answers = await asyncio.gather(
         *(store.read(f"student:{{{tag}}}") for tag in tags),
@@ -393,7 +400,7 @@ async def test_reads_and_appends_in_flight_together_share_one_round_trip(
         *(store.append_logs([access(tag, "k")], now_ms=now, window_ms=1, keep_ms=10**6)
           for tag in tags),
     )  # fmt: skip
-    assert taken == 1, "nine requests, one round trip"
+    assert sent.count == 1, "nine requests, one round trip"
     assert [a.data if a else None for a in answers[:4]] == [t.encode() for t in tags[:3]] + [None]
     assert [a.data if a else None for a in answers[4]] == [tags[1].encode(), None]
     assert answers[5:] == [1, 1, 1, 0]
@@ -404,11 +411,48 @@ async def test_reads_and_appends_in_flight_together_share_one_round_trip(
         store.append_logs([access(tags[1], "new")], now_ms=now + 1, window_ms=1, keep_ms=10**6),
         return_exceptions=True,
     )
-    assert taken == 2
+    assert sent.count == 2
     assert isinstance(read, Versioned)
     assert read.data == tags[0].encode(), "a read is not failed by another's append"
     assert isinstance(failed, StateUnavailableError)
     assert isinstance(recorded, StateUnavailableError), "same script run: nothing known written"
+
+
+async def test_writes_in_flight_with_reads_share_one_round_trip_and_each_gets_its_own_answer(
+    store: RedisStateStore, raw_redis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Compare-and-set writes go in the group commit too (one delivery's write with the next
+    one's read): each caller gets its own outcome, a lost expectation or a failed write is
+    only its own, and what holds is written with its TTL."""
+    keys = [f"student:{{{fresh('t')}}}" for _ in range(4)]
+    first = await store.write_many([Write(key, b"v1", None, 600) for key in keys[:3]])
+    assert first == ["1", "1", "1"]  # and the group commit's connection is open
+    sent = RoundTrips(store, monkeypatch)
+    answers = await asyncio.gather(
+        store.write_many([Write(keys[0], b"v2", "1", 60), Write(keys[1], b"v2", "7", 60)]),
+        store.write(keys[2], b"v2", etag=None, ttl_seconds=60),  # must be absent: it is not
+        store.write(keys[3], b"new", etag=None, ttl_seconds=60),
+        store.read(keys[1]),
+        return_exceptions=True,
+    )
+    assert sent.count == 1, "four requests, one round trip"
+    assert answers[0] == ["2", None]
+    assert isinstance(answers[1], ConflictError)
+    assert answers[2] == "1"
+    assert answers[3] == Versioned(b"v1", "1")
+    assert await raw_redis.hmget(keys[0], ["data", "version"]) == [b"v2", b"2"]
+    assert 0 < await raw_redis.ttl(keys[0]) <= 60
+    assert await raw_redis.hget(keys[1], "data") == b"v1"
+    await raw_redis.delete(keys[2])
+    await raw_redis.set(keys[2], "not a hash")
+    failed, written = await asyncio.gather(
+        store.write(keys[2], b"v3", etag=None, ttl_seconds=60),
+        store.write_many([Write(keys[1], b"v3", "1", 60)]),
+        return_exceptions=True,
+    )
+    assert sent.count == 2
+    assert isinstance(failed, StateUnavailableError)
+    assert written == ["2"], "a write is not failed by another's error"
 
 
 async def test_appends_sent_after_redis_lost_its_scripts_are_recorded_once(

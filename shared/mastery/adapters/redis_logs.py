@@ -9,8 +9,9 @@ for "only if absent"; one Lua script checks every condition before it changes an
 
 Group commit: the appends of every request waiting while one round trip is in flight go together
 in the next (script runs of at most `CHUNK` appends each), and on a single server so do the direct
-adapter's reads (`_read_hashes`): an audited read's record and its append travel in one round
-trip, and 32 requests in flight make one instead of 32. A request's call returns only once its
+adapter's reads and compare-and-set writes (`_read_hashes`, `_write_hashes`): an audited read's
+record and its append travel in one round trip, one delivery's write and the next one's read
+too, and 32 requests in flight make one instead of 32. A request's call returns only once its
 own commands have answered, as without batching; an idle process sends each at once, with no
 added delay. One timer bounds each round trip: the deadline of the batch's oldest request, so no
 request waits more than `TIMEOUT_SECONDS` in all, and callers add no timer of their own. On a
@@ -29,7 +30,7 @@ from redis import asyncio as aioredis
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from mastery.adapters.redis_scripts import LOG_APPEND, LOG_READ, TRANSACT
+from mastery.adapters.redis_scripts import LOG_APPEND, LOG_READ, TRANSACT, WRITE
 from mastery.errors import ConflictError, StateUnavailableError
 from mastery.ports import LogAppend, LogEntry, Write
 
@@ -73,7 +74,18 @@ class _Reads(_Waiting):
         self.keys = keys
 
 
-_Pending = _Appends | _Reads
+class _Writes(_Waiting):
+    """A request's compare-and-set writes (the `WRITE` script); answered with what each returned:
+    its new version, or -1 where the expected version did not hold."""
+
+    __slots__ = ("writes",)
+
+    def __init__(self, writes: Sequence[Write]) -> None:
+        super().__init__()
+        self.writes = writes
+
+
+_Pending = _Appends | _Reads | _Writes
 HASH_FIELDS = ("data", "version")
 """What a read of a key wants from its hash (the Dapr `state.redis` layout)."""
 
@@ -103,6 +115,11 @@ class RedisLogs:
         rows: list[list[bytes | None]] = await self._commit(_Reads(keys))
         return rows
 
+    async def _write_hashes(self, writes: Sequence[Write]) -> list[int]:
+        """What `WRITE` returned for each write, in the next round trip (single server only)."""
+        versions: list[int] = await self._commit(_Writes(writes))
+        return versions
+
     async def _commit(self, pending: _Pending) -> Any:
         self._waiting.append(pending)
         if self._committer is None or self._committer.done():
@@ -131,14 +148,19 @@ class RedisLogs:
     async def _send(self, batch: list[_Pending]) -> list[Any]:
         """One round trip for the whole batch: per waiter its answer, or the error it gets."""
         keys = [key for p in batch if isinstance(p, _Reads) for key in p.keys]
+        writes = [w for p in batch if isinstance(p, _Writes) for w in p.writes]
         items = [(a, p.times) for p in batch if isinstance(p, _Appends) for a in p.appends]
         size = CHUNK if self._single_server else 1
         chunks = [items[first : first + size] for first in range(0, len(items), size)]
-        commands = [("HMGET", key, *HASH_FIELDS) for key in keys]
+        commands: list[tuple[Any, ...]] = [("HMGET", key, *HASH_FIELDS) for key in keys]
+        commands += [
+            ("EVAL", WRITE, 1, w.key, w.etag or "", w.data, max(1, w.ttl_seconds)) for w in writes
+        ]
         commands += [self._append_command(chunk) for chunk in chunks]
         results = await self._round_trip(commands)
         rows, ran = results[: len(keys)], results[len(keys) :]
-        return _answers(batch, rows, await self._recorded(chunks, ran))
+        versions, ran = ran[: len(writes)], ran[len(writes) :]
+        return _answers(batch, rows, versions, await self._recorded(chunks, ran))
 
     def _append_command(
         self, chunk: list[tuple[LogAppend, _Times]], *, inline: bool = False
@@ -282,20 +304,24 @@ async def _answer(connection: Any) -> Any:
         return exc
 
 
-def _answers(batch: list[_Pending], reads: list[Any], recorded: list[Any]) -> list[Any]:
-    """Each waiter's share of a round trip's results: its rows or count, or the error of the
-    first of its commands that failed."""
+def _answers(
+    batch: list[_Pending], reads: list[Any], versions: list[Any], recorded: list[Any]
+) -> list[Any]:
+    """Each waiter's share of a round trip's results: its rows, versions or count, or the error
+    of the first of its commands that failed."""
     answers: list[Any] = []
     for pending in batch:
         if isinstance(pending, _Reads):
             mine, reads = reads[: len(pending.keys)], reads[len(pending.keys) :]
+        elif isinstance(pending, _Writes):
+            mine, versions = versions[: len(pending.writes)], versions[len(pending.writes) :]
         else:
             mine, recorded = recorded[: len(pending.appends)], recorded[len(pending.appends) :]
         failed = [r for r in mine if isinstance(r, Exception)]
         if failed:
             answers.append(failed[0])
         else:
-            answers.append(mine if isinstance(pending, _Reads) else sum(int(n) for n in mine))
+            answers.append(sum(int(n) for n in mine) if isinstance(pending, _Appends) else mine)
     return answers
 
 

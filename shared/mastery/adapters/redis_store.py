@@ -2,6 +2,8 @@
 
 Each key is a hash `{data, version}`; the ETag is the version. Compare-and-set and the TTL are
 one Lua script, so a write is atomic on a single server and on a cluster (one key, one slot).
+On a single server reads and writes go through the group commit (`mastery.adapters.redis_logs`),
+with the other requests' in flight; on a cluster in a pipeline, which splits them per node.
 """
 
 from __future__ import annotations
@@ -45,7 +47,6 @@ class RedisStateStore(RedisLogs):
     def __init__(self, client: Any) -> None:
         super().__init__(client)
         self._client = client
-        self._write = client.register_script(WRITE)
 
     async def read(self, key: str) -> Versioned | None:
         return (await self.read_many([key]))[0]
@@ -69,24 +70,24 @@ class RedisStateStore(RedisLogs):
         ]
 
     async def write(self, key: str, data: bytes, *, etag: str | None, ttl_seconds: int) -> str:
-        try:
-            version = await self._write(keys=[key], args=[etag or "", data, max(1, ttl_seconds)])
-        except RedisError as exc:
-            raise StateUnavailableError("state store unavailable") from exc
-        if int(version) < 0:
+        (version,) = await self.write_many([Write(key, data, etag, ttl_seconds)])
+        if version is None:
             raise ConflictError(key)
-        return str(version)
+        return version
 
     async def write_many(self, writes: Sequence[Write]) -> list[str | None]:
         if not writes:
             return []
         try:
-            # EVAL (not EVALSHA) so a cluster pipeline can route it by key; the server caches
-            # the compiled script, so only the script text travels again.
-            async with self._client.pipeline(transaction=False) as pipe:
-                for w in writes:
-                    pipe.eval(WRITE, 1, w.key, w.etag or "", w.data, max(1, w.ttl_seconds))
-                versions = await pipe.execute()
+            if self._single_server:  # with the reads, writes and appends of other requests
+                versions: list[Any] = await self._write_hashes(writes)
+            else:
+                # EVAL (not EVALSHA) so a cluster pipeline can route it by key; the server
+                # caches the compiled script, so only the script text travels again.
+                async with self._client.pipeline(transaction=False) as pipe:
+                    for w in writes:
+                        pipe.eval(WRITE, 1, w.key, w.etag or "", w.data, max(1, w.ttl_seconds))
+                    versions = await pipe.execute()
         except RedisError as exc:
             raise StateUnavailableError("state store unavailable") from exc
         return [None if int(v) < 0 else str(v) for v in versions]
