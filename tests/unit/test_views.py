@@ -1,4 +1,4 @@
-"""The query answers are exactly what their response models describe, written as they write.
+"""The read answers are exactly what their response models describe, written as they write.
 
 The views are built as plain JSON objects (`mastery.entrypoints.http.views`); each answer,
 validated by its model and written back by it, must be the same bytes: a field missing, added,
@@ -17,9 +17,13 @@ from pydantic_core import to_json
 from mastery.domain.curriculum import CURRICULUM
 from mastery.domain.daily import daily_scores
 from mastery.domain.events import parse_event
+from mastery.domain.knowledge import LearnerModel
+from mastery.domain.knowledge_events import track_answer
 from mastery.domain.mastery import MasteryRules, StudentMastery, round_score, student_mastery
-from mastery.domain.record import StudentRecord
+from mastery.domain.outlook import student_outlook
+from mastery.domain.record import LATE_WINDOW, StudentRecord
 from mastery.domain.record_events import apply_event
+from mastery.entrypoints.http.forecast_views import ForecastResponse, forecast_response
 from mastery.entrypoints.http.views import (
     ClassStudentRow,
     ClassView,
@@ -35,15 +39,17 @@ from mastery.local.demo import demo_events
 
 NOW = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)
 RULES = MasteryRules()
+MODEL = LearnerModel()
 
 
 def demo_records() -> list[StudentRecord]:
-    """A demo class's students, and a student with no evidence."""
+    """A demo class's students (with the learner model's states), and one with no evidence."""
     records: dict[str, StudentRecord] = {}
     for document in demo_events("c1", students=8, days=30, now=NOW, seed=3):
         parsed = parse_event(document, NOW, CURRICULUM)
         record = records.setdefault(parsed.student_id, StudentRecord(student_id=parsed.student_id))
-        apply_event(record, parsed)
+        if apply_event(record, parsed, LATE_WINDOW):
+            track_answer(record, parsed, MODEL, LATE_WINDOW)
     records["nobody"] = StudentRecord(student_id="nobody")
     return list(records.values())
 
@@ -111,3 +117,28 @@ def test_a_history_answer_is_its_models_bytes(record: StudentRecord) -> None:
     body = to_json(history_view(record.student_id, daily))
     assert written_by(HistoryView, body) == body
     assert len(json.loads(body)["days"]) == 30
+
+
+@pytest.mark.parametrize("horizon", [1, 7, 30])
+@pytest.mark.parametrize("record", RECORDS, ids=lambda r: r.student_id)
+def test_a_forecast_answer_is_its_models_bytes(record: StudentRecord, horizon: int) -> None:
+    today = record.local_day(NOW)
+    outlook = student_outlook(record, CURRICULUM, today, RULES, horizon)
+    body = to_json(forecast_response(record, outlook, MODEL, NOW))
+    assert written_by(ForecastResponse, body) == body
+    topics = json.loads(body)["topics"]
+    assert [t["topic"] for t in topics] == list(outlook.topics)
+    assert {t["status"] for t in topics} >= {"insufficient_history"}
+
+
+def test_the_demo_forecasts_have_fits_and_learner_states() -> None:
+    # So that the test above covers a fitted forecast's fields and a state's answer time.
+    today = RECORDS[0].local_day(NOW)
+    answers = [
+        json.loads(to_json(forecast_response(r, student_outlook(r, CURRICULUM, today, RULES, 7),
+                                             MODEL, NOW)))
+        for r in RECORDS
+    ]  # fmt: skip
+    topics = [t for answer in answers for t in answer["topics"]]
+    assert any(t["status"] == "ok" and t["interval"] is not None for t in topics)
+    assert any(t["learner"]["last_answer_at"] is not None for t in topics)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
 from mastery.domain.curriculum import Curriculum
-from mastery.domain.evidence import practised
+from mastery.domain.evidence import practised, practised_with
 from mastery.domain.mastery import (
     Components,
     MasteryRules,
@@ -77,6 +77,10 @@ class _TopicSeries:
         self.quality = [review_folds[k] for k in review_cuts]
         self.states = list(zip(counts, quiz_cuts, review_cuts, strict=True))
         """(passes, quizzes, reviews) by each day's end."""
+
+    def practised(self) -> list[bool]:
+        """Whether the topic was practised by each day's end."""
+        return [practised_with(*state) for state in self.states]
 
     def cuts(self) -> list[TopicEvidence | None]:
         """The evidence by each day's end (None while unpractised); unchanged days share it."""
@@ -139,10 +143,10 @@ def daily_scores(
         target = curriculum.topic(topic_id).target_exercises
         topics[topic_id] = [
             weighted_score(min(1.0, done / target), quiz, quality, streak, rules)
-            if cut is not None
+            if practised
             else None
-            for done, quiz, quality, streak, cut in zip(
-                found.done, found.quiz, found.quality, streaks, found.cuts(), strict=True
+            for done, quiz, quality, streak, practised in zip(
+                found.done, found.quiz, found.quality, streaks, found.practised(), strict=True
             )
         ]
     overall = []

@@ -7,7 +7,8 @@ recommendation and class view reads.
   request): it extends the student's daily activity streak and feeds the struggle triggers, but
   on its own a topic stays unpractised and scores 0 — nobody earns points for asking for help.
 
-`practised` is the one test of that rule; current mastery, the daily history and everything
+`practised_with` is the one test of that rule, on how many of each kind of evidence a topic has
+(`practised` asks it of a topic's evidence); current mastery, the daily history and everything
 built on them call it, so the last history point is always today's mastery.
 """
 
@@ -17,14 +18,21 @@ from datetime import date
 
 from mastery.domain.record import TopicEvidence
 
-__all__ = ["evidence_days", "evidence_times", "practised"]
+__all__ = ["evidence_days", "evidence_times", "practised", "practised_with"]
 
 _EPOCH_DAY = date(1970, 1, 1).toordinal()
 
 
 def practised(evidence: TopicEvidence | None) -> bool:
     """Whether a topic has evidence: a passed exercise, a quiz or a code review."""
-    return evidence is not None and bool(evidence.passed or evidence.quizzes or evidence.reviews)
+    return evidence is not None and practised_with(
+        len(evidence.passed), len(evidence.quizzes), len(evidence.reviews)
+    )
+
+
+def practised_with(passes: int, quizzes: int, reviews: int) -> bool:
+    """`practised` of a topic with this many passed exercises, quizzes and code reviews."""
+    return bool(passes or quizzes or reviews)
 
 
 def evidence_times(evidence: TopicEvidence) -> list[int]:

@@ -1,9 +1,14 @@
-"""JSON views of forecasts and learner-model probabilities (the predict function's answers)."""
+"""JSON views of forecasts and learner-model probabilities (the predict function's answers).
+
+As the query function's views (`mastery.entrypoints.http.views`): the models document the
+answer, which is built as the plain JSON object they describe (a model per topic cost more than
+the learner model's odds); tests hold it to `ForecastResponse`.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -70,31 +75,32 @@ def _r(value: float) -> float:
     return round(value, 2)
 
 
-def forecast_view(prediction: Prediction) -> ForecastView:
-    """One forecast, or the explicit stale or insufficient-history answer with the current score."""
+def forecast_view(prediction: Prediction) -> dict[str, Any]:
+    """One forecast, or the explicit stale or insufficient-history answer with the current score
+    (a `ForecastView`)."""
     current, days_since_evidence = prediction.current, prediction.idle_days
     if not isinstance(prediction, Forecast):
         stale = isinstance(prediction, Stale)
-        return ForecastView(status="stale" if stale else "insufficient_history",
-                            current_score=_r(current), current_level=level_for(current),
-                            history_days=prediction.days, days_since_evidence=days_since_evidence,
-                            forecast=None, interval=None, slope_per_day=None,
-                            trend="stale" if stale else None, next_level=None,
-                            days_to_next_level=None, at_risk=None)  # fmt: skip
-    return ForecastView(
-        status="ok",
-        current_score=_r(current),
-        current_level=level_for(current),
-        history_days=prediction.days,
-        days_since_evidence=days_since_evidence,
-        forecast=_r(prediction.predicted),
-        interval=Interval(lower=_r(prediction.lower), upper=_r(prediction.upper)),
-        slope_per_day=round(prediction.slope_per_day, 4),
-        trend=prediction.trend,
-        next_level=prediction.next_level,
-        days_to_next_level=prediction.days_to_next_level,
-        at_risk=prediction.at_risk,
-    )
+        return {"status": "stale" if stale else "insufficient_history",
+                "current_score": _r(current), "current_level": level_for(current),
+                "history_days": prediction.days, "days_since_evidence": days_since_evidence,
+                "forecast": None, "interval": None, "slope_per_day": None,
+                "trend": "stale" if stale else None, "next_level": None,
+                "days_to_next_level": None, "at_risk": None}  # fmt: skip
+    return {
+        "status": "ok",
+        "current_score": _r(current),
+        "current_level": level_for(current),
+        "history_days": prediction.days,
+        "days_since_evidence": days_since_evidence,
+        "forecast": _r(prediction.predicted),
+        "interval": {"lower": _r(prediction.lower), "upper": _r(prediction.upper)},
+        "slope_per_day": round(prediction.slope_per_day, 4),
+        "trend": prediction.trend,
+        "next_level": prediction.next_level,
+        "days_to_next_level": prediction.days_to_next_level,
+        "at_risk": prediction.at_risk,
+    }
 
 
 def learner_view(
@@ -103,36 +109,35 @@ def learner_view(
     model: LearnerModel,
     summary: StudentSummary,
     now: datetime,
-) -> LearnerView:
-    """P(next answer correct) and P(mastered) of one topic now (the prior without answers)."""
+) -> dict[str, Any]:
+    """P(next answer correct) and P(mastered) of one topic now, the prior without answers
+    (a `LearnerView`)."""
     state = record.learner.get(topic)
     at = now.timestamp()
-    return LearnerView(
-        p_next_correct=round(p_correct(state, summary, topic, model.params, at), 4),
-        p_mastered=round(p_mastered(state, model.for_topic(topic), at), 4),
-        answers=state.answers if state else 0,
-        last_answer_at=datetime.fromtimestamp(state.last_at, UTC) if state else None,
-    )
+    return {
+        "p_next_correct": round(p_correct(state, summary, topic, model.params, at), 4),
+        "p_mastered": round(p_mastered(state, model.for_topic(topic), at), 4),
+        "answers": state.answers if state else 0,
+        "last_answer_at": datetime.fromtimestamp(state.last_at, UTC) if state else None,
+    }
 
 
 def forecast_response(
     record: StudentRecord, outlook: Outlook, model: LearnerModel, now: datetime
-) -> ForecastResponse:
-    """The predict answer: overall and every topic, with the learner model beside each topic."""
+) -> dict[str, Any]:
+    """The predict answer: overall and every topic, with the learner model beside each topic
+    (a `ForecastResponse`)."""
     summary = student_summary(record, model)
-    return ForecastResponse(
-        student_id=record.student_id,
-        as_of=outlook.as_of,
-        horizon_days=outlook.horizon_days,
-        interval_level=INTERVAL_LEVEL,
-        interval_method=INTERVAL_METHOD,
-        overall=forecast_view(outlook.overall),
-        topics=[
-            TopicForecastView(
-                topic=topic,
-                learner=learner_view(record, topic, model, summary, now),
-                **forecast_view(prediction).model_dump(),
-            )
+    return {
+        "student_id": record.student_id,
+        "as_of": outlook.as_of,
+        "horizon_days": outlook.horizon_days,
+        "interval_level": INTERVAL_LEVEL,
+        "interval_method": INTERVAL_METHOD,
+        "overall": forecast_view(outlook.overall),
+        "topics": [
+            forecast_view(prediction)
+            | {"topic": topic, "learner": learner_view(record, topic, model, summary, now)}
             for topic, prediction in outlook.topics.items()
         ],
-    )
+    }

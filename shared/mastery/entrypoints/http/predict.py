@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,7 +26,7 @@ def predict_routes(core: Core, memo: AnswerMemo | None = None) -> list[Route]:
     """The routes of the predict function, bound to its core (outlooks memoised per version)."""
     memo = memo or AnswerMemo()
 
-    async def get_forecast(call: Call) -> ForecastResponse:
+    async def get_forecast(call: Call) -> dict[str, Any]:
         version = await readable_version(call, core, memo)
         horizon = call.query_as(ForecastQuery).horizon_days
         now = core.clock()
