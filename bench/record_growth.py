@@ -10,8 +10,8 @@ struggle detection, serialise, compare-and-set) on the in-memory store, the cloc
 the events. After 100, 1,000 and 10,000 events: the stored record's size, and the CPU per event
 of the next 100 events (process time, best of 3 passes over copies of the same state), and
 what the record's bytes are made of: the dedupe ids (bounded by the late-arrival window), the
-evidence (passed exercises: by the catalogue; quizzes, reviews and active days: by the 90-day
-retention), the learner model's answers and states, and the struggle evidence and alerts
+evidence (passed exercises: by the catalogue; quizzes, reviews — with their day summaries — and
+active days: by the 90-day retention), the learner model's answers and states, and the struggle evidence and alerts
 (bounded by the struggle rules' windows).
 
     .venv/bin/python -m bench.record_growth [--points 100,1000,10000] [--seed 1] [--topics 4]
@@ -49,6 +49,8 @@ from mastery.services.ingest import IngestDeps, KafkaMetadata, handle_record
 
 SAMPLE = 100
 START = datetime(2026, 1, 5, tzinfo=UTC)
+SCORE_FIELDS = ("quizzes", "reviews", "quiz_days", "review_days")
+"""A topic's scores: raw, and folded into day summaries (stored only when there are any)."""
 PARTS = {
     "dedupe ids": ("seen",),
     "passed": (),
@@ -163,7 +165,7 @@ def _parts(data: bytes) -> dict[str, int]:
     topics = record["topics"].values()
     found = {name: sum(size(record[f]) for f in fields) for name, fields in PARTS.items()}
     found["passed"] = sum(size(t["passed"]) for t in topics)
-    found["quizzes+reviews"] = sum(size(t["quizzes"]) + size(t["reviews"]) for t in topics)
+    found["quizzes+reviews"] = sum(size(t[k]) for t in topics for k in SCORE_FIELDS if k in t)
     return found
 
 

@@ -17,7 +17,14 @@ import pytest
 from mastery.adapters.memory import MemorySink, MemoryStateStore
 from mastery.config import Settings
 from mastery.domain.curriculum import CURRICULUM
+from mastery.domain.daily import daily_scores, history
+from mastery.domain.events import parse_event
+from mastery.domain.mastery import MasteryRules, student_mastery
+from mastery.domain.outlook import student_outlook
+from mastery.domain.record import StudentRecord
+from mastery.domain.record_events import apply_event
 from mastery.entrypoints.envelopes import read_envelope
+from mastery.entrypoints.http.views import history_point, mastery_view
 from mastery.services.ingest import IngestDeps, KafkaMetadata, Outcome, handle_records
 from mastery.services.students import load_student
 from tests.factories import event, raw
@@ -34,11 +41,13 @@ def _deps(store: MemoryStateStore, window: timedelta) -> IngestDeps:
                       curriculum=CURRICULUM, read_envelope=read_envelope, alerts=MemorySink(), late_window=window)  # fmt: skip
 
 
-def _history(rng: random.Random, student: str, count: int) -> list[dict[str, Any]]:
-    """`count` events of every kind over ten days, in time order."""
-    start, events = NOW - timedelta(days=10), []
+def _history(
+    rng: random.Random, student: str, count: int, span: timedelta = timedelta(days=10)
+) -> list[dict[str, Any]]:
+    """`count` events of every kind over `span` (ten days) up to now, in time order."""
+    start, events = NOW - span, []
     for n in range(count):
-        at = start + timedelta(minutes=n * 10 * 24 * 60 // count + rng.randrange(5))
+        at = start + n * span / count + timedelta(minutes=rng.randrange(5))
         topic, kind = VISITED if n % 50 < 6 else rng.choice(TOPICS), rng.randrange(6)
         if kind == 0:
             events.append(event("quiz.completed", student, topic, at, quiz_id=f"q{n}",
@@ -161,3 +170,62 @@ async def test_a_window_of_minutes_keeps_the_ids_of_those_minutes_only() -> None
     assert set(record.seen) == {documents[1]["id"], documents[2]["id"]}  # 40 minutes back: gone
     [letter] = [json.loads(value) for _, value in deps.dead_letters.records]
     assert "(0.25 h)" in letter["reason"]
+
+
+@pytest.mark.parametrize("seed", range(3))
+async def test_busy_days_fold_into_the_same_summaries_in_any_delivery(seed: int) -> None:
+    rng, window = random.Random(seed), timedelta(hours=6)
+    events = _history(rng, "s1", 400, span=timedelta(days=2))  # ~10 scores a topic-day
+    in_order, _, _ = await _deliver(events, window, batch=1)
+    summarised = [t.quiz_days + t.review_days for t in in_order.topics.values()]
+    assert sum(len(s) for s in summarised) >= 6  # the final days of every topic folded
+    delivered = _late_but_within(rng, events, window)
+    for batch in (1, 17):
+        record, outcomes, _ = await _deliver(delivered, window, batch)
+        assert record.model_dump() == in_order.model_dump()
+        assert outcomes.count(Outcome.APPLIED) == len(events)
+
+
+@pytest.mark.parametrize("seed", range(3))
+async def test_a_folded_record_scores_counts_and_forecasts_like_all_its_scores(seed: int) -> None:
+    rng, window = random.Random(seed), timedelta(hours=6)
+    events = _history(rng, "s1", 400, span=timedelta(days=2))
+    folded, _, _ = await _deliver(events, window, batch=7)
+    whole = StudentRecord(student_id="s1")  # every score kept as it came
+    for document in events:
+        apply_event(whole, parse_event(document, NOW, CURRICULUM))
+    assert any(t.quiz_days for t in folded.topics.values())
+    assert not any(t.quiz_days or t.review_days for t in whole.topics.values())
+    today, rules = folded.local_day(NOW), MasteryRules()
+    views = [mastery_view(student_mastery(r, CURRICULUM, today, rules), CURRICULUM)
+             for r in (folded, whole)]  # fmt: skip
+    assert views[0] == views[1]  # scores, levels, components and evidence counts
+    assert daily_scores(folded, CURRICULUM, today, 30, rules) == daily_scores(
+        whole, CURRICULUM, today, 30, rules
+    )  # bit for bit
+    points = [history(r, CURRICULUM, today, 30, rules) for r in (folded, whole)]
+    assert [history_point(p) for p in points[0]] == [history_point(p) for p in points[1]]
+    assert student_outlook(folded, CURRICULUM, today, rules, 7) == student_outlook(
+        whole, CURRICULUM, today, rules, 7
+    )
+
+
+async def test_at_the_soaks_pace_a_record_stops_growing_once_its_days_are_summarised() -> None:
+    """185 events an hour of one student (every event now), a 15-minute window: what the
+    record keeps of the scores is a summary per topic and day and the window's raw scores."""
+    rng, window, hours = random.Random(3), timedelta(hours=0.25), 6
+    events = _history(rng, "s1", 185 * hours, span=timedelta(hours=hours))
+    store, sizes = MemoryStateStore(), []
+    deps = _deps(store, window)
+    for hour in range(hours):
+        chunk = events[185 * hour : 185 * (hour + 1)]
+        await handle_records([(raw(d), KafkaMetadata()) for d in chunk], deps)
+        (value,) = store.values.values()
+        sizes.append(len(value.data))
+    record, _ = await load_student(store, "s1")
+    assert record is not None
+    scores = [len(t.quizzes) + len(t.reviews) for t in record.topics.values()]
+    # the window's ~15 scores (a third of its events), and under 5 per topic, kind and day
+    assert sum(scores) < 185 * 0.25 * 2
+    # ~185 scores came in the last three hours (~25 B each stored raw, with their ids)
+    assert sizes[-1] < sizes[2] * 1.05, sizes

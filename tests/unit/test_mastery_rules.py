@@ -13,12 +13,12 @@ from mastery.domain.events import parse_event
 from mastery.domain.mastery import (
     MasteryRules,
     consistency,
-    decaying_average,
     level_for,
     student_mastery,
 )
 from mastery.domain.record import StudentRecord
 from mastery.domain.record_events import apply_event
+from mastery.domain.scores import decaying_average
 from tests.factories import event
 
 RULES = MasteryRules()
@@ -147,9 +147,11 @@ def test_levels_use_the_score_rounded_half_up(score: float, level: str) -> None:
 
 
 def test_decaying_average_weighs_the_newest_at_065() -> None:
-    assert decaying_average([], 0.65) == 0.0
-    assert decaying_average([(1, 0.2, "a")], 0.65) == pytest.approx(0.2)
-    assert decaying_average([(1, 0.2, "a"), (2, 1.0, "b")], 0.65) == pytest.approx(0.72)
+    assert decaying_average([], []) == 0.0
+    assert decaying_average([], [(1, 0.2, "a")]) == pytest.approx(0.2)
+    assert decaying_average([], [(1, 0.2, "a"), (2, 1.0, "b")]) == pytest.approx(0.72)
+    # After a day summary the fold continues from its average (not from the next score).
+    assert decaying_average([(1, 0.2, 3)], [(2, 1.0, "b")]) == pytest.approx(0.72)
 
 
 def test_consistency_caps_the_streak_and_decays_per_idle_day() -> None:

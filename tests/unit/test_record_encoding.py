@@ -103,3 +103,32 @@ def test_malformed_stored_scores_are_rejected(quizzes: object) -> None:
 def test_malformed_stored_days_are_rejected() -> None:
     with pytest.raises(ValidationError):
         StudentRecord.model_validate_json('{"student_id": "s", "active_days": [739620, "x"]}')
+
+
+def test_day_summaries_are_stored_flat_as_gaps_and_not_at_all_while_there_are_none() -> None:
+    summaries = [(1_767_686_460, 0.7212500000000001, 4), (1_767_772_800, 0.5, 12)]
+    record = StudentRecord(student_id="s")
+    record.topics[TOPIC] = TopicEvidence(quiz_days=summaries, quizzes=[(1_767_800_000, 1.0, "e")])
+    record.topics["empty"] = TopicEvidence()
+    stored = json.loads(record.model_dump_json())
+    assert stored["topics"][TOPIC]["quiz_days"] == [
+        1_767_686_460, 0.7212500000000001, 4, 86_340, 0.5, 12,
+    ]  # fmt: skip
+    assert "review_days" not in stored["topics"][TOPIC]
+    assert "quiz_days" not in stored["topics"]["empty"]
+    assert StudentRecord.model_validate_json(record.model_dump_json()) == record
+    # The GDPR export lists each summary: its day's last score's time, the average, the count.
+    expanded = json.loads(record.model_dump_json(context=EXPANDED))["topics"][TOPIC]
+    assert expanded["quiz_days"] == [list(s) for s in summaries]
+    assert expanded["quizzes"] == [[1_767_800_000, 1.0, "e"]]
+
+
+@pytest.mark.parametrize(
+    "quiz_days",
+    [[1_767_686_460, 0.7], [1_767_686_460, 0.7, "four"], ["x", 0.7, 4]],
+    ids=["short", "count-a-string", "time-a-string"],
+)
+def test_malformed_stored_summaries_are_rejected(quiz_days: object) -> None:
+    data = json.dumps({"student_id": "s", "topics": {TOPIC: {"quiz_days": quiz_days}}})
+    with pytest.raises(ValidationError):
+        StudentRecord.model_validate_json(data)

@@ -3,10 +3,13 @@
 The score at the end of a day is `student_mastery` of the evidence that had happened by then.
 Scoring a cut copy of the record per day costs ~5 ms for 30 days (copies, validated models, a
 31-topic scoring each day), and it is the first read of every record version for the history
-and forecast routes. Here each topic's evidence is walked once instead: quizzes and reviews are
-kept sorted by time, so a day's cut is a prefix and its decaying average is the fold's value
-after that prefix; passed exercises are summed in the same (insertion) order as
-`topic_mastery`, so every score is bit-for-bit the one of scoring the cut record.
+and forecast routes. Here each topic's evidence is walked once instead: quizzes, reviews and
+their day summaries are kept sorted by time, so a day's cut is a prefix of each and its decaying
+average is the fold's value after it (`mastery.domain.scores.averages_at`); passed exercises are
+summed in the same (insertion) order as `topic_mastery`, so every score is bit-for-bit the one
+of scoring the cut record. A day summary stands for its local day at the offset it was folded
+with: a day end at another offset that falls inside a summarised day sees that day's scores
+all or none (at the summary's time, its day's last score).
 """
 
 from __future__ import annotations
@@ -30,24 +33,15 @@ from mastery.domain.mastery import (
     weighted_topic,
 )
 from mastery.domain.record import StudentRecord, TopicEvidence
-from mastery.domain.record_encoding import Observation
+from mastery.domain.record_encoding import DaySummary, Observation
+from mastery.domain.scores import averages_at
 
 __all__ = ["DailyScores", "daily_scores", "history"]
 
 
-def _folds(observations: list[Observation], newest_weight: float) -> list[float]:
-    """`decaying_average` of every prefix: element k is the average of the first k."""
-    folds = [0.0]
-    average = 0.0
-    for index, (_, value, _) in enumerate(observations):
-        average = value if index == 0 else newest_weight * value + (1 - newest_weight) * average
-        folds.append(average)
-    return folds
-
-
-def _cuts(observations: list[Observation], ends: Sequence[int]) -> list[int]:
-    """How many of the (time-sorted) observations had happened by each end."""
-    times = [o[0] for o in observations]
+def _cuts(timed: list[Observation] | list[DaySummary], ends: Sequence[int]) -> list[int]:
+    """How many of the (time-sorted) items had happened by each end."""
+    times = [item[0] for item in timed]
     return [bisect.bisect_right(times, end) for end in ends]
 
 
@@ -70,32 +64,35 @@ class _TopicSeries:
             self._kept = kept = [[i for i, at in enumerate(times) if at <= end] for end in ends]
             counts = [len(k) for k in kept]
             self.done = [sum(weights[i] for i in k) for k in kept]
-        quiz_cuts, review_cuts = _cuts(evidence.quizzes, ends), _cuts(evidence.reviews, ends)
-        quiz_folds = _folds(evidence.quizzes, rules.newest_weight)
-        review_folds = _folds(evidence.reviews, rules.newest_weight)
-        self.quiz = [quiz_folds[k] for k in quiz_cuts]
-        self.quality = [review_folds[k] for k in review_cuts]
-        self.states = list(zip(counts, quiz_cuts, review_cuts, strict=True))
-        """(passes, quizzes, reviews) by each day's end."""
+        self.quiz = averages_at(evidence.quiz_days, evidence.quizzes, ends)
+        self.quality = averages_at(evidence.review_days, evidence.reviews, ends)
+        self.states = list(zip(
+            counts, _cuts(evidence.quizzes, ends), _cuts(evidence.reviews, ends),
+            _cuts(evidence.quiz_days, ends), _cuts(evidence.review_days, ends), strict=True,
+        ))  # fmt: skip
+        """(passes, quizzes, reviews, quiz days, review days) by each day's end."""
 
     def practised(self) -> list[bool]:
         """Whether the topic was practised by each day's end."""
-        return [practised_with(*state) for state in self.states]
+        return [practised_with(p, q + qd, r + rd) for p, q, r, qd, rd in self.states]
 
     def cuts(self) -> list[TopicEvidence | None]:
         """The evidence by each day's end (None while unpractised); unchanged days share it."""
         cuts: list[TopicEvidence | None] = []
-        previous: tuple[int, int, int] | None = None
+        previous: tuple[int, int, int, int, int] | None = None
         cut: TopicEvidence | None = None
+        evidence = self._evidence
         for day, state in enumerate(self.states):
             if state != previous:
-                p, q, r = previous = state
+                p, q, r, qd, rd = previous = state
                 kept = self._kept
                 passed = self._passed[:p] if kept is None else [self._passed[i] for i in kept[day]]
                 cut = TopicEvidence.model_construct(
                     passed=dict(passed),
-                    quizzes=self._evidence.quizzes[:q],
-                    reviews=self._evidence.reviews[:r],
+                    quizzes=evidence.quizzes[:q],
+                    reviews=evidence.reviews[:r],
+                    quiz_days=evidence.quiz_days[:qd],
+                    review_days=evidence.review_days[:rd],
                 )
                 cut = cut if practised(cut) else None
             cuts.append(cut)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from datetime import date
 
 from mastery.domain.record import TopicEvidence
+from mastery.domain.scores import count, times
 
 __all__ = ["evidence_days", "evidence_times", "practised", "practised_with"]
 
@@ -26,7 +27,9 @@ _EPOCH_DAY = date(1970, 1, 1).toordinal()
 def practised(evidence: TopicEvidence | None) -> bool:
     """Whether a topic has evidence: a passed exercise, a quiz or a code review."""
     return evidence is not None and practised_with(
-        len(evidence.passed), len(evidence.quizzes), len(evidence.reviews)
+        len(evidence.passed),
+        count(evidence.quiz_days, evidence.quizzes),
+        count(evidence.review_days, evidence.reviews),
     )
 
 
@@ -36,9 +39,11 @@ def practised_with(passes: int, quizzes: int, reviews: int) -> bool:
 
 
 def evidence_times(evidence: TopicEvidence) -> list[int]:
-    """When the topic's evidence happened (epoch seconds): first passes, quizzes, reviews."""
+    """When the topic's evidence happened (epoch seconds): first passes, quizzes, reviews (a day
+    summary: its day's last score)."""
     passes = [at for _, at in evidence.passed.values()]
-    return passes + [o[0] for o in evidence.quizzes] + [o[0] for o in evidence.reviews]
+    quizzes = times(evidence.quiz_days, evidence.quizzes)
+    return passes + quizzes + times(evidence.review_days, evidence.reviews)
 
 
 def evidence_days(evidence: TopicEvidence, utc_offset_minutes: int) -> set[int]:

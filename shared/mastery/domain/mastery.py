@@ -14,7 +14,7 @@ from typing import Literal
 from mastery.domain.curriculum import Curriculum
 from mastery.domain.evidence import practised
 from mastery.domain.record import StudentRecord, TopicEvidence
-from mastery.domain.record_encoding import Observation
+from mastery.domain.scores import decaying_average
 
 Level = Literal["Beginner", "Learning", "Proficient", "Mastered"]
 LEVEL_COLOURS: dict[Level, str] = {
@@ -38,7 +38,6 @@ class MasteryRules:
     difficulty_weight: dict[str, float] = field(
         default_factory=lambda: {"easy": 0.8, "medium": 1.0, "hard": 1.2}
     )
-    newest_weight: float = 0.65
     streak_days_for_full: int = 7
     idle_day_decay: float = 0.9
 
@@ -126,14 +125,6 @@ def at_least(score: float, level: Level) -> bool:
     return round_score(score) >= LEVEL_FLOORS[level]
 
 
-def decaying_average(observations: list[Observation], newest_weight: float) -> float:
-    """Exponentially weighted average in time order: the newest weighs `newest_weight`."""
-    average = 0.0
-    for index, (_, value, _) in enumerate(observations):
-        average = value if index == 0 else newest_weight * value + (1 - newest_weight) * average
-    return average
-
-
 def consistency(active_days: list[int], as_of: date, rules: MasteryRules) -> float:
     """Current streak / 7 (capped at 1), times 0.9 for every idle day since the last activity."""
     days = [d for d in active_days if d <= as_of.toordinal()]
@@ -160,8 +151,8 @@ def topic_mastery(
     if evidence is None or not practised(evidence):
         return TopicMastery(topic_id, 0.0, Components(0.0, 0.0, 0.0, 0.0), evidence)
     done = sum(rules.difficulty_weight[difficulty] for difficulty, _ in evidence.passed.values())
-    quiz = decaying_average(evidence.quizzes, rules.newest_weight)
-    quality = decaying_average(evidence.reviews, rules.newest_weight)
+    quiz = decaying_average(evidence.quiz_days, evidence.quizzes)
+    quality = decaying_average(evidence.review_days, evidence.reviews)
     return weighted_topic(topic_id, evidence, done, quiz, quality, target_exercises, streak, rules)
 
 

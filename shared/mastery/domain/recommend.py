@@ -28,6 +28,7 @@ from mastery.domain.alerts import Alert
 from mastery.domain.curriculum import Curriculum
 from mastery.domain.evidence import evidence_times
 from mastery.domain.mastery import LEVEL_FLOORS, StudentMastery, TopicMastery, at_least
+from mastery.domain.scores import count as score_count
 
 __all__ = [
     "GAP_THRESHOLDS",
@@ -172,17 +173,17 @@ def _weakest(topic: TopicMastery, write: _Writer) -> Recommendation | None:
         candidates.append((threshold - components.completion, kind, why,
                            MINUTES_PER_EXERCISE * missing))  # fmt: skip
     threshold, kind = GAP_THRESHOLDS["quiz"]
-    if evidence.quizzes and components.quiz < threshold:
-        count = len(evidence.quizzes)
-        why = (f"Your quiz average in {name} is {components.quiz:.2f} over {count} "
-               f"quiz{'zes' if count > 1 else ''} (aim {threshold:.2f}): review the material "
+    quizzes = score_count(evidence.quiz_days, evidence.quizzes)
+    if quizzes and components.quiz < threshold:
+        why = (f"Your quiz average in {name} is {components.quiz:.2f} over {quizzes} "
+               f"quiz{'zes' if quizzes > 1 else ''} (aim {threshold:.2f}): review the material "
                f"and retake a quiz.")  # fmt: skip
         candidates.append((threshold - components.quiz, kind, why, MINUTES[kind]))
     threshold, kind = GAP_THRESHOLDS["quality"]
-    if evidence.reviews and components.quality < threshold:
-        count = len(evidence.reviews)
+    reviews = score_count(evidence.review_days, evidence.reviews)
+    if reviews and components.quality < threshold:
         why = (f"Your code-review quality in {name} averages {components.quality:.2f} over "
-               f"{count} review{'s' if count > 1 else ''} (aim {threshold:.2f}): refactor a "
+               f"{reviews} review{'s' if reviews > 1 else ''} (aim {threshold:.2f}): refactor a "
                f"solution and ask for a review.")  # fmt: skip
         candidates.append((threshold - components.quality, kind, why, MINUTES[kind]))
     if not candidates:

@@ -4,7 +4,9 @@ The record keeps the evidence itself (passed exercises, timed scores, active day
 totals, so every derived number is a function of the *set* of events: duplicates are ignored by
 id and late or shuffled deliveries end in the same record as an ordered one. How one event
 changes it is `mastery.domain.record_events`, apart so that the read functions, which only read
-records, do not load the event models.
+records, do not load the event models. The one summary it holds is exact: a busy day's scores,
+once no event can reach them, folded into the day's decaying average and count
+(`record_events.fold_scores`, `mastery.domain.scores`).
 """
 
 from __future__ import annotations
@@ -18,11 +20,14 @@ from mastery.domain.alerts import Alert
 from mastery.domain.answer_log import AnswerLog, StudentTrack
 from mastery.domain.learner import StoredLearnerState
 from mastery.domain.record_encoding import (
+    DaySummary,
     Observation,
     pack_days,
     pack_scores,
+    pack_summaries,
     unpack_days,
     unpack_scores,
+    unpack_summaries,
 )
 from mastery.domain.struggle_evidence import StruggleState
 
@@ -36,6 +41,14 @@ Scores = Annotated[
     PlainSerializer(pack_scores, when_used="json"),
 ]
 """Timed scores, sorted; stored as gaps (`mastery.domain.record_encoding`)."""
+Summaries = Annotated[
+    list[DaySummary],
+    BeforeValidator(unpack_summaries),
+    PlainSerializer(pack_summaries, when_used="json"),
+    Field(exclude_if=lambda summaries: not summaries),
+]
+"""Day summaries of final scores, sorted (`mastery.domain.scores`); stored as gaps, and not at
+all while there are none."""
 Days = Annotated[
     list[int], BeforeValidator(unpack_days), PlainSerializer(pack_days, when_used="json")
 ]
@@ -50,6 +63,10 @@ class TopicEvidence(BaseModel):
     quizzes: Scores = []
     reviews: Scores = []
     """code-review quality scaled to 0–1."""
+    quiz_days: Summaries = []
+    review_days: Summaries = []
+    """The final quiz and review scores of busy days, one summary a day (`mastery.domain.scores`);
+    `quizzes` and `reviews` hold the rest."""
     attempts: int = 0
     runs: int = 0
     failed_runs: int = 0

@@ -10,7 +10,10 @@ day ordinal) per item, and a score's event id is blank once no event can be orde
   values, and `id` the event ids from the first one not blank on (the older ones are blank) —
   `{"t": [1767600000, 86460], "v": [0.6, 0.8], "id": ["e7"]}` is
   `[(1767600000, 0.6, ""), (1767686460, 0.8, "e7")]`; no scores: `[]`;
-- active days: the first day's ordinal, then the gap to each next day — `[739620, 1, 3]`.
+- active days: the first day's ordinal, then the gap to each next day — `[739620, 1, 3]`;
+- day summaries (`mastery.domain.scores`: a local day's scores folded into one), flat, three
+  numbers each: the seconds since the previous summary (the first: the epoch), the decaying
+  average after the day, how many scores it holds — `[1767686460, 0.7212500000000001, 4]`.
 
 Decoding gives back exactly what was encoded (integers, and floats written as their shortest
 round-tripping repr). Both directions run at C speed (`zip`, `map`, `accumulate`): a record is
@@ -31,11 +34,25 @@ from typing import Any
 
 from pydantic import SerializationInfo
 
-__all__ = ["EXPANDED", "Observation", "pack_days", "pack_scores", "unpack_days", "unpack_scores"]
+__all__ = [
+    "EXPANDED",
+    "DaySummary",
+    "Observation",
+    "pack_days",
+    "pack_scores",
+    "pack_summaries",
+    "unpack_days",
+    "unpack_scores",
+    "unpack_summaries",
+]
 
 # A timed observation: (epoch seconds, value, event id); the id breaks ties deterministically,
 # and is blanked ("") once no event can still be ordered among it (`record._forget_score_ids`).
 Observation = tuple[int, float, str]
+
+DaySummary = tuple[int, float, int]
+"""A local day's scores folded into one (`mastery.domain.scores`): (epoch of the day's last
+score, the decaying average after it, how many scores the day held)."""
 
 EXPANDED = {"expanded": True}
 """Serialisation context that writes the lists item by item (the GDPR export)."""
@@ -83,4 +100,24 @@ def unpack_days(stored: Any) -> Any:
     try:
         return stored if stored[1] > stored[0] else list(accumulate(stored))
     except TypeError:  # not numbers: for the model's validation to reject
+        return stored
+
+
+def pack_summaries(summaries: list[DaySummary], info: SerializationInfo) -> Any:
+    """The stored form of time-sorted day summaries (module doc)."""
+    if _expanded(info) or not summaries:
+        return summaries
+    times, averages, counts = zip(*summaries, strict=True)
+    gaps = map(sub, times, (0, *times))
+    return [n for summary in zip(gaps, averages, counts, strict=True) for n in summary]
+
+
+def unpack_summaries(stored: Any) -> Any:
+    """The day summaries `stored` holds, in either form; anything else as it is (for the
+    model's validation to reject)."""
+    if not isinstance(stored, list) or not stored or not isinstance(stored[0], int):
+        return stored  # empty, or item by item (in memory, or an export's layout)
+    try:
+        return list(zip(accumulate(stored[0::3]), stored[1::3], stored[2::3], strict=True))
+    except (TypeError, ValueError):
         return stored

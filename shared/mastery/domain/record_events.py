@@ -34,11 +34,15 @@ from mastery.domain.record import (
     StudentRecord,
     TopicEvidence,
 )
-from mastery.domain.record_encoding import Observation
+from mastery.domain.record_encoding import DaySummary, Observation
+from mastery.domain.scores import fold
 
 
-def _insert(observations: list[Observation], item: Observation) -> None:
-    bisect.insort(observations, item)
+def _insert(days: list[DaySummary], observations: list[Observation], item: Observation) -> None:
+    # A score at or before its newest day summary cannot be folded in (only a late-arrival
+    # window raised after the fold lets its event in): the event is applied without it.
+    if not days or item[0] > days[-1][0]:
+        bisect.insort(observations, item)
 
 
 def too_late(record: StudentRecord, event: LearningEvent, window: timedelta = LATE_WINDOW) -> bool:
@@ -98,9 +102,9 @@ def _apply_data(record: StudentRecord, event: LearningEvent, at: int) -> None:
             if data.passed and (first is None or at < first[1]):
                 evidence.passed[data.exercise_id] = (data.difficulty, at)
         case QuizCompleted():
-            _insert(evidence.quizzes, (at, data.correct / data.total, event.id))
+            _insert(evidence.quiz_days, evidence.quizzes, (at, data.correct / data.total, event.id))
         case CodeReviewed():
-            _insert(evidence.reviews, (at, data.quality / 100, event.id))
+            _insert(evidence.review_days, evidence.reviews, (at, data.quality / 100, event.id))
         case CodeExecuted():
             evidence.runs += 1
             evidence.failed_runs += 0 if data.ok else 1
@@ -201,3 +205,27 @@ def _prune(record: StudentRecord) -> None:
             evidence.quizzes = [o for o in evidence.quizzes if o[0] >= horizon]
         if evidence.reviews and evidence.reviews[0][0] < horizon:
             evidence.reviews = [o for o in evidence.reviews if o[0] >= horizon]
+        if evidence.quiz_days and evidence.quiz_days[0][0] < horizon:
+            evidence.quiz_days = [d for d in evidence.quiz_days if d[0] >= horizon]
+        if evidence.review_days and evidence.review_days[0][0] < horizon:
+            evidence.review_days = [d for d in evidence.review_days if d[0] >= horizon]
+
+
+def fold_scores(record: StudentRecord, previous: int, window: timedelta = LATE_WINDOW) -> None:
+    """Fold the scores no event can reach any more into day summaries (`mastery.domain.scores`).
+
+    Call it once the struggle alerts were derived from the events just applied (`previous`: the
+    newest event's time before them): a score more than `window` behind the newest event is
+    final, as no event before that is applied (`too_late`) and the low-quiz trigger reads no
+    quiz before it (`StruggleState.settled`, moved there by the derivation).
+    """
+    window_s = int(window.total_seconds())
+    since, horizon = previous - window_s, record.last_event_at - window_s
+    offset_s = record.utc_offset_minutes * 60
+    for evidence in record.topics.values():
+        evidence.quiz_days, evidence.quizzes = fold(
+            evidence.quiz_days, evidence.quizzes, since, horizon, offset_s
+        )
+        evidence.review_days, evidence.reviews = fold(
+            evidence.review_days, evidence.reviews, since, horizon, offset_s
+        )

@@ -25,7 +25,7 @@ from mastery.domain.events import LearningEvent, parse_event
 from mastery.domain.knowledge import LearnerModel
 from mastery.domain.knowledge_events import track_answer
 from mastery.domain.record import LATE_WINDOW, StudentRecord
-from mastery.domain.record_events import apply_event, roster_class, too_late
+from mastery.domain.record_events import apply_event, fold_scores, roster_class, too_late
 from mastery.domain.struggle import StruggleRules
 from mastery.domain.struggle_events import detect
 from mastery.errors import PoisonEventError, StateUnavailableError
@@ -332,9 +332,10 @@ def _apply_events(
 ) -> bool:  # fmt: skip
     """Apply the events at `positions` (one student's) to its record, setting their outcomes;
     whether any was applied. Struggle detection sees the applied ones together (one
-    re-derivation of the alerts per run of them, not per event: `detect`)."""
+    re-derivation of the alerts per run of them, not per event: `detect`); the scores they made
+    final are folded after it."""
     applied = []
-    window = deps.late_window
+    window, newest = deps.late_window, record.last_event_at
     model = deps.learner.for_student(record.student_id) if deps.learner is not None else None
     for position in positions:
         event = events[position]
@@ -351,6 +352,8 @@ def _apply_events(
             outcomes[position] = Outcome.DUPLICATE
     if applied and deps.struggle is not None:
         detect(record, applied, deps.struggle, window)
+    if applied:
+        fold_scores(record, newest, window)
     return bool(applied)
 
 

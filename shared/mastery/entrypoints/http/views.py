@@ -29,6 +29,7 @@ from mastery.domain.mastery import (
     level_for,
     round_score,
 )
+from mastery.domain.scores import count as score_count
 
 
 class Components(BaseModel):
@@ -143,8 +144,8 @@ def topic_view(topic: TopicMastery, curriculum: Curriculum) -> dict[str, Any]:
         "evidence": {
             "exercises_passed": len(evidence.passed) if evidence else 0,
             "exercise_attempts": evidence.attempts if evidence else 0,
-            "quizzes": len(evidence.quizzes) if evidence else 0,
-            "code_reviews": len(evidence.reviews) if evidence else 0,
+            "quizzes": score_count(evidence.quiz_days, evidence.quizzes) if evidence else 0,
+            "code_reviews": score_count(evidence.review_days, evidence.reviews) if evidence else 0,
             "code_runs": evidence.runs if evidence else 0,
             "failed_code_runs": evidence.failed_runs if evidence else 0,
             "help_requests": evidence.help_requests if evidence else 0,
