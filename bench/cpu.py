@@ -70,6 +70,27 @@ def cpu_seconds(pids: Iterable[int]) -> float:
     return total / _TICKS
 
 
+def scheduled_seconds(pids: Iterable[int]) -> tuple[float, float]:
+    """(on a core, waiting for one): the seconds the live threads of `pids` have spent running
+    and runnable but queued behind other work, from the scheduler's own nanosecond accounts
+    (`/proc/<pid>/task/<tid>/schedstat`). Finer than `cpu_seconds`' 10 ms ticks; the wait is
+    what the neighbours cost them. Threads that have exited are not counted."""
+    running = waiting = 0
+    for pid in pids:
+        try:
+            tasks = list((_PROC / str(pid) / "task").iterdir())
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                on_cpu, queued, _ = (task / "schedstat").read_text().split()
+            except (OSError, ValueError):
+                continue
+            running += int(on_cpu)
+            waiting += int(queued)
+    return running / 1e9, waiting / 1e9
+
+
 def machine_busy_seconds() -> float:
     """CPU seconds the whole machine has spent not idle (all processes, all cores)."""
     try:
