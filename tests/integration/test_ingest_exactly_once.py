@@ -59,7 +59,9 @@ def stream(redis_url: str, kafka_broker: KafkaBroker) -> Stream:
     env = {"REDIS_URL": redis_url, "KAFKA_BROKERS": kafka_broker.brokers, "KAFKA_TOPIC": topic,
            "KAFKA_DEAD_LETTER_TOPIC": dead_letters, "KAFKA_ALERT_TOPIC": f"alerts.{run}",
            "KAFKA_CONSUMER_GROUP": group, "KAFKA_SESSION_TIMEOUT_MS": "1000",
-           "KAFKA_MAX_BATCH": "500", "LOG_LEVEL": "WARNING"}  # fmt: skip
+           "KAFKA_MAX_BATCH": "500", "LOG_LEVEL": "WARNING",
+           # The ops server's own port: the default (8080) may be another suite's.
+           "HEALTH_PORT": str(free_port())}  # fmt: skip
     return Stream(topic, dead_letters, group, env, kafka_broker.brokers)
 
 
