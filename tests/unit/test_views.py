@@ -23,7 +23,7 @@ from mastery.domain.mastery import MasteryRules, StudentMastery, round_score, st
 from mastery.domain.outlook import student_outlook
 from mastery.domain.record import LATE_WINDOW, StudentRecord
 from mastery.domain.record_events import apply_event
-from mastery.entrypoints.http.forecast_views import ForecastResponse, forecast_response
+from mastery.entrypoints.http.forecast_views import ForecastResponse, prepare_forecast
 from mastery.entrypoints.http.views import (
     ClassStudentRow,
     ClassView,
@@ -124,7 +124,7 @@ def test_a_history_answer_is_its_models_bytes(record: StudentRecord) -> None:
 def test_a_forecast_answer_is_its_models_bytes(record: StudentRecord, horizon: int) -> None:
     today = record.local_day(NOW)
     outlook = student_outlook(record, CURRICULUM, today, RULES, horizon)
-    body = to_json(forecast_response(record, outlook, MODEL, NOW))
+    body = prepare_forecast(record, outlook, MODEL).body(MODEL, NOW)
     assert written_by(ForecastResponse, body) == body
     topics = json.loads(body)["topics"]
     assert [t["topic"] for t in topics] == list(outlook.topics)
@@ -135,8 +135,8 @@ def test_the_demo_forecasts_have_fits_and_learner_states() -> None:
     # So that the test above covers a fitted forecast's fields and a state's answer time.
     today = RECORDS[0].local_day(NOW)
     answers = [
-        json.loads(to_json(forecast_response(r, student_outlook(r, CURRICULUM, today, RULES, 7),
-                                             MODEL, NOW)))
+        json.loads(prepare_forecast(r, student_outlook(r, CURRICULUM, today, RULES, 7), MODEL)
+                   .body(MODEL, NOW))
         for r in RECORDS
     ]  # fmt: skip
     topics = [t for answer in answers for t in answer["topics"]]

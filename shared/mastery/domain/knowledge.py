@@ -29,6 +29,15 @@ class LearnerModel:
         """A short digest of the parameters; stored with the states computed from them."""
         return hashlib.sha256(self.params.to_json().encode()).hexdigest()[:16]
 
+    @cached_property
+    def timeless(self) -> bool:
+        """Whether P(next correct) and P(mastered) of a state stay the same as time passes: no
+        topic forgets per idle day and idle time has no weight (`mastery.domain.learner`: the
+        only two places the time asked enters); the built-in defaults are timeless."""
+        params = self.params
+        forgets = any(p.forget_per_day != 0.0 for p in (params.default, *params.topics.values()))
+        return params.weights.idle == 0.0 and not forgets
+
     def for_topic(self, topic: str) -> TopicParams:
         """The parameters of one topic."""
         return self.params.for_topic(topic)

@@ -7,19 +7,21 @@ the learner model's odds); tests hold it to `ForecastResponse`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel
+from pydantic_core import to_json
 
 from mastery.domain.forecast import INTERVAL_LEVEL, Forecast, Stale, Trend
 from mastery.domain.knowledge import LearnerModel, student_summary
-from mastery.domain.learner import StudentSummary, p_correct, p_mastered
+from mastery.domain.learner import LearnerState, StudentSummary, p_correct, p_mastered
 from mastery.domain.mastery import Level, level_for
 from mastery.domain.outlook import Outlook, Prediction
 from mastery.domain.record import StudentRecord
 
-__all__ = ["ForecastResponse", "forecast_response"]
+__all__ = ["ForecastResponse", "PreparedForecast", "prepare_forecast"]
 
 INTERVAL_METHOD = (
     "OLS on the days with evidence, prediction interval, Student t with n-2 degrees of freedom"
@@ -104,7 +106,7 @@ def forecast_view(prediction: Prediction) -> dict[str, Any]:
 
 
 def learner_view(
-    record: StudentRecord,
+    state: LearnerState | None,
     topic: str,
     model: LearnerModel,
     summary: StudentSummary,
@@ -112,7 +114,6 @@ def learner_view(
 ) -> dict[str, Any]:
     """P(next answer correct) and P(mastered) of one topic now, the prior without answers
     (a `LearnerView`)."""
-    state = record.learner.get(topic)
     at = now.timestamp()
     return {
         "p_next_correct": round(p_correct(state, summary, topic, model.params, at), 4),
@@ -122,22 +123,47 @@ def learner_view(
     }
 
 
-def forecast_response(
-    record: StudentRecord, outlook: Outlook, model: LearnerModel, now: datetime
-) -> dict[str, Any]:
-    """The predict answer: overall and every topic, with the learner model beside each topic
-    (a `ForecastResponse`)."""
-    summary = student_summary(record, model)
-    return {
-        "student_id": record.student_id,
-        "as_of": outlook.as_of,
-        "horizon_days": outlook.horizon_days,
-        "interval_level": INTERVAL_LEVEL,
-        "interval_method": INTERVAL_METHOD,
-        "overall": forecast_view(outlook.overall),
-        "topics": [
-            forecast_view(prediction)
-            | {"topic": topic, "learner": learner_view(record, topic, model, summary, now)}
-            for topic, prediction in outlook.topics.items()
-        ],
-    }
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class PreparedForecast:
+    """The predict answer of one record version, horizon and day, but for the learner model's
+    odds, which depend on the time asked (`body`): what the read path memoises per version.
+
+    Holds the answer's JSON objects and the learner states, no part of the parsed record.
+    """
+
+    answer: dict[str, Any]
+    """The answer, each topic's `learner` view missing."""
+    states: tuple[LearnerState | None, ...]
+    """Each topic's learner state, in the order of the answer's topics."""
+    summary: StudentSummary
+
+    def body(self, model: LearnerModel, now: datetime) -> bytes:
+        """The answer at `now`, written (a `ForecastResponse`)."""
+        topics = [
+            view | {"learner": learner_view(state, view["topic"], model, self.summary, now)}
+            for view, state in zip(self.answer["topics"], self.states, strict=True)
+        ]
+        return to_json(self.answer | {"topics": topics})
+
+
+def prepare_forecast(
+    record: StudentRecord, outlook: Outlook, model: LearnerModel
+) -> PreparedForecast:
+    """The predict answer of `record` (its learner states `model`'s) and `outlook`, overall and
+    every topic, ready for the learner model's odds beside each topic."""
+    return PreparedForecast(
+        answer={
+            "student_id": record.student_id,
+            "as_of": outlook.as_of,
+            "horizon_days": outlook.horizon_days,
+            "interval_level": INTERVAL_LEVEL,
+            "interval_method": INTERVAL_METHOD,
+            "overall": forecast_view(outlook.overall),
+            "topics": [
+                forecast_view(prediction) | {"topic": topic}
+                for topic, prediction in outlook.topics.items()
+            ],
+        },
+        states=tuple(record.learner.get(topic) for topic in outlook.topics),
+        summary=student_summary(record, model),
+    )

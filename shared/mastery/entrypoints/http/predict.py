@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import Response
 
 from mastery.domain.knowledge import use_model
 from mastery.domain.outlook import student_outlook
 from mastery.entrypoints.core import Core, http_function
-from mastery.entrypoints.http.forecast_views import ForecastResponse, forecast_response
+from mastery.entrypoints.http.forecast_views import (
+    ForecastResponse,
+    PreparedForecast,
+    prepare_forecast,
+)
 from mastery.entrypoints.http.memo import AnswerMemo
 from mastery.entrypoints.http.route_helpers import readable_version
 from mastery.web.function import HttpFunction
@@ -23,23 +28,29 @@ class ForecastQuery(BaseModel):
 
 
 def predict_routes(core: Core, memo: AnswerMemo | None = None) -> list[Route]:
-    """The routes of the predict function, bound to its core (outlooks memoised per version)."""
+    """The routes of the predict function, bound to its core (answers memoised per version)."""
     memo = memo or AnswerMemo()
 
-    async def get_forecast(call: Call) -> dict[str, Any]:
+    async def get_forecast(call: Call) -> Response:
         version = await readable_version(call, core, memo)
         horizon = call.query_as(ForecastQuery).horizon_days
         now = core.clock()
         today = version.local_day(now)
-        # The outlook (31 topic fits, ~7 ms) is a function of the record version, the local day
-        # and the horizon; the learner model's odds depend on `now`, so they are not memoised.
-        outlook = version.answer(("outlook", horizon, today), lambda: student_outlook(
-            version.record(), core.curriculum, today, core.rules, horizon,
-            core.settings.forecast_stale_after_days))  # fmt: skip
         model = core.learner.for_student(version.student_id)  # the `learner-model` flag
-        record = version.record()  # parsed for this request: replaying it changes no memo
-        use_model(record, model)  # the student moved to another model since their last event
-        return forecast_response(record, outlook, model, now)
+
+        def prepared() -> bytes | PreparedForecast:
+            # The outlook (31 topic fits) is a function of the record version, the local day
+            # and the horizon; the learner model's odds of the time too, unless it is timeless.
+            record = version.record()
+            use_model(record, model)  # the student moved to another model since their last event
+            outlook = student_outlook(record, core.curriculum, today, core.rules, horizon,
+                                      core.settings.forecast_stale_after_days)  # fmt: skip
+            forecast = prepare_forecast(record, outlook, model)
+            return forecast.body(model, now) if model.timeless else forecast
+
+        answer = version.answer(("forecast", horizon, today, model.fingerprint), prepared)
+        body = answer if isinstance(answer, bytes) else answer.body(model, now)
+        return Response(body, media_type="application/json")
 
     return [
         Route("GET", "/v1/students/{student_id}/forecast", get_forecast,
