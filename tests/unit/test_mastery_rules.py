@@ -12,6 +12,7 @@ from mastery.domain.daily import history
 from mastery.domain.events import parse_event
 from mastery.domain.mastery import (
     MasteryRules,
+    consistencies,
     consistency,
     level_for,
     student_mastery,
@@ -162,6 +163,26 @@ def test_consistency_caps_the_streak_and_decays_per_idle_day() -> None:
     broken = [start, start + 2, start + 3]  # the streak is the last two days
     assert consistency(broken, date(2026, 11, 4), RULES) == pytest.approx(2 / 7)
     assert consistency([], date(2026, 11, 4), RULES) == 0.0
+
+
+def test_consistencies_are_each_days_streak_and_idle_days() -> None:
+    # Many dates at once walk the days once; each is the rule counted from scratch.
+    rng = random.Random(4)
+    start = date(2026, 9, 1).toordinal()
+    for _ in range(200):
+        days = sorted(rng.sample(range(start, start + 60), rng.randint(0, 40)))
+        dates = [date.fromordinal(start + offset) for offset in range(-2, 66, rng.randint(1, 5))]
+        expected = []
+        for as_of in dates:
+            past = {d for d in days if d <= as_of.toordinal()}
+            if not past:
+                expected.append(0.0)
+                continue
+            last = max(past)
+            streak = next(n for n in range(1, len(past) + 2) if last - n not in past)
+            idle = as_of.toordinal() - last
+            expected.append(min(1.0, streak / 7) * 0.9**idle)
+        assert consistencies(days, dates, RULES) == expected
 
 
 def test_calendar_days_follow_the_events_time_zone() -> None:

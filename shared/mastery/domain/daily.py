@@ -28,7 +28,7 @@ from mastery.domain.mastery import (
     ModuleMastery,
     StudentMastery,
     TopicMastery,
-    consistency,
+    consistencies,
     weighted_score,
     weighted_topic,
 )
@@ -41,6 +41,8 @@ __all__ = ["DailyScores", "daily_scores", "history"]
 
 def _cuts(timed: list[Observation] | list[DaySummary], ends: Sequence[int]) -> list[int]:
     """How many of the (time-sorted) items had happened by each end."""
+    if not timed:
+        return [0] * len(ends)
     times = [item[0] for item in timed]
     return [bisect.bisect_right(times, end) for end in ends]
 
@@ -115,7 +117,7 @@ def _series(
     offset = timezone(timedelta(minutes=record.utc_offset_minutes))
     dates = [today - timedelta(days=back) for back in range(days - 1, -1, -1)]
     ends = [int(datetime.combine(day, time.max, offset).timestamp()) for day in dates]
-    streaks = [consistency(record.active_days, day, rules) for day in dates]
+    streaks = consistencies(record.active_days, dates, rules)
     series = {
         topic: _TopicSeries(evidence, ends, rules) for topic, evidence in record.topics.items()
     }
@@ -146,13 +148,12 @@ def daily_scores(
                 found.done, found.quiz, found.quality, streaks, found.practised(), strict=True
             )
         ]
-    overall = []
-    for index in range(days):
-        module_scores = []
-        for module in curriculum.modules:
-            scores = [topics[t][index] or 0.0 for t in module.topics]
-            module_scores.append(sum(scores) / len(scores))
-        overall.append(sum(module_scores) / len(module_scores))
+    modules = [
+        [sum([score or 0.0 for score in day]) / len(module.topics)
+         for day in zip(*(topics[t] for t in module.topics), strict=True)]
+        for module in curriculum.modules
+    ]  # fmt: skip
+    overall = [sum(day) / len(modules) for day in zip(*modules, strict=True)]
     return DailyScores(dates, overall, {t: topics[t] for m in curriculum.modules for t in m.topics})
 
 

@@ -6,7 +6,9 @@ The rules are DESIGN §1; the normalisation of each component is ours and lives 
 
 from __future__ import annotations
 
+import bisect
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
@@ -127,17 +129,28 @@ def at_least(score: float, level: Level) -> bool:
 
 def consistency(active_days: list[int], as_of: date, rules: MasteryRules) -> float:
     """Current streak / 7 (capped at 1), times 0.9 for every idle day since the last activity."""
-    days = [d for d in active_days if d <= as_of.toordinal()]
-    if not days:
-        return 0.0
-    last = days[-1]
-    streak = 1
-    for previous in reversed(days[:-1]):
-        if previous != last - streak:
-            break
-        streak += 1
-    idle = as_of.toordinal() - last
-    return float(min(1.0, streak / rules.streak_days_for_full) * rules.idle_day_decay**idle)
+    return consistencies(active_days, [as_of], rules)[0]
+
+
+def consistencies(
+    active_days: list[int], dates: Sequence[date], rules: MasteryRules
+) -> list[float]:
+    """`consistency` as of each of `dates`, the sorted `active_days` walked once."""
+    streaks: list[int] = []  # the streak ending at each active day
+    for index, day in enumerate(active_days):
+        streaks.append(streaks[-1] + 1 if index and active_days[index - 1] == day - 1 else 1)
+    found = []
+    for as_of in dates:
+        ordinal = as_of.toordinal()
+        last = bisect.bisect_right(active_days, ordinal) - 1
+        if last < 0:
+            found.append(0.0)
+            continue
+        streak, idle = streaks[last], ordinal - active_days[last]
+        found.append(
+            float(min(1.0, streak / rules.streak_days_for_full) * rules.idle_day_decay**idle)
+        )
+    return found
 
 
 def topic_mastery(
