@@ -14,7 +14,10 @@ whatever the mode (about a third of a bare hello's start-up). Before the port is
 the entry point's `function.prepare()` (see `mastery.web.LazyFunction`), so the first request
 finds the function built. SIGTERM: uvicorn stops accepting, lets in-flight requests finish (at
 most `GRACEFUL_TIMEOUT` seconds, default 30), closes the function (`function.aclose()`: its
-connections and producers), then exits by re-raising the signal.
+connections and producers), then exits by re-raising the signal. An idle keep-alive connection
+stays open `KEEP_ALIVE_TIMEOUT` seconds (default 120; uvicorn's own is 5): longer than the
+clients and proxies in front keep one (Go's default HTTP transport: 90 s), so they reuse it
+instead of connecting again for most requests, and never send on one the server is closing.
 
 Start-up is paid by a person after every scale from zero, so it runs lean: the cyclic garbage
 collector stays off from the start of `main` — before uvicorn and Starlette are imported, which
@@ -98,6 +101,7 @@ def main() -> None:
         log_config=None,  # uvicorn's records go through the function's JSON logging
         log_level=os.environ.get("UVICORN_LOG_LEVEL", "warning").lower(),
         timeout_graceful_shutdown=int(os.environ.get("GRACEFUL_TIMEOUT", "30")),
+        timeout_keep_alive=int(os.environ.get("KEEP_ALIVE_TIMEOUT", "120")),
     )
 
 

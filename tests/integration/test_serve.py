@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -76,6 +78,35 @@ def test_sigterm_lets_the_request_in_flight_finish_closes_the_function_then_exit
         # uvicorn re-raises the signal once it has shut down, so the status is SIGTERM's.
         assert function.process.wait(10) == -signal.SIGTERM
     assert closed.read_text() == "0"  # closed, and only once no request was in flight
+
+
+def _idle_connection_open(function: RunningFunction, idle_s: float) -> bool:
+    """Whether a keep-alive connection that served a request is still open after `idle_s`."""
+    host, port = function.url.removeprefix("http://").rsplit(":", 1)
+    connection = http.client.HTTPConnection(host, int(port), timeout=5)
+    try:
+        connection.request("GET", "/")
+        assert connection.getresponse().read()
+        time.sleep(idle_s)
+        assert connection.sock is not None
+        connection.sock.setblocking(False)
+        try:
+            return connection.sock.recv(1, socket.MSG_PEEK) != b""
+        except BlockingIOError:
+            return True  # nothing to read and not closed
+    finally:
+        connection.close()
+
+
+def test_an_idle_connection_stays_open_keep_alive_timeout_seconds() -> None:
+    # uvicorn's own default (5 s) made clients and proxies connect again for most requests.
+    with serving() as function:
+        wait_healthy([function])
+        assert _idle_connection_open(function, 6.0)
+    with serving(KEEP_ALIVE_TIMEOUT="1") as function:
+        wait_healthy([function])
+        assert _idle_connection_open(function, 0.2)
+        assert not _idle_connection_open(function, 2.5)
 
 
 def test_workers_runs_that_many_serving_processes() -> None:
