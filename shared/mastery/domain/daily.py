@@ -26,6 +26,7 @@ from mastery.domain.mastery import (
     Components,
     MasteryRules,
     ModuleMastery,
+    ScoredRecord,
     StudentMastery,
     TopicMastery,
     consistencies,
@@ -112,7 +113,7 @@ class DailyScores:
 
 
 def _series(
-    record: StudentRecord, today: date, days: int, rules: MasteryRules
+    record: ScoredRecord, today: date, days: int, rules: MasteryRules
 ) -> tuple[list[date], list[float], dict[str, _TopicSeries]]:
     offset = timezone(timedelta(minutes=record.utc_offset_minutes))
     dates = [today - timedelta(days=back) for back in range(days - 1, -1, -1)]
@@ -125,7 +126,7 @@ def _series(
 
 
 def daily_scores(
-    record: StudentRecord,
+    record: ScoredRecord,
     curriculum: Curriculum,
     today: date,
     days: int,

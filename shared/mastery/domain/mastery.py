@@ -11,11 +11,13 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Literal
+from typing import Literal, Protocol
+
+from pydantic import BaseModel
 
 from mastery.domain.curriculum import Curriculum
 from mastery.domain.evidence import practised
-from mastery.domain.record import StudentRecord, TopicEvidence
+from mastery.domain.record import ClassMembership, Days, TopicEvidence
 from mastery.domain.scores import decaying_average
 
 Level = Literal["Beginner", "Learning", "Proficient", "Mastered"]
@@ -30,6 +32,38 @@ LEVEL_FLOORS: dict[Level, int] = {"Beginner": 0, "Learning": 41, "Proficient": 7
 SCORE_DECIMALS = 9
 """Scores are rounded to this many decimals before the half-up rule: floating point makes
 40.5 into 40.49999999999999 (error ~1e-14), which must still be 41."""
+
+
+class ScoredRecord(Protocol):
+    """What scoring a student reads of their record: a whole `StudentRecord`, or `MasteryFacts`."""
+
+    @property
+    def student_id(self) -> str: ...
+
+    @property
+    def utc_offset_minutes(self) -> int: ...
+
+    @property
+    def active_days(self) -> list[int]: ...
+
+    @property
+    def topics(self) -> dict[str, TopicEvidence]: ...
+
+
+class MasteryFacts(BaseModel):
+    """The part of a stored record that scores and class membership read, parsed alone: the
+    same fields as `StudentRecord`'s, of the same types, without the dedupe set, alerts,
+    struggle evidence and learner states (a heat-map row parses ~half the record's bytes)."""
+
+    student_id: str
+    utc_offset_minutes: int = 0
+    active_days: Days = []
+    classes: dict[str, ClassMembership] = {}
+    topics: dict[str, TopicEvidence] = {}
+
+    def enrolled_classes(self) -> frozenset[str]:
+        """Classes the student is in now (as `StudentRecord.enrolled_classes`)."""
+        return frozenset(c for c, m in self.classes.items() if m.enrolled)
 
 
 @dataclass(frozen=True)
@@ -196,7 +230,7 @@ def weighted_score(
 
 
 def student_mastery(
-    record: StudentRecord, curriculum: Curriculum, as_of: date, rules: MasteryRules
+    record: ScoredRecord, curriculum: Curriculum, as_of: date, rules: MasteryRules
 ) -> StudentMastery:
     """Every topic, module and the overall score of one student as of a local calendar day."""
     streak = consistency(record.active_days, as_of, rules)

@@ -26,6 +26,7 @@ from typing import TypeVar
 
 from cachetools import LRUCache
 
+from mastery.domain.mastery import MasteryFacts, ScoredRecord
 from mastery.domain.record import StudentRecord
 from mastery.ports import StateStore
 from mastery.services.students import student_key
@@ -33,6 +34,7 @@ from mastery.services.students import student_key
 __all__ = ["DEFAULT_MEMO_BYTES", "AnswerMemo", "StudentVersion", "deep_size"]
 
 _T = TypeVar("_T")
+_Parsed = TypeVar("_Parsed", StudentRecord, MasteryFacts)
 DEFAULT_MEMO_BYTES = 16 * 1024 * 1024
 _ENTRY_BYTES = 512
 """An entry without answers: the entry, its key, the student's classes and offset."""
@@ -70,7 +72,7 @@ class _Entry:
 class StudentVersion:
     """The version of one student a request read: its stored bytes and the memo of its answers."""
 
-    __slots__ = ("_data", "_entry", "_memo", "_record", "student_id")
+    __slots__ = ("_data", "_entry", "_facts", "_memo", "_record", "student_id")
 
     def __init__(
         self, student_id: str, entry: _Entry, data: bytes | None, memo: AnswerMemo
@@ -80,6 +82,7 @@ class StudentVersion:
         self._memo = memo
         self._data = data
         self._record: StudentRecord | None = None
+        self._facts: MasteryFacts | None = None
 
     @property
     def exists(self) -> bool:
@@ -99,25 +102,43 @@ class StudentVersion:
     def record(self) -> StudentRecord:
         """The parsed record (an empty one when the student is unknown); parsed once."""
         if self._record is None:
-            if self._data is None:
-                record = StudentRecord(student_id=self.student_id)
-            else:
-                record = StudentRecord.model_validate_json(self._data)
-            self._entry.classes = record.enrolled_classes()
-            self._entry.utc_offset_minutes = record.utc_offset_minutes
-            self._record = record
+            self._record = self._parsed(StudentRecord)
         return self._record
+
+    def scored(self) -> ScoredRecord:
+        """What scoring the student reads: the record if this request parsed it, else only that
+        part of it (`MasteryFacts`, parsed once)."""
+        if self._record is not None:
+            return self._record
+        if self._facts is None:
+            self._facts = self._parsed(MasteryFacts)
+        return self._facts
+
+    def _parsed(self, model: type[_Parsed]) -> _Parsed:
+        """The stored bytes as `model` (empty when the student is unknown); the student's classes
+        and UTC offset noted for the entry."""
+        if self._data is None:
+            parsed = model(student_id=self.student_id)
+        else:
+            parsed = model.model_validate_json(self._data)
+        self._entry.classes = parsed.enrolled_classes()
+        self._entry.utc_offset_minutes = parsed.utc_offset_minutes
+        return parsed
 
     def enrolled_classes(self) -> frozenset[str]:
         """The classes the student is enrolled in now."""
         classes = self._entry.classes
-        return self.record().enrolled_classes() if classes is None else classes
+        if classes is None:
+            self.scored()
+            classes = self._entry.classes
+            assert classes is not None  # noted by the parse
+        return classes
 
     def local_day(self, at: datetime) -> date:
         """`StudentRecord.local_day`, without parsing the record again."""
         offset = self._entry.utc_offset_minutes
         if offset is None:
-            return self.record().local_day(at)
+            offset = self.scored().utc_offset_minutes
         return at.astimezone(timezone(timedelta(minutes=offset))).date()
 
     def tag(self, day: date) -> str:
@@ -126,6 +147,10 @@ class StudentVersion:
         its versions again)."""
         return self.answer(("tag", day), lambda: (
             f"{self.etag or 0}.{zlib.crc32(self._data or b''):08x}.{day.isoformat()}"))  # fmt: skip
+
+    def answered(self, key: Hashable) -> object | None:
+        """The answer for `key` if it was made already (None: not yet)."""
+        return self._entry.answers.get(key)
 
     def answer(self, key: Hashable, compute: Callable[[], _T]) -> _T:
         """The answer for `key` (which must include the day when it depends on it), once."""

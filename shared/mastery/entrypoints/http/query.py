@@ -11,8 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import to_json
 from starlette.responses import Response
 
+from mastery.domain.curriculum import Curriculum
 from mastery.domain.daily import daily_scores
-from mastery.domain.mastery import student_mastery
+from mastery.domain.mastery import MasteryRules, student_mastery
 from mastery.entrypoints.core import Core, http_function
 from mastery.entrypoints.http.access import authorize_class
 from mastery.entrypoints.http.audited import read_audited, what_was_read
@@ -25,6 +26,7 @@ from mastery.entrypoints.http.views import (
     MasteryView,
     RenderedMastery,
     TopicView,
+    class_row,
     class_view,
     history_view,
     render_mastery,
@@ -47,6 +49,26 @@ def _etag(tag: str) -> str:
     return f'"{tag}"'
 
 
+def rendered_mastery(
+    version: StudentVersion, day: date, curriculum: Curriculum, rules: MasteryRules
+) -> RenderedMastery:
+    """The student's mastery, topics and heat-map row on `day`: one scoring, rendered once."""
+    return version.answer(("mastery", day), lambda: render_mastery(
+        student_mastery(version.scored(), curriculum, day, rules), curriculum))  # fmt: skip
+
+
+def heat_map_row(
+    version: StudentVersion, day: date, curriculum: Curriculum, rules: MasteryRules
+) -> bytes:
+    """The student's heat-map row on `day`: the rendered mastery's when there is one, else the
+    row alone (a cold row renders none of the ~12 kB mastery body it does not show)."""
+    found = version.answered(("mastery", day))
+    if isinstance(found, RenderedMastery):
+        return found.row
+    return version.answer(("row", day), lambda: to_json(class_row(
+        student_mastery(version.scored(), curriculum, day, rules))))  # fmt: skip
+
+
 def query_routes(core: Core, memo: AnswerMemo | None = None) -> list[Route]:
     """The routes of the query function, bound to its core (answers memoised per version)."""
     memo = memo or AnswerMemo()
@@ -58,9 +80,7 @@ def query_routes(core: Core, memo: AnswerMemo | None = None) -> list[Route]:
     positions = topic_positions(core.curriculum)
 
     def rendered(version: StudentVersion, day: date) -> RenderedMastery:
-        # The student's mastery, topics and heat-map row on `day` share one parse and scoring.
-        return version.answer(("mastery", day), lambda: render_mastery(
-            student_mastery(version.record(), core.curriculum, day, core.rules), core.curriculum))  # fmt: skip
+        return rendered_mastery(version, day, core.curriculum, core.rules)
 
     # Every answer carries an ETag from the record version (and the day it was scored for),
     # and is 304 Not Modified when the caller holds it already: dashboards poll.
@@ -85,7 +105,7 @@ def query_routes(core: Core, memo: AnswerMemo | None = None) -> list[Route]:
         day = version.local_day(core.clock())
 
         def render() -> bytes:
-            daily = daily_scores(version.record(), core.curriculum, day, days, core.rules)
+            daily = daily_scores(version.scored(), core.curriculum, day, days, core.rules)
             return to_json(history_view(version.student_id, daily))
 
         body = version.answer(("history", days, day), render)
@@ -108,7 +128,7 @@ def query_routes(core: Core, memo: AnswerMemo | None = None) -> list[Route]:
             if class_id not in version.enrolled_classes():
                 continue
             day = version.local_day(now)
-            rows.append(rendered(version, day).row)
+            rows.append(heat_map_row(version, day, core.curriculum, core.rules))
             tag.update(f"/{version.student_id}/{version.tag(day)}".encode())
         digest = tag.hexdigest()
         last = class_views.get(class_id)
