@@ -189,8 +189,9 @@ def test_evidence_and_alerts_stay_bounded_over_weeks_of_errors() -> None:
     ]
     record = fold(documents)
     runs = record.struggle.topics[LISTS].runs
-    assert len(runs) <= 3 * 120 + 12  # two days re-derivable, the one-day look-back, an hour
-    assert runs[0][0] >= record.struggle.as_of - RULES.run_lateness_s - RULES.window_s - 3600
+    step = RULES.prune_step_s  # the cut moves by it: kept up to one step longer
+    assert len(runs) <= 3 * 120 + step // 300  # two days re-derivable, the one-day look-back
+    assert runs[0][0] >= record.struggle.as_of - RULES.run_lateness_s - RULES.window_s - step
     # One a day (the cooldown), and only the last 8 days' (the retention).
     assert [a.raised_at for a in record.alerts if a.trigger == "repeated_error"] == [
         int(at(day * 24 * 60 + 10).timestamp()) for day in range(4, 12)
@@ -301,7 +302,8 @@ def test_a_short_late_window_keeps_less_evidence_and_fires_the_same_alerts() -> 
         state = fold(events, window=window).struggle
         assert state.settled == fold(events).last_event_at - window.total_seconds()
         for evidence in state.topics.values():
-            assert all(m[0] >= state.settled // 3600 * 3600 for m in evidence.help), seed
+            step = RULES.prune_step_s
+            assert all(m[0] >= state.settled // step * step for m in evidence.help), seed
         kept += sum(len(e.runs) + len(e.help) for e in state.topics.values())
         kept_in_a_week += sum(len(e.runs) + len(e.help) for e in expected.struggle.topics.values())
     assert kept < kept_in_a_week / 2
@@ -331,3 +333,17 @@ def test_a_pass_before_the_folded_runs_still_ends_a_start_stuck_reads_again() ->
     record = fold([*first, later, late_start], window=window)
     assert record.alerts == expected.alerts
     assert [m[2] for m in record.struggle.topics[LISTS].passes] == ["e1"]
+
+
+def test_with_a_short_window_the_code_runs_kept_span_the_window_and_one_step() -> None:
+    """A run every 20 s for three hours, every third clean, with a 15-minute window: the runs
+    kept reach back at most the window, the cut's ten-minute step and the gap to the clean run
+    before (with the cut moving by the hour: up to 75 minutes, 225 runs)."""
+    window, step = timedelta(minutes=15), timedelta(minutes=10)
+    documents = [run(n / 3, None if n % 3 == 0 else "TypeError") for n in range(3 * 180 + 1)]
+    record = fold(documents, window=window)
+    runs = record.struggle.topics[LISTS].runs
+    assert runs[0][2] == ""  # the clean run the triggers' reading starts from
+    span = timedelta(seconds=record.struggle.as_of - runs[0][0])
+    assert window <= span <= window + step + timedelta(minutes=1)
+    assert len(runs) <= (window + step) / timedelta(seconds=20) + 3

@@ -48,6 +48,9 @@ class StruggleRules:
     """A sweep derives at wall clock minus this, so events still in flight are not outrun."""
     alert_retention_s: int = 8 * 86_400
     """Alerts are kept this long after being raised (at least lateness + cooldown)."""
+    prune_step_s: int = 600
+    """The evidence's cut moves by this step of the clock (`struggle_alerts.prune`): evidence
+    is kept up to a step longer than the frontiers read, and every topic is pruned once a step."""
 
     def frontier(self, trigger: Trigger, as_of: int, settled: int = 0) -> int:
         """Alerts of `trigger` raised before this are frozen: no longer re-derived.

@@ -127,18 +127,19 @@ def prune(
 
     The code-run triggers read back `window_s` from their frontier, and no further than the
     newest clean run at or before it: that run resets both, so the runs and passes before it are
-    folded away (passes as far back as "stuck" reads are kept). The cut moves by whole hours of
-    the clock and of `settled` (given before the event: `previous`, `settled`); every topic is
-    pruned when it moves, the event's own topic on every event, so what is kept depends only on
-    the events and the clock, never on the order.
+    folded away (passes as far back as "stuck" reads are kept). The cut moves by whole steps
+    (`StruggleRules.prune_step_s`) of the clock and of `settled` (given before the event:
+    `previous`, `settled`); every topic is pruned when it moves, the event's own topic on every
+    event, so what is kept depends only on the events and the clock, never on the order.
     """
-    hour, settled_hour = state.as_of // 3600, state.settled // 3600
+    step = rules.prune_step_s
+    clock, settled_at = state.as_of // step * step, state.settled // step * step
     topics = [topic] if topic in state.topics else []
-    if hour != previous // 3600 or settled_hour != settled // 3600:
+    if clock != previous // step * step or settled_at != settled // step * step:
         topics = list(state.topics)
-    runs_from = rules.frontier("repeated_error", hour * 3600, settled_hour * 3600)
-    help_from = rules.frontier("asked_for_help", hour * 3600, settled_hour * 3600)
-    stuck_from = rules.frontier("stuck_on_exercise", hour * 3600, settled_hour * 3600)
+    runs_from = rules.frontier("repeated_error", clock, settled_at)
+    help_from = rules.frontier("asked_for_help", clock, settled_at)
+    stuck_from = rules.frontier("stuck_on_exercise", clock, settled_at)
     starts_from = stuck_from - rules.stuck_after_s
     for name in topics:
         evidence = state.topics[name]
