@@ -108,10 +108,12 @@ async def test_shuffled_duplicated_and_late_within_the_window_end_like_in_order(
     # The visited topic's answers were folded away after its last visit (its state kept).
     assert VISITED in in_order.learner
     assert VISITED not in in_order.answers
-    # Scores older than the window and the struggle lateness (7 days) keep no event id.
+    # Scores older than the window (final: no event is ordered among them, no alert reads
+    # them) keep no event id; the window's keep theirs.
     scores = [o for t in in_order.topics.values() for o in (*t.quizzes, *t.reviews)]
-    recent = in_order.last_event_at - timedelta(days=7).total_seconds()
-    assert any(not event_id for at, _, event_id in scores if at < recent - 3600)
+    recent = in_order.last_event_at - window.total_seconds()
+    assert any(not event_id for at, _, event_id in scores if at < recent)
+    assert all(not event_id for at, _, event_id in scores if at < recent)
     assert all(event_id for at, _, event_id in scores if at >= recent)
     # Only the window's dedupe ids are kept.
     assert len(in_order.seen) < len(events) / 5

@@ -4,7 +4,7 @@ The quiz and review scores of the 90-day retention and the active days are the p
 that grows with a student's history (the rest is bounded by the late-arrival window, the
 struggle rules or the catalogue). Written item by item they repeat a 10-digit epoch (a 6-digit
 day ordinal) per item, and a score's event id is blank once no event can be ordered among it
-(`record._forget_score_ids`). So the stored JSON holds instead:
+(`record_events.fold_scores`). So the stored JSON holds instead:
 
 - scores, by column: `t` the seconds since the previous score (the first: the epoch), `v` the
   values, and `id` the event ids from the first one not blank on (the older ones are blank) —
@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 # A timed observation: (epoch seconds, value, event id); the id breaks ties deterministically,
-# and is blanked ("") once no event can still be ordered among it (`record._forget_score_ids`).
+# and is blanked ("") once no event can still be ordered among it (`record_events.fold_scores`).
 Observation = tuple[int, float, str]
 
 DaySummary = tuple[int, float, int]

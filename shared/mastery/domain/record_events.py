@@ -63,7 +63,6 @@ def apply_event(
     at, window_s = int(event.epoch), int(window.total_seconds())
     if event.id in record.seen or _late(record, event.id, at, window_s):
         return False
-    previous = record.last_event_at
     record.seen[event.id] = at
     record.applied += 1
     if at >= record.last_event_at:
@@ -73,7 +72,6 @@ def apply_event(
     _apply_data(record, event, at)
     _forget_seen(record, record.last_event_at - window_s)
     _prune(record)
-    _forget_score_ids(record, previous, window_s)
     return True
 
 
@@ -165,26 +163,6 @@ def _forget_seen(record: StudentRecord, horizon: int) -> None:
         del record.seen[event_id]
 
 
-def _forget_score_ids(record: StudentRecord, previous: int, window_s: int) -> None:
-    """Blank the event ids of quiz and review scores no later event can be ordered among.
-
-    An id only breaks ties between scores of the same second, and the low-quiz trigger names
-    the quizzes it fired on; an applied event is never more than the window behind the newest,
-    nor does a trigger read quizzes older than `LATE_WINDOW` (the struggle alerts' lateness)
-    behind it. Scores older than both keep their time and value (what the history and the
-    averages read) and lose their id: with ids like UUIDs, most of a score's bytes. The cut
-    moves by whole hours and then covers every topic, so what is blanked depends only on the
-    events, never on their order.
-    """
-    keep_s = max(window_s, int(LATE_WINDOW.total_seconds()))
-    hour = (record.last_event_at - keep_s) // 3600
-    if hour == (previous - keep_s) // 3600:
-        return
-    for evidence in record.topics.values():
-        _blank_before(evidence.quizzes, hour * 3600)
-        _blank_before(evidence.reviews, hour * 3600)
-
-
 def _blank_before(observations: list[Observation], horizon: int) -> None:
     # Blanked ids form a prefix: walk back from the horizon until the first blank one.
     index = bisect.bisect_left(observations, (horizon,)) - 1
@@ -212,15 +190,22 @@ def _prune(record: StudentRecord) -> None:
 
 
 def fold_scores(record: StudentRecord, previous: int, window: timedelta = LATE_WINDOW) -> None:
-    """Fold the scores no event can reach any more into day summaries (`mastery.domain.scores`).
+    """Fold the scores no event can reach any more into day summaries (`mastery.domain.scores`),
+    and blank the event ids of those left raw.
 
     Call it once the struggle alerts were derived from the events just applied (`previous`: the
     newest event's time before them): a score more than `window` behind the newest event is
     final, as no event before that is applied (`too_late`) and the low-quiz trigger reads no
-    quiz before it (`StruggleState.settled`, moved there by the derivation).
+    quiz before it (`StruggleState.settled`, moved there by the derivation). So its id, which
+    only orders scores of the same second and names the quiz a low-quiz alert fired on, is read
+    no more: a final score keeps its time and value (what the history and the averages read),
+    and with ids like UUIDs loses most of its bytes. What is folded and blanked depends only on
+    the newest event, never on the order of delivery.
     """
     window_s = int(window.total_seconds())
     since, horizon = previous - window_s, record.last_event_at - window_s
+    if horizon <= since:
+        return  # no score newly final
     offset_s = record.utc_offset_minutes * 60
     for evidence in record.topics.values():
         evidence.quiz_days, evidence.quizzes = fold(
@@ -229,3 +214,5 @@ def fold_scores(record: StudentRecord, previous: int, window: timedelta = LATE_W
         evidence.review_days, evidence.reviews = fold(
             evidence.review_days, evidence.reviews, since, horizon, offset_s
         )
+        _blank_before(evidence.quizzes, horizon)
+        _blank_before(evidence.reviews, horizon)
