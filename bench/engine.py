@@ -3,17 +3,18 @@
 Reuses the run command's pieces: private Redis and Kafka (`mastery.local.servers`), the functions
 as real functions-framework processes (`mastery.local.functions`) and the demo story
 (`mastery.local.demo`). Seeding folds each class's month of demo events in process and writes
-each student's record and each roster once, in the layout ingest writes (the same
-`apply_event`), because posting ~300,000 events through the binding would take minutes; the
-load test then keeps live events flowing through the real binding route.
+each student's record and its rosters once through ingest's own path (`apply_batch`: every
+event applied, graded for the learner model and seen by the struggle detection, the final scores
+folded, with the engine's settings), because posting ~300,000 events through the binding would
+take minutes; the load test then keeps live events flowing through the real binding route.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import secrets
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -21,12 +22,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mastery.adapters.memory import MemorySink
 from mastery.adapters.redis_store import RedisStateStore, connect
-from mastery.config import KafkaSettings
+from mastery.bootstrap import open_core
+from mastery.config import KafkaSettings, Settings
 from mastery.domain.curriculum import CURRICULUM
 from mastery.domain.events import parse_event
-from mastery.domain.record import StudentRecord
-from mastery.domain.record_events import apply_event
+from mastery.entrypoints.core import ingest_deps
 from mastery.entrypoints.envelopes import read_envelope
 from mastery.local.demo import demo_events
 from mastery.local.functions import (
@@ -38,7 +40,8 @@ from mastery.local.functions import (
     wait_healthy,
 )
 from mastery.local.servers import KafkaBroker, RedisServer, free_port
-from mastery.services.students import ClassRoster, class_key, retention_ttl, student_key
+from mastery.services.ingest import Outcome, apply_batch
+from mastery.services.students import class_key, student_key
 
 BENCH = Path(__file__).resolve().parent
 BASELINES = BENCH / "baselines"
@@ -82,36 +85,30 @@ def class_events(class_id: str, students: int, days: int, now: datetime, seed: i
     return raw
 
 
-async def seed(redis_url: str, school: School, days: int, now: datetime) -> dict[str, int]:
-    """Fold each class's demo month into records and write them and the rosters once."""
+async def seed(
+    redis_url: str, school: School, days: int, now: datetime, env: Mapping[str, str] | None = None
+) -> dict[str, int]:
+    """Apply each class's demo month through ingest's own path, with the settings of a function
+    started with `env` (the engine's: its late-arrival window), the clock at `now`."""
+    settings = Settings.from_env({**(env or {}), "REDIS_URL": redis_url})
     store = RedisStateStore(connect(redis_url, cluster=False))
-    records: dict[str, StudentRecord] = {}
-    events = 0
-    for index, (class_id, members) in enumerate(school.classes.items()):
-        for raw in class_events(class_id, len(members), days, now, seed=index):
-            event = parse_event(read_envelope(raw), now, CURRICULUM)
-            record = records.setdefault(
-                event.student_id, StudentRecord(student_id=event.student_id)
-            )
-            apply_event(record, event)
-            events += 1
+    core = await open_core(settings, store=store, dead_letters=MemorySink(), alerts=MemorySink(),
+                           clock=lambda: now)  # fmt: skip
+    deps = ingest_deps(core)
+    counts: Counter[str] = Counter()
     try:
-        await store.delete([student_key(s) for s in records])
+        await store.delete([student_key(s) for s in school.students])
         await store.delete([class_key(c) for c in school.classes])
-        writes = [
-            store.write(student_key(sid), r.model_dump_json().encode(), etag=None,
-                        ttl_seconds=retention_ttl(r.last_event_at, now, 90))
-            for sid, r in records.items()
-        ] + [
-            store.write(class_key(c), ClassRoster(members=sorted(m)).model_dump_json().encode(),
-                        etag=None, ttl_seconds=90 * 86_400)
-            for c, m in school.classes.items()
-        ]  # fmt: skip
-        for start in range(0, len(writes), 50):  # the client's pool is bounded
-            await asyncio.gather(*writes[start : start + 50])
+        for index, (class_id, members) in enumerate(school.classes.items()):
+            events = [parse_event(read_envelope(raw), now, CURRICULUM)
+                      for raw in class_events(class_id, len(members), days, now, seed=index)]  # fmt: skip
+            counts.update(await apply_batch(events, deps))
     finally:
         await store.aclose()
-    return {"students": len(records), "classes": len(school.classes), "events": events}
+    if set(counts) != {Outcome.APPLIED}:
+        raise RuntimeError(f"the demo story was not applied whole: {dict(counts)}")
+    return {"students": len(school.students), "classes": len(school.classes),
+            "events": counts[Outcome.APPLIED]}  # fmt: skip
 
 
 @dataclass

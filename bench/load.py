@@ -132,14 +132,15 @@ class Producer(threading.Thread):
     def _event(self) -> dict[str, Any]:
         student = random.choice(self.students)  # noqa: S311
         topic = random.choice(self._topics)  # noqa: S311
+        # The topic's exercises, numbered as the seeded demo story numbers them
+        exercise = f"{topic}.ex{random.randint(1, CURRICULUM.topic(topic).target_exercises)}"  # noqa: S311
         kind = random.random()  # noqa: S311
         if kind < 0.5:
-            data: dict[str, Any] = {"ok": kind < 0.35, "exercise_id": f"{topic}.live"}
+            data: dict[str, Any] = {"ok": kind < 0.35, "exercise_id": exercise}
             data |= {} if data["ok"] else {"error_type": "TypeError"}
             type_ = "code.executed"
         elif kind < 0.8:
-            data = {"exercise_id": f"{topic}.live{int(kind * 100)}", "difficulty": "medium",
-                    "passed": kind < 0.7}  # fmt: skip
+            data = {"exercise_id": exercise, "difficulty": "medium", "passed": kind < 0.7}
             type_ = "exercise.completed"
         else:
             data, type_ = {"quiz_id": f"{topic}.live", "correct": 3, "total": 5}, "quiz.completed"

@@ -5,7 +5,9 @@
                                    [--users 1000] [--rate 50] [--classes 30] [--trace-memory DIR]
 
 The engine, the seeded school, the ~1000 Locust users and the live event producer are the load
-test's (`bench/load.py`, same defaults). Every `--sample-s` seconds it records the resident
+test's (`bench/load.py`, same defaults); the school's month of demo events is applied through
+ingest's own path with the run's settings (`bench.engine.seed`), so each record starts as a
+student's with that history, and the live events pass exercises of the same catalogue. Every `--sample-s` seconds it records the resident
 memory (VmRSS, /proc) of each function's process tree, the machine's 1-minute load average and,
 in Redis, the bytes (`MEMORY USAGE`) of the student records, the audit keys and everything
 else, with the number of each.
@@ -16,7 +18,8 @@ student records' growth per live event after the warm-up and over the last part.
 The producer times every event *now*, so what a record keeps for the late-arrival window grows
 until the run is a window old: `--late-window-hours` sets ingest's `INGEST_LATE_WINDOW_HOURS`
 (0.25 = 15 minutes), so that it reaches its bound inside the run and the last part shows what
-still grows. What the records are made of (`bench.record_fields.composition`, every 10th record)
+still grows; the struggle evidence reaches its bound ten minutes after the window's
+(`StruggleRules.prune_step_s`), hence `--warmup-min 30` with that window. What the records are made of (`bench.record_fields.composition`, every 10th record)
 is read after the warm-up, at the start of the last part and at the end.
 Results: `bench/results/soak-latest.json`; each sample is also printed as one JSON line when
 taken. `--trace-memory DIR`: each function also dumps heap snapshots into DIR
@@ -120,7 +123,9 @@ def main(argv: list[str] | None = None) -> int:
                   "last part": (args.minutes - args.tail_min) * 60}  # fmt: skip
     with running_engine(extra_env=window) as engine, tempfile.TemporaryDirectory() as tmp:
         records = redis.Redis.from_url(engine.redis_url)
-        seeded = asyncio.run(seed(engine.redis_url, school, args.days, datetime.now(UTC)))
+        seeded = asyncio.run(
+            seed(engine.redis_url, school, args.days, datetime.now(UTC), engine.env)
+        )
         plan_path = Path(tmp) / "plan.json"
         plan_path.write_text(json.dumps(plan(engine, school, args)))
         producer = Producer(engine.url("ingest"), school.students, args.rate)

@@ -104,7 +104,7 @@ class _Student:
         self.rng, self.student_id, self.profile = rng, student_id, profile
         self.curriculum, self.now, self.events = curriculum, now, events
         self.order = curriculum.topological_order()
-        self.topic_index, self.passed_here, self.exercise = 0, 0, 0
+        self.topic_index, self.passed_here = 0, 0
         self.at = now
 
     def emit(self, type_: str, data: dict[str, Any], minutes: float) -> None:
@@ -123,7 +123,7 @@ class _Student:
     def attempt(self) -> None:
         rng, profile = self.rng, self.profile
         topic = self.order[self.topic_index]
-        exercise = f"{topic}.ex{self.exercise + 1}"
+        exercise = f"{topic}.ex{self.passed_here + 1}"  # a topic sets exercises 1, 2, …
         self.emit("exercise.started", {"exercise_id": exercise}, rng.uniform(1, 3))
         error = rng.choice(ERRORS)  # a struggling student keeps making the same mistake
         for _ in range(rng.randint(1, 2) if profile.finishes else rng.randint(1, 6)):
@@ -141,7 +141,6 @@ class _Student:
                                          "passed": passed}, 2)  # fmt: skip
         if not passed:
             return
-        self.exercise += 1
         self.passed_here += 1
         quality = min(100, max(0, round(rng.gauss(profile.skill * 100, 6))))
         self.emit("code.reviewed", {"submission_id": f"{exercise}.sub", "quality": quality}, 1)
