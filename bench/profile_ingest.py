@@ -44,7 +44,7 @@ CATEGORIES = (  # innermost first: a sample goes to the innermost frame matching
     ("rosters", r"(keep_enrolments|_roster_departures) \("),
     ("Redis client (redis-py)", r"redis/"),
     ("Kafka client (aiokafka)", r"aiokafka/"),
-    ("metrics (prometheus-client)", r"prometheus_client/"),
+    ("metrics", r"mastery/metrics"),
     ("logging", r"logging/|mastery/observability"),
     ("ingest service: batching, locks, retries, store calls", r"mastery/(services|adapters)/"),
     ("entry point: route or consumer loop", r"mastery/entrypoints/"),

@@ -9,8 +9,8 @@ from contextvars import ContextVar, Token
 from typing import Any, TextIO
 
 import pydantic_core
-from prometheus_client import Counter, Histogram
 
+from mastery.metrics import Counter, Histogram
 from mastery.tracing import current_trace
 
 __all__ = [
@@ -25,7 +25,7 @@ __all__ = [
     "set_correlation_id",
 ]
 
-# Module-level metric objects are the accepted exception to "no globals": prometheus_client
+# Module-level metric objects are the accepted exception to "no globals": `mastery.metrics`
 # registers each name once per process in its default registry.
 HTTP_REQUESTS_TOTAL = Counter(
     "http_requests_total",

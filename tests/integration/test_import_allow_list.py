@@ -38,7 +38,7 @@ FRAMEWORK = frozenset({
 # `cryptography.hazmat`, checked apart.
 CORE = FRAMEWORK | {
     "mastery", "pydantic", "pydantic_core", "annotated_types", "typing_inspection", "redis",
-    "prometheus_client", "cachetools", "cryptography",
+    "cachetools", "cryptography",
 }  # fmt: skip
 ALLOWED = {
     # Its Kafka sinks connect on their first publish: aiokafka is not loaded at start-up either.

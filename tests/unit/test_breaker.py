@@ -29,7 +29,7 @@ async def succeed() -> str:
 
 
 def gauge(name: str) -> float:
-    return BREAKER_STATE.labels(dependency=name)._value.get()  # type: ignore[attr-defined,no-any-return]
+    return BREAKER_STATE.labels(dependency=name).value
 
 
 async def test_opens_after_consecutive_failures_and_fails_fast() -> None:

@@ -11,7 +11,7 @@ from mastery.ports import Versioned
 
 
 def count(result: str) -> float:
-    return CACHE_REQUESTS.labels(result=result)._value.get()  # type: ignore[attr-defined,no-any-return]
+    return CACHE_REQUESTS.labels(result=result).value
 
 
 async def test_reads_hit_until_the_ttl_then_see_other_writers() -> None:

@@ -20,9 +20,8 @@ from collections.abc import Awaitable, Callable
 from enum import IntEnum
 from typing import TypeVar
 
-from prometheus_client import Gauge
-
 from mastery.errors import DependencyUnavailableError
+from mastery.metrics import Gauge
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -17,8 +17,8 @@ import time
 from collections.abc import Callable, Sequence
 
 from cachetools import TTLCache
-from prometheus_client import Counter
 
+from mastery.metrics import Counter
 from mastery.ports import LogAppend, LogEntry, StateStore, Versioned, Write
 
 CACHE_REQUESTS = Counter(

@@ -29,11 +29,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka.errors import CommitFailedError, KafkaError
-from prometheus_client import Counter, Gauge
 
 from mastery.adapters.breaker import CircuitBreaker
 from mastery.entrypoints.ops_server import OpsServer, ingest_readiness
 from mastery.errors import DependencyUnavailableError
+from mastery.metrics import Counter, Gauge
 from mastery.services.ingest import IngestDeps, KafkaMetadata, ParsedRecords, apply_parsed
 from mastery.tracing import TRACEPARENT, TRACESTATE
 

@@ -19,11 +19,10 @@ import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-from prometheus_client import Counter
-
 from mastery.domain.alerts import Alert
 from mastery.domain.record import StudentRecord
 from mastery.errors import ConflictError, StateUnavailableError
+from mastery.metrics import Counter
 from mastery.ports import Clock, EventSink, StateStore
 from mastery.services.retry import MAX_ATTEMPTS, CompareAndSetRounds
 from mastery.services.students import load_student, retention_ttl, student_key

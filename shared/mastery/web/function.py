@@ -13,12 +13,12 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import pydantic_core
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ValidationError
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Message, Receive
 
+from mastery import metrics
 from mastery.config import ConfigError, Settings
 from mastery.observability import (
     HTTP_REQUEST_DURATION_SECONDS,
@@ -216,7 +216,7 @@ class HttpFunction:
             if not hmac.compare_digest(sent, expected):
                 # The public route must not even show that the endpoint exists.
                 raise ProblemError(404, "Not found", problem_type="not-found")
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(metrics.exposition(), media_type=metrics.CONTENT_TYPE)
 
     async def _openapi_json(self, call: Call) -> Response:
         if self._openapi is None:
