@@ -21,9 +21,8 @@ import importlib
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from mastery.config import ConfigError, Settings
 from mastery.domain.knowledge import LearnerModel
@@ -223,8 +222,7 @@ def _export_spans(service: str) -> None:
     configure(service)
 
 
-@dataclass(frozen=True, eq=False, repr=False)
-class HttpFunctionKind:
+class HttpFunctionKind(NamedTuple):
     """How the composition root assembles one HTTP function (`functions/<name>/main.py`)."""
 
     module: str

@@ -5,8 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Literal, get_args
+from typing import Literal, NamedTuple, get_args
 
 StateBackend = Literal["redis", "dapr"]
 SinkBackend = Literal["kafka", "dapr"]
@@ -57,8 +56,7 @@ def _origins(value: str) -> tuple[str, ...]:
     )
 
 
-@dataclass(frozen=True, eq=False, repr=False)
-class JwtSettings:
+class JwtSettings(NamedTuple):
     """How bearer tokens are verified."""
 
     algorithms: tuple[str, ...] = ("HS256",)
@@ -74,9 +72,11 @@ class JwtSettings:
     """Unknown `kid`s cause at most one JWKS fetch per this interval."""
     jwks_timeout_seconds: float = 5.0
 
+    def __repr__(self) -> str:  # not its fields: secrets stay out of logs and tracebacks
+        return object.__repr__(self)
 
-@dataclass(frozen=True, eq=False, repr=False)
-class KafkaSettings:
+
+class KafkaSettings(NamedTuple):
     """Where the learning events, dead letters and alerts live."""
 
     brokers: str = "127.0.0.1:9092"
@@ -90,8 +90,7 @@ class KafkaSettings:
     """Consumer mode: most records applied (and committed) at once."""
 
 
-@dataclass(frozen=True, eq=False, repr=False)
-class Settings:
+class Settings(NamedTuple):
     """Everything a function needs to build its adapters."""
 
     function: str = ""
@@ -103,11 +102,11 @@ class Settings:
     sink_backend: SinkBackend = "kafka"
     dapr_dead_letter_binding: str = "dead-letters"
     dapr_alert_binding: str = "struggle-alerts"
-    kafka: KafkaSettings = field(default_factory=KafkaSettings)
+    kafka: KafkaSettings = KafkaSettings()
     ingest_mode: IngestMode = "http"
     app_api_token: str | None = None
     port: int = 8080
-    jwt: JwtSettings = field(default_factory=JwtSettings)
+    jwt: JwtSettings = JwtSettings()
     retention_days: int = 90
     audit_window_seconds: int = 600
     """Repeated reads by one caller through one route within this coalesce into one entry."""
@@ -144,6 +143,9 @@ class Settings:
     """Ingest's /healthz, /readyz, /metrics port in the kafka and grpc modes (see `ops_port`)."""
     metrics_token: str | None = None
     """When set, /metrics answers only a request bearing it (the scraper); others get 404."""
+
+    def __repr__(self) -> str:  # not its fields: secrets stay out of logs and tracebacks
+        return object.__repr__(self)
 
     @property
     def ops_port(self) -> int:

@@ -8,16 +8,14 @@ from datetime import datetime
 from typing import NamedTuple, Protocol
 
 
-@dataclass(frozen=True)
-class Versioned:
+class Versioned(NamedTuple):
     """A stored value and its ETag (the Dapr state.redis `version`)."""
 
     data: bytes
     etag: str
 
 
-@dataclass(frozen=True)
-class Write:
+class Write(NamedTuple):
     """One compare-and-set (`StateStore.write_many`, `transact`): the arguments of `write`."""
 
     key: str

@@ -16,8 +16,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 __all__ = [
     "TraceContext",
@@ -39,8 +38,7 @@ _ZERO_SPAN = "0" * 16
 _MAX_TRACESTATE = 512
 
 
-@dataclass(frozen=True, slots=True)
-class TraceContext:
+class TraceContext(NamedTuple):
     """The trace a unit of work belongs to, and its own span in it."""
 
     trace_id: str

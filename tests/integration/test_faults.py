@@ -38,7 +38,7 @@ def redis_with_functions(
     kafka_broker: KafkaBroker,
 ) -> Iterator[tuple[RedisServer, dict[str, RunningFunction]]]:
     kafka_broker.create_topics(
-        KafkaSettings().__dict__[t] for t in ("topic", "dead_letter_topic", "alert_topic")
+        getattr(KafkaSettings(), t) for t in ("topic", "dead_letter_topic", "alert_topic")
     )
     with RedisServer(env={}, persistence=True) as server:
         env = {"REDIS_URL": server.url, "KAFKA_BROKERS": kafka_broker.brokers, "JWT_SECRET": SECRET,

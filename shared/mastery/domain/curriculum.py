@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Topic:
+class Topic(NamedTuple):
     """One topic: `id` is `module.topic`, stable forever (it keys stored state)."""
 
     id: str
@@ -17,8 +17,7 @@ class Topic:
     prerequisites: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Module:
+class Module(NamedTuple):
     """A module groups topics; its mastery is the mean of its topics."""
 
     id: str

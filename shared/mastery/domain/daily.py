@@ -17,8 +17,8 @@ from __future__ import annotations
 import bisect
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
+from typing import NamedTuple
 
 from mastery.domain.curriculum import Curriculum
 from mastery.domain.evidence import practised, practised_with
@@ -102,8 +102,7 @@ class _TopicSeries:
         return cuts
 
 
-@dataclass(frozen=True)
-class DailyScores:
+class DailyScores(NamedTuple):
     """Scores at the end of each of the last days, oldest first, without the views' objects."""
 
     dates: list[date]

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from mastery.domain.mastery import Level, at_least, level_for
 
@@ -75,8 +75,7 @@ _T95 = (
 _Z95 = 1.6448536269514722
 
 
-@dataclass(frozen=True)
-class DailySeries:
+class DailySeries(NamedTuple):
     """One score per local day, oldest first, ending today, and the days with new evidence."""
 
     scores: Sequence[float]

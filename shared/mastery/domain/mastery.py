@@ -11,8 +11,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from functools import cached_property
-from typing import Literal, Protocol
+from typing import Literal, NamedTuple, Protocol
 
 from pydantic import BaseModel
 
@@ -79,16 +78,14 @@ class MasteryRules:
     idle_day_decay: float = 0.9
 
 
-@dataclass(frozen=True)
-class Components:
+class Components(NamedTuple):
     completion: float
     quiz: float
     quality: float
     consistency: float
 
 
-@dataclass(frozen=True)
-class TopicMastery:
+class TopicMastery(NamedTuple):
     topic: str
     score: float
     """0–100, unrounded; `display_score` is what users see."""
@@ -109,28 +106,25 @@ class TopicMastery:
         return level_for(self.score)
 
 
-@dataclass(frozen=True)
-class ModuleMastery:
+class ModuleMastery(NamedTuple):
     module: str
     score: float
     topics: tuple[TopicMastery, ...]
 
 
-@dataclass(frozen=True)
-class StudentMastery:
+class StudentMastery(NamedTuple):
     student_id: str
     as_of: date
     overall: float
     modules: tuple[ModuleMastery, ...]
 
     def topic(self, topic_id: str) -> TopicMastery:
-        """The mastery of one topic (KeyError when the curriculum has none)."""
-        return self._topics[topic_id]
-
-    @cached_property
-    def _topics(self) -> dict[str, TopicMastery]:
-        """Every topic by id: recommendations look ~100 up per student."""
-        return {topic.topic: topic for module in self.modules for topic in module.topics}
+        """The mastery of one topic."""
+        for module in self.modules:
+            for topic in module.topics:
+                if topic.topic == topic_id:
+                    return topic
+        raise KeyError(topic_id)
 
 
 def round_score(score: float) -> int:

@@ -9,8 +9,8 @@ newest evidence was decides whether the answer is stale (`mastery.domain.forecas
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
+from typing import NamedTuple
 
 from mastery.domain.curriculum import Curriculum
 from mastery.domain.daily import daily_scores
@@ -29,8 +29,7 @@ from mastery.domain.record import StudentRecord
 __all__ = ["Outlook", "Prediction", "student_outlook"]
 
 
-@dataclass(frozen=True)
-class Outlook:
+class Outlook(NamedTuple):
     """Forecasts at one horizon, as of one local day."""
 
     as_of: date

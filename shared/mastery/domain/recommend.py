@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from mastery.domain.alerts import Alert
 from mastery.domain.curriculum import Curriculum
@@ -64,8 +63,7 @@ _DAY = 86_400
 _PROFICIENT = LEVEL_FLOORS["Proficient"]
 
 
-@dataclass(frozen=True)
-class Recommendation:
+class Recommendation(NamedTuple):
     """One next action."""
 
     kind: Kind
@@ -219,8 +217,7 @@ def _capped(items: Iterable[Recommendation]) -> list[Recommendation]:
     return out
 
 
-@dataclass(frozen=True)
-class Prepared:
+class Prepared(NamedTuple):
     """What a student's recommendations are at any time, once worked out for one record version
     and day: the items that do not depend on the time, and the topics `refresh` may name.
 

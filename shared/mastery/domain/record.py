@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, Field, PlainSerializer
+from pydantic import BaseModel, BeforeValidator, Field
 
 from mastery.domain.alerts import Alert
 from mastery.domain.answer_log import AnswerLog, StudentTrack
@@ -22,6 +22,7 @@ from mastery.domain.learner import StoredLearnerState
 from mastery.domain.record_encoding import (
     DaySummary,
     Observation,
+    StoredAs,
     pack_days,
     pack_scores,
     pack_summaries,
@@ -35,24 +36,18 @@ RETENTION = timedelta(days=90)
 LATE_WINDOW = timedelta(days=7)
 """Default late-arrival window (`INGEST_LATE_WINDOW_HOURS`); the struggle alerts' lateness."""
 
-Scores = Annotated[
-    list[Observation],
-    BeforeValidator(unpack_scores),
-    PlainSerializer(pack_scores, when_used="json"),
-]
+
+Scores = Annotated[list[Observation], BeforeValidator(unpack_scores), StoredAs(pack_scores)]
 """Timed scores, sorted; stored as gaps (`mastery.domain.record_encoding`)."""
 Summaries = Annotated[
     list[DaySummary],
     BeforeValidator(unpack_summaries),
-    PlainSerializer(pack_summaries, when_used="json"),
+    StoredAs(pack_summaries),
     Field(exclude_if=lambda summaries: not summaries),
 ]
 """Day summaries of final scores, sorted (`mastery.domain.scores`); stored as gaps, and not at
-all while there are none (so most topics' are made by `default_factory`: pydantic deep-copies a
-mutable default, which was a quarter of a heat-map row's parse; docs/BENCHMARKS.md)."""
-Days = Annotated[
-    list[int], BeforeValidator(unpack_days), PlainSerializer(pack_days, when_used="json")
-]
+all while there are none."""
+Days = Annotated[list[int], BeforeValidator(unpack_days), StoredAs(pack_days)]
 """Sorted local-calendar day ordinals; stored as gaps (`mastery.domain.record_encoding`)."""
 
 
@@ -64,8 +59,8 @@ class TopicEvidence(BaseModel):
     quizzes: Scores = []
     reviews: Scores = []
     """code-review quality scaled to 0–1."""
-    quiz_days: Summaries = Field(default_factory=list)
-    review_days: Summaries = Field(default_factory=list)
+    quiz_days: Summaries = []
+    review_days: Summaries = []
     """The final quiz and review scores of busy days, one summary a day (`mastery.domain.scores`);
     `quizzes` and `reviews` hold the rest."""
     attempts: int = 0

@@ -22,14 +22,14 @@ import heapq
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from mastery.domain.alerts import Trigger
 from mastery.domain.record_encoding import Observation
 from mastery.domain.struggle_evidence import Mark, StruggleEvidence
 
 
-@dataclass(frozen=True)
-class StruggleRules:
+class StruggleRules(NamedTuple):
     """Thresholds of the triggers; the cooldown is set here and nowhere else."""
 
     repeated_errors: int = 3

@@ -21,12 +21,11 @@ async def sweep_students(
     clock: Clock,
     rules: StruggleRules,
     retention_days: int,
-) -> list[Stored]:
+) -> list[StudentRecord]:
     """Raise the "stuck" alerts wall-clock time has made due, publish them and store them.
 
     Each student's new alerts are sent before the one write that stores them marked published
-    (`mastery.services.outbox`). Returns the records as they are after the sweep, each with its
-    stored version's ETag (the one it came with when nothing was written).
+    (`mastery.services.outbox`). Returns the records as they are after the sweep.
     """
     now = int(clock().timestamp())
     swept = []
@@ -37,7 +36,7 @@ async def sweep_students(
         )  # fmt: skip
         if result is None:
             continue
-        swept.append(result)
+        swept.append(result[0])
     return swept
 
 

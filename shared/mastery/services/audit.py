@@ -23,10 +23,9 @@ import json
 import re
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Literal, Protocol
+from typing import Literal, NamedTuple, Protocol
 
 from pydantic import BaseModel
 
@@ -64,12 +63,14 @@ class Caller(Protocol):
     def role(self) -> str: ...
 
 
-@dataclass(frozen=True)
-class AuditPolicy:
+class AuditPolicy(NamedTuple):
     """How long entries stay, and the window within which repeated accesses coalesce."""
 
     retention_days: int = 90
     window_seconds: int = 600
+
+
+DEFAULT_POLICY = AuditPolicy()
 
 
 class AuditEntry(BaseModel):
@@ -92,8 +93,7 @@ class AuditEntry(BaseModel):
     """The request of the first access."""
 
 
-@dataclass(frozen=True)
-class TrailPage:
+class TrailPage(NamedTuple):
     """Entries oldest first, and the cursor of the next page (None: no more)."""
 
     entries: list[AuditEntry]
@@ -167,7 +167,7 @@ async def record_access(
     clock: Clock,
     *,
     action: Action = "read",
-    policy: AuditPolicy = AuditPolicy(),
+    policy: AuditPolicy = DEFAULT_POLICY,
 ) -> int:
     """Record that `caller` accessed the data of `students` through `route`, in one round trip.
 
@@ -203,7 +203,7 @@ async def read_trail(
     since: datetime,
     until: datetime,
     *,
-    policy: AuditPolicy = AuditPolicy(),
+    policy: AuditPolicy = DEFAULT_POLICY,
     after: str | None = None,
     limit: int | None = None,
 ) -> TrailPage:

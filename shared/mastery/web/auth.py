@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, get_args
 
 from cachetools import TLRUCache
 
@@ -47,8 +46,7 @@ _FAMILIES: dict[str, frozenset[str]] = {
 _ASYMMETRIC = _FAMILIES["rsa"] | _FAMILIES["ec"] | _FAMILIES["okp"]
 
 
-@dataclass(frozen=True, slots=True)
-class Principal:
+class Principal(NamedTuple):
     """The authenticated caller."""
 
     subject: str

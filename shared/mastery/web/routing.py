@@ -7,7 +7,7 @@ import typing
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from re import Pattern
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from pydantic import BaseModel
 from starlette.requests import Request
@@ -26,8 +26,7 @@ _SEQUENCE_ORIGINS = (list, tuple, set, frozenset)
 _PARAMETER = re.compile(r"{([a-zA-Z_][a-zA-Z0-9_]*)}")
 
 
-@dataclass(frozen=True, eq=False, repr=False)
-class Route:
+class Route(NamedTuple):
     """One method on one path template, e.g. `Route("GET", "/v1/students/{student_id}", ...)`.
 
     `query_params` validates the query string (422 on failure); `response_model` only documents
@@ -50,8 +49,7 @@ class Route:
     """Problem statuses the endpoint raises itself, beyond those OpenAPI derives from the route."""
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
-class Call:
+class Call(NamedTuple):
     """Everything an endpoint gets about the request it answers."""
 
     request: Request
@@ -74,8 +72,7 @@ class Call:
         return self.query
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
-class RouteMatch:
+class RouteMatch(NamedTuple):
     """The route a request matched, with the raw path parameters."""
 
     route: Route
@@ -85,6 +82,8 @@ class RouteMatch:
 
 @dataclass(eq=False, repr=False)
 class _Template:
+    """One path template's pattern and its routes by method."""
+
     regex: Pattern[str]
     # method -> (route, query keys that may repeat)
     methods: dict[str, tuple[Route, frozenset[str]]] = field(default_factory=dict)

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import html
-from dataclasses import dataclass
 from importlib import resources
+from typing import NamedTuple
 
 from starlette.responses import Response
 
@@ -31,8 +31,9 @@ _FILES = {
 }
 
 
-@dataclass(frozen=True, eq=False, repr=False)
-class _File:
+class _File(NamedTuple):
+    """One of the dashboard's files, as served."""
+
     body: bytes
     media_type: str
     etag: str
