@@ -134,7 +134,7 @@ async def test_a_sweep_publishes_a_due_stuck_alert_in_its_one_write() -> None:
     await _deliver(started, _deps(store, MemorySink()))
     record, etag = await load_student(store, "s1")
     assert record is not None
-    [swept] = await sweep_students(store, sink, [(record, etag)], clock=lambda: NOW,
+    [(swept, _)] = await sweep_students(store, sink, [(record, etag)], clock=lambda: NOW,
                                    rules=StruggleRules(), retention_days=90)  # fmt: skip
     [alert] = swept.alerts
     assert (alert.trigger, alert.published) == ("stuck_on_exercise", True)
@@ -160,7 +160,7 @@ async def test_a_sweep_whose_publish_fails_stores_nothing_and_the_next_sweep_sen
     record, etag = await load_student(store, "s1")
     assert record is not None
     sink = MemorySink()
-    [swept] = await sweep_students(store, sink, [(record, etag)], **sweep)  # type: ignore[arg-type]
+    [(swept, _)] = await sweep_students(store, sink, [(record, etag)], **sweep)  # type: ignore[arg-type]
     assert _ids(sink) == [a.id for a in swept.alerts]
     assert [a.published for a in swept.alerts] == [True]
 

@@ -263,6 +263,28 @@ async def test_a_listing_that_found_nothing_due_still_notices_the_next_start(
     assert parses == ["full"]
 
 
+async def test_a_listing_that_only_dropped_expired_alerts_does_not_sweep_them_again(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Sweeping a member whose alerts left retention drops them from the answer without a write;
+    # the version is then quiet, not parsed and swept again on every listing.
+    await enrol(engine, "s6")
+    for minutes in (1, 2, 3):
+        await engine.deliver(wrong_answer("s6", minutes))
+    stored = engine.store.values["student:{s6}"].etag
+    engine.clock[0] = T0 + timedelta(days=9)
+    parses: list[str] = []
+    original = StudentRecord.model_validate_json
+    monkeypatch.setattr(StudentRecord, "model_validate_json",
+                        lambda data: parses.append("full") or original(data))  # fmt: skip
+    for minutes in (0, 1):
+        engine.clock[0] = T0 + timedelta(days=9, minutes=minutes)
+        page = await engine.recommend.get("/v1/classes/c1/alerts", headers=TEACHER)
+        assert page.json()["alerts"] == []
+    assert parses == ["full"]
+    assert engine.store.values["student:{s6}"].etag == stored  # dropped, not stored
+
+
 class SlowReads(MemoryStateStore):
     """Batch reads that take a moment; counts the most in flight at once."""
 

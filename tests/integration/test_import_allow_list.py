@@ -35,10 +35,10 @@ FRAMEWORK = frozenset({
 })  # fmt: skip
 # What every function reads, validates, stores and reports with. `cryptography` is only the bare
 # package, which redis-py imports to learn whether it is installed; its algorithms are
-# `cryptography.hazmat`, checked apart.
+# `cryptography.hazmat`, checked apart; `hiredis` is redis-py's reply parser.
 CORE = FRAMEWORK | {
     "mastery", "pydantic", "pydantic_core", "annotated_types", "typing_inspection", "redis",
-    "cachetools", "cryptography",
+    "cachetools", "cryptography", "hiredis",
 }  # fmt: skip
 ALLOWED = {
     # Its Kafka sinks connect on their first publish: aiokafka is not loaded at start-up either.

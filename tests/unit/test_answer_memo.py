@@ -43,6 +43,17 @@ def test_local_day_and_classes_match_the_record_without_reparsing() -> None:
     assert again.enrolled_classes() == frozenset()
 
 
+def test_a_memo_of_whole_records_parses_a_new_version_once() -> None:
+    # Predict and recommend read the whole record for every new version's answer: the local
+    # day and classes come from that parse, not from a parse of the scored part before it.
+    parsed = []
+    for memo in (AnswerMemo(), AnswerMemo(whole_records=True)):
+        version = memo.version("s1", "1", _bytes("s1", offset=60))
+        version.local_day(datetime(2026, 3, 1, 23, 30, tzinfo=UTC))
+        parsed.append(version.scored() is version.record())
+    assert parsed == [False, True]
+
+
 def test_an_unknown_student_reads_as_an_empty_record() -> None:
     version = AnswerMemo().version("ghost", None, None)
     assert not version.exists

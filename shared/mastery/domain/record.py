@@ -46,7 +46,8 @@ Summaries = Annotated[
     Field(exclude_if=lambda summaries: not summaries),
 ]
 """Day summaries of final scores, sorted (`mastery.domain.scores`); stored as gaps, and not at
-all while there are none."""
+all while there are none (so most topics' are made by `default_factory`: pydantic deep-copies a
+mutable default, which was a quarter of a heat-map row's parse; docs/BENCHMARKS.md)."""
 Days = Annotated[list[int], BeforeValidator(unpack_days), StoredAs(pack_days)]
 """Sorted local-calendar day ordinals; stored as gaps (`mastery.domain.record_encoding`)."""
 
@@ -59,8 +60,8 @@ class TopicEvidence(BaseModel):
     quizzes: Scores = []
     reviews: Scores = []
     """code-review quality scaled to 0–1."""
-    quiz_days: Summaries = []
-    review_days: Summaries = []
+    quiz_days: Summaries = Field(default_factory=list)
+    review_days: Summaries = Field(default_factory=list)
     """The final quiz and review scores of busy days, one summary a day (`mastery.domain.scores`);
     `quizzes` and `reviews` hold the rest."""
     attempts: int = 0

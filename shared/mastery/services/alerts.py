@@ -21,11 +21,12 @@ async def sweep_students(
     clock: Clock,
     rules: StruggleRules,
     retention_days: int,
-) -> list[StudentRecord]:
+) -> list[Stored]:
     """Raise the "stuck" alerts wall-clock time has made due, publish them and store them.
 
     Each student's new alerts are sent before the one write that stores them marked published
-    (`mastery.services.outbox`). Returns the records as they are after the sweep.
+    (`mastery.services.outbox`). Returns the records as they are after the sweep, each with its
+    stored version's ETag (the one it came with when nothing was written).
     """
     now = int(clock().timestamp())
     swept = []
@@ -36,7 +37,7 @@ async def sweep_students(
         )  # fmt: skip
         if result is None:
             continue
-        swept.append(result[0])
+        swept.append(result)
     return swept
 
 

@@ -153,12 +153,14 @@ def alert_routes(
             if now < watch.quiet_until:
                 listed += watch.alerts  # sweeping this version now would change nothing
                 continue
-            for record in await sweep_students(
+            for record, etag in await sweep_students(
                 core.store, core.alerts, [(version.record(), version.etag)],
                 clock=core.clock, rules=struggle, retention_days=retention,
             ):  # fmt: skip
                 listed += record.alerts
-                if record.alerts == watch.alerts:  # nothing written: re-arm from the sweep
+                if etag == version.etag:  # nothing written: until it re-arms, sweeping this
+                    # version again gives `record` (its expired alerts dropped, not stored)
+                    watch.alerts = record.alerts
                     watch.quiet_until = quiet_until(record.struggle, record.alerts, struggle)
         return listed
 

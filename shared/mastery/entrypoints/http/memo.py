@@ -108,10 +108,10 @@ class StudentVersion:
         return self._record
 
     def scored(self) -> ScoredRecord:
-        """What scoring the student reads: the record if this request parsed it, else only that
-        part of it (`MasteryFacts`, parsed once)."""
-        if self._record is not None:
-            return self._record
+        """What scoring the student reads: the record if this request parsed it or its memo's
+        answers read the whole record, else only that part of it (`MasteryFacts`, parsed once)."""
+        if self._record is not None or self._memo.whole_records:
+            return self.record()
         if self._facts is None:
             self._facts = self._parsed(MasteryFacts)
         return self._facts
@@ -167,8 +167,12 @@ class StudentVersion:
 class AnswerMemo:
     """The latest version seen of students, within `max_bytes`, least recently used out."""
 
-    def __init__(self, max_bytes: int = DEFAULT_MEMO_BYTES) -> None:
+    def __init__(self, max_bytes: int = DEFAULT_MEMO_BYTES, *, whole_records: bool = False) -> None:
         self._entries: LRUCache[str, _Entry] = LRUCache(max_bytes, getsizeof=_entry_size)
+        self.whole_records = whole_records
+        """Whether the answers made of a new version read the whole record (predict's and
+        recommend's): then its classes and UTC offset come from that one parse, not a parse of
+        the part scores read first."""
 
     @property
     def size(self) -> int:

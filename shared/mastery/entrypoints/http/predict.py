@@ -29,7 +29,7 @@ class ForecastQuery(BaseModel):
 
 def predict_routes(core: Core, memo: AnswerMemo | None = None) -> list[Route]:
     """The routes of the predict function, bound to its core (answers memoised per version)."""
-    memo = memo or AnswerMemo()
+    memo = memo or AnswerMemo(whole_records=True)
 
     async def get_forecast(call: Call) -> Response:
         version = await readable_version(call, core, memo)

@@ -11,7 +11,7 @@ from mastery.web.function import HttpFunction
 
 async def create(core: Core) -> HttpFunction:
     """The recommend function, on `core` (`mastery.bootstrap.http_app`)."""
-    memo = AnswerMemo()  # one memo of record versions for both route sets
+    memo = AnswerMemo(whole_records=True)  # one memo of record versions for both route sets
     return http_function(
         "recommend",
         [*student_recommendation_routes(core, memo), *alert_routes(core, memo=memo)],

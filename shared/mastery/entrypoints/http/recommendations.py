@@ -51,7 +51,7 @@ def student_recommendation_routes(core: Core, memo: AnswerMemo | None = None) ->
     on (`mastery.domain.recommend.Prepared`: strings and numbers, no part of the parsed record,
     which would keep its evidence alive in the memo); the time is applied per request.
     """
-    memo = memo or AnswerMemo()
+    memo = memo or AnswerMemo(whole_records=True)
 
     def prepared(version: StudentVersion, today: date) -> Prepared:
         record = version.record()
