@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from pydantic_core import to_json
 
 from mastery.domain.forecast import INTERVAL_LEVEL, Forecast, Stale, Trend
@@ -23,17 +23,26 @@ from mastery.domain.record import StudentRecord
 
 __all__ = ["ForecastResponse", "PreparedForecast", "prepare_forecast"]
 
+# The answer is written as JSON by hand (`PreparedForecast`); the models document it in OpenAPI
+# (and the agents function reads answers back into them), so each is built on its first use,
+# not at every start (pydantic's `defer_build`).
+_DOCUMENTED = ConfigDict(defer_build=True)
+
 INTERVAL_METHOD = (
     "OLS on the days with evidence, prediction interval, Student t with n-2 degrees of freedom"
 )
 
 
 class Interval(BaseModel):
+    model_config = _DOCUMENTED
+
     lower: float
     upper: float
 
 
 class ForecastView(BaseModel):
+    model_config = _DOCUMENTED
+
     status: Literal["ok", "insufficient_history", "stale"]
     current_score: float
     current_level: Level
@@ -51,6 +60,8 @@ class ForecastView(BaseModel):
 
 
 class LearnerView(BaseModel):
+    model_config = _DOCUMENTED
+
     p_next_correct: float
     p_mastered: float
     answers: int
@@ -64,6 +75,8 @@ class TopicForecastView(ForecastView):
 
 
 class ForecastResponse(BaseModel):
+    model_config = _DOCUMENTED
+
     student_id: str
     as_of: date
     horizon_days: int

@@ -65,9 +65,10 @@ class AuditTrailView(BaseModel):
 
 
 class ExportDocument(BaseModel):
-    """Documents the export's top level; the answer is the sealed JSON document itself."""
+    """Documents the export's top level; the answer is the sealed JSON document itself (so it
+    is built when OpenAPI is first asked for, not at every start)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     format: str
     format_version: int

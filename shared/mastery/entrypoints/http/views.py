@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime
 from functools import cache
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from pydantic_core import to_json
 
 from mastery.domain.curriculum import Curriculum
@@ -31,8 +31,15 @@ from mastery.domain.mastery import (
 )
 from mastery.domain.scores import count as score_count
 
+# The views are written as JSON by hand (below); the models document them in OpenAPI (and the
+# agents function reads answers back into them), so each is built on its first use, not at
+# every start (pydantic's `defer_build`).
+_DOCUMENTED = ConfigDict(defer_build=True)
+
 
 class Components(BaseModel):
+    model_config = _DOCUMENTED
+
     completion: float
     quiz: float
     quality: float
@@ -40,6 +47,8 @@ class Components(BaseModel):
 
 
 class EvidenceCounts(BaseModel):
+    model_config = _DOCUMENTED
+
     exercises_passed: int
     exercise_attempts: int
     quizzes: int
@@ -50,6 +59,8 @@ class EvidenceCounts(BaseModel):
 
 
 class TopicView(BaseModel):
+    model_config = _DOCUMENTED
+
     topic: str
     name: str
     module: str
@@ -62,6 +73,8 @@ class TopicView(BaseModel):
 
 
 class ModuleView(BaseModel):
+    model_config = _DOCUMENTED
+
     module: str
     name: str
     score: int
@@ -70,6 +83,8 @@ class ModuleView(BaseModel):
 
 
 class MasteryView(BaseModel):
+    model_config = _DOCUMENTED
+
     student_id: str
     as_of: date
     score: int
@@ -80,6 +95,8 @@ class MasteryView(BaseModel):
 
 
 class HistoryPoint(BaseModel):
+    model_config = _DOCUMENTED
+
     date: date
     score: int
     level: Level
@@ -88,11 +105,15 @@ class HistoryPoint(BaseModel):
 
 
 class HistoryView(BaseModel):
+    model_config = _DOCUMENTED
+
     student_id: str
     days: list[HistoryPoint]
 
 
 class ClassStudentRow(BaseModel):
+    model_config = _DOCUMENTED
+
     student_id: str
     score: int
     level: Level
@@ -101,6 +122,8 @@ class ClassStudentRow(BaseModel):
 
 
 class LevelBand(BaseModel):
+    model_config = _DOCUMENTED
+
     level: Level
     colour: str
     min_score: int
@@ -108,6 +131,8 @@ class LevelBand(BaseModel):
 
 
 class ClassView(BaseModel):
+    model_config = _DOCUMENTED
+
     class_id: str
     as_of: date
     topics: list[str]
