@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -94,10 +95,13 @@ class StateStore(Protocol):
         """
         ...
 
-    async def append_logs(
+    def append_logs(
         self, appends: Sequence[LogAppend], *, now_ms: int, window_ms: int, keep_ms: int
-    ) -> int:
-        """Record each access in its log, one round trip; returns how many were recorded.
+    ) -> asyncio.Future[int]:
+        """Record each access in its log, one round trip; answers how many were recorded.
+
+        Issued when called (not when awaited): a caller can read meanwhile, and on a single Redis
+        its reads join the same round trip. Durable once the answer is in.
 
         Cost is constant in the log's length. An access within `window_ms` of the first of an
         entry with the same coalesce key adds to that entry's count; entries older than
@@ -142,3 +146,10 @@ class Clock(Protocol):
     """Wall-clock time; tests pass a controllable one."""
 
     def __call__(self) -> datetime: ...
+
+
+def answered(value: int) -> asyncio.Future[int]:
+    """An answer already in (`StateStore.append_logs` with nothing to send, or no I/O)."""
+    done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    done.set_result(value)
+    return done

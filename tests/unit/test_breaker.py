@@ -115,11 +115,30 @@ async def test_a_hung_call_times_out_and_counts_as_a_failure() -> None:
 
 async def test_an_operation_that_bounds_its_own_time_gets_no_timer_but_its_failures_count() -> None:
     breaker = CircuitBreaker("t-untimed", failure_threshold=2, call_timeout=0.01)
-    assert await breaker.call(lambda: asyncio.sleep(0.05, "late"), timed=False) == "late"
+    assert await breaker.issue(lambda: asyncio.ensure_future(asyncio.sleep(0.05, "late"))) == "late"
     for _ in range(2):
         with pytest.raises(StateUnavailableError):
-            await breaker.call(fail, timed=False)
+            await breaker.issue(lambda: asyncio.ensure_future(fail()))
     assert breaker.state is BreakerState.OPEN
+    refused = breaker.issue(lambda: asyncio.ensure_future(succeed()))  # issued, then awaited
+    with pytest.raises(BreakerOpenError):
+        await refused
+
+
+async def test_an_issued_probe_lets_the_next_through_once_it_settles_even_if_cancelled() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker("t-issued", failure_threshold=1, reset_timeout=1.0, clock=clock)
+    with pytest.raises(StateUnavailableError):
+        await breaker.issue(lambda: asyncio.ensure_future(fail()))
+    clock.now += 1.5
+    probe: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    assert breaker.issue(lambda: probe) is probe
+    with pytest.raises(BreakerOpenError):
+        await breaker.issue(lambda: asyncio.ensure_future(succeed()))  # one probe at a time
+    probe.cancel()  # its caller gave up
+    await asyncio.sleep(0)
+    assert await breaker.issue(lambda: asyncio.ensure_future(succeed())) == "ok"
+    assert breaker.state is BreakerState.CLOSED
 
 
 async def test_conflicts_are_not_failures_and_readiness_reports_an_open_breaker() -> None:

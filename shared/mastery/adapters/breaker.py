@@ -1,4 +1,5 @@
-"""A circuit breaker per outside dependency, with explicit timeouts on every call.
+"""A circuit breaker per outside dependency, with explicit timeouts on every call (its own, or
+the operation's when it bounds its own time: `CircuitBreaker.issue`).
 
 A small implementation rather than a library: the maintained Python breakers are synchronous
 (pybreaker) or pull in their own state backends (purgatory, aiobreaker), and what we need is
@@ -18,7 +19,8 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from enum import IntEnum
-from typing import TypeVar
+from functools import partial
+from typing import Any, TypeVar
 
 from mastery.errors import DependencyUnavailableError
 from mastery.metrics import Gauge
@@ -85,12 +87,8 @@ class CircuitBreaker:
         retry = max(1, round(self._remaining() + 0.5))
         return BreakerOpenError(f"{self.dependency} circuit open", retry_after_seconds=retry)
 
-    async def call(self, operation: Callable[[], Awaitable[T]], *, timed: bool = True) -> T:
-        """Run `operation` under the timeout, or fail fast while the breaker is open.
-
-        `timed=False`: the operation bounds its own time (`StateStore.append_logs`), and a
-        timer per call would only add to the cost of every call.
-        """
+    def _admit(self) -> bool:
+        """Let a call through (True: as the half-open probe), or raise BreakerOpenError."""
         if self.state is BreakerState.OPEN:
             if self._remaining() > 0:
                 raise self._reject()
@@ -100,8 +98,13 @@ class CircuitBreaker:
             if self._probing:
                 raise self._reject()
             self._probing = True
+        return probe
+
+    async def call(self, operation: Callable[[], Awaitable[T]]) -> T:
+        """Run `operation` under the timeout, or fail fast while the breaker is open."""
+        probe = self._admit()
         try:
-            async with asyncio.timeout(self.call_timeout if timed else None):
+            async with asyncio.timeout(self.call_timeout):
                 result = await operation()
         except (DependencyUnavailableError, TimeoutError) as exc:
             self._failed()
@@ -111,9 +114,47 @@ class CircuitBreaker:
         finally:
             if probe:
                 self._probing = False
+        self._succeeded()
+        return result
+
+    def issue(self, start: Callable[[], asyncio.Future[T]]) -> asyncio.Future[T]:
+        """`start()`'s answer to come, counted when it settles; while the breaker is open, an
+        answer failed with BreakerOpenError (the caller sees it when it awaits, as from `call`).
+
+        For an operation under way once started that bounds its own time
+        (`StateStore.append_logs`): no timer, and no task or coroutine between the caller and
+        the answer (an audited read costs less with none).
+        """
+        try:
+            probe = self._admit()
+        except BreakerOpenError as exc:
+            refused: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+            refused.set_exception(exc)
+            refused.exception()  # not logged as unretrieved if its caller fails first (a read)
+            return refused
+        try:
+            pending = start()
+        except BaseException:
+            if probe:
+                self._probing = False
+            raise
+        pending.add_done_callback(partial(self._settled, probe))
+        return pending
+
+    def _settled(self, probe: bool, pending: asyncio.Future[Any]) -> None:
+        if probe:
+            self._probing = False
+        if pending.cancelled():  # its caller gave up: nothing learnt of the dependency
+            return
+        error = pending.exception()
+        if error is None:
+            self._succeeded()
+        elif isinstance(error, DependencyUnavailableError | TimeoutError):
+            self._failed()
+
+    def _succeeded(self) -> None:
         self._failures = 0
         self._move(BreakerState.CLOSED)
-        return result
 
     def _failed(self) -> None:
         self._failures += 1

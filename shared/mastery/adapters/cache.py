@@ -125,12 +125,10 @@ class CachedStateStore:
         self._drop([*deletes, *(w.key for w in writes)])
         return await self._inner.transact(writes, deletes)
 
-    async def append_logs(
+    def append_logs(
         self, appends: Sequence[LogAppend], *, now_ms: int, window_ms: int, keep_ms: int
-    ) -> int:
-        return await self._inner.append_logs(
-            appends, now_ms=now_ms, window_ms=window_ms, keep_ms=keep_ms
-        )
+    ) -> asyncio.Future[int]:
+        return self._inner.append_logs(appends, now_ms=now_ms, window_ms=window_ms, keep_ms=keep_ms)
 
     async def read_log(
         self, stream: str, tally: str, start_ms: int, end_ms: int, after: str | None, limit: int

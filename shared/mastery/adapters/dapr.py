@@ -204,12 +204,10 @@ class DaprStateStore:
     async def transact(self, writes: Sequence[Write], deletes: Sequence[str]) -> int:
         return await self._logs.transact(writes, deletes)  # directly: see redis_logs
 
-    async def append_logs(
+    def append_logs(
         self, appends: Sequence[LogAppend], *, now_ms: int, window_ms: int, keep_ms: int
-    ) -> int:
-        return await self._logs.append_logs(
-            appends, now_ms=now_ms, window_ms=window_ms, keep_ms=keep_ms
-        )
+    ) -> asyncio.Future[int]:
+        return self._logs.append_logs(appends, now_ms=now_ms, window_ms=window_ms, keep_ms=keep_ms)
 
     async def read_log(
         self, stream: str, tally: str, start_ms: int, end_ms: int, after: str | None, limit: int

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from asyncio import Future
 from collections.abc import Sequence
 
 from mastery.adapters.breaker import CircuitBreaker
@@ -35,14 +36,13 @@ class GuardedStateStore:
     async def transact(self, writes: Sequence[Write], deletes: Sequence[str]) -> int:
         return await self.breaker.call(lambda: self._inner.transact(writes, deletes))
 
-    async def append_logs(
+    def append_logs(
         self, appends: Sequence[LogAppend], *, now_ms: int, window_ms: int, keep_ms: int
-    ) -> int:
-        return await self.breaker.call(
+    ) -> Future[int]:
+        return self.breaker.issue(  # bounded by the store itself (`StateStore.append_logs`)
             lambda: self._inner.append_logs(
                 appends, now_ms=now_ms, window_ms=window_ms, keep_ms=keep_ms
-            ),
-            timed=False,  # bounded by the store itself (`StateStore.append_logs`)
+            )
         )
 
     async def read_log(

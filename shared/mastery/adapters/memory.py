@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 from mastery.errors import ConflictError
-from mastery.ports import LogAppend, LogEntry, Versioned, Write
+from mastery.ports import LogAppend, LogEntry, Versioned, Write, answered
 
 
 class MemoryStateStore:
@@ -64,9 +65,9 @@ class MemoryStateStore:
             await self.write(w.key, w.data, etag=w.etag, ttl_seconds=w.ttl_seconds)
         return existed
 
-    async def append_logs(
+    def append_logs(
         self, appends: Sequence[LogAppend], *, now_ms: int, window_ms: int, keep_ms: int
-    ) -> int:
+    ) -> asyncio.Future[int]:
         recorded = 0
         for a in appends:
             if a.owner not in self.values:
@@ -91,7 +92,7 @@ class MemoryStateStore:
             ttl = keep_ms // 1000
             self.ttls[a.stream] = self.ttls[a.tally] = min(ttl, self.ttls.get(a.owner, ttl))
             recorded += 1
-        return recorded
+        return answered(recorded)
 
     async def read_log(
         self, stream: str, tally: str, start_ms: int, end_ms: int, after: str | None, limit: int

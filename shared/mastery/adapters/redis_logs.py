@@ -32,7 +32,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from mastery.adapters.redis_scripts import LOG_APPEND, LOG_READ, TRANSACT, WRITE
 from mastery.errors import ConflictError, StateUnavailableError
-from mastery.ports import LogAppend, LogEntry, Write
+from mastery.ports import LogAppend, LogEntry, Write, answered
 
 CHUNK = 128
 """Appends per script run: bounds how long one run holds Redis (~10 µs an append)."""
@@ -102,13 +102,12 @@ class RedisLogs:
         self._waiting: list[_Pending] = []
         self._committer: asyncio.Task[None] | None = None
 
-    async def append_logs(
+    def append_logs(
         self, appends: Sequence[LogAppend], *, now_ms: int, window_ms: int, keep_ms: int
-    ) -> int:
+    ) -> asyncio.Future[int]:
         if not appends:
-            return 0
-        times = (now_ms, window_ms, keep_ms)
-        return int(await self._commit(_Appends(appends, times)))
+            return answered(0)
+        return self._commit(_Appends(appends, (now_ms, window_ms, keep_ms)))
 
     async def _read_hashes(self, keys: Sequence[str]) -> list[list[bytes | None]]:
         """`[data, version]` of each key, in the next round trip (single server only)."""
@@ -120,13 +119,18 @@ class RedisLogs:
         versions: list[int] = await self._commit(_Writes(writes))
         return versions
 
-    async def _commit(self, pending: _Pending) -> Any:
+    def _commit(self, pending: _Pending) -> asyncio.Future[Any]:
+        """`pending`'s answer, from the next round trip (joined now)."""
         self._waiting.append(pending)
         if self._committer is None or self._committer.done():
             self._committer = asyncio.create_task(self._commit_waiting())
-        return await pending.done
+        return pending.done
 
     async def _commit_waiting(self) -> None:
+        # One turn of the loop first: what the callers that woke this one issue in the same turn
+        # joins it (an audited read's append is issued before its read, which a cache miss
+        # makes in a task of its own).
+        await asyncio.sleep(0)
         while self._waiting:
             batch, self._waiting = self._waiting, []
             try:

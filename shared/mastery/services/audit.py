@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from asyncio import Future
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -30,7 +31,7 @@ from typing import Literal, NamedTuple, Protocol
 from pydantic import BaseModel
 
 from mastery.observability import current_correlation_id
-from mastery.ports import Clock, LogAppend, LogEntry, StateStore
+from mastery.ports import Clock, LogAppend, LogEntry, StateStore, answered
 from mastery.services.students import student_key
 
 __all__ = [
@@ -159,7 +160,7 @@ def access_appends(
     ]
 
 
-async def record_access(
+def record_access(
     store: StateStore,
     caller: Caller,
     students: Iterable[str],
@@ -168,17 +169,17 @@ async def record_access(
     *,
     action: Action = "read",
     policy: AuditPolicy = DEFAULT_POLICY,
-) -> int:
+) -> Future[int]:
     """Record that `caller` accessed the data of `students` through `route`, in one round trip.
 
     A student's own reads are not recorded (their exports are), nor any access to a student
-    with no record. Durable
-    (written to the store) when this returns; returns how many entries were added or counted.
+    with no record. Issued when called; durable (written to the store) once the answer is in:
+    how many entries were added or counted.
     """
     appends = access_appends(caller, students, route, action=action)
     if not appends:
-        return 0
-    return await store.append_logs(
+        return answered(0)
+    return store.append_logs(
         appends,
         now_ms=int(clock().timestamp() * 1000),
         window_ms=policy.window_seconds * 1000,

@@ -12,7 +12,7 @@ and status.
 
 from __future__ import annotations
 
-import asyncio
+from asyncio import Future
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
 
@@ -38,15 +38,16 @@ def audit_policy(core: Core) -> AuditPolicy:
     return AuditPolicy(core.settings.retention_days, core.settings.audit_window_seconds)
 
 
-async def audit_reads(
+def audit_reads(
     core: Core,
     principal: Principal,
     student_ids: Iterable[str],
     what: str,
     action: Action = "read",
-) -> None:
-    """Record that `principal` accessed the data of `student_ids` (their own are not)."""
-    await record_access(
+) -> Future[int]:
+    """Record that `principal` accessed the data of `student_ids` (their own are not): issued
+    now, durable once the answer is in."""
+    return record_access(
         core.store, principal, student_ids, what, core.clock,
         action=action, policy=audit_policy(core),
     )  # fmt: skip
@@ -73,7 +74,7 @@ async def read_audited(
         check(result)
         await audit_reads(core, principal, student_ids, what, action)
         return result
-    recording = asyncio.ensure_future(audit_reads(core, principal, student_ids, what, action))
+    recording = audit_reads(core, principal, student_ids, what, action)  # joins the next round trip
     try:
         result = await read
         if check is not None:

@@ -132,11 +132,15 @@ def gdpr_routes(core: Core) -> list[Route]:
         # Nothing older than the retention window exists: never read further back than that.
         since = max(query.since or retention_start(now, policy), retention_start(now, policy))
         until = min(query.until or now, now + timedelta(days=1))
+
+        async def record() -> int:  # issued after the trail's read: this read is not in it
+            return await audit_reads(core, principal, [query.student_id], what_was_read(call))
+
         page, stored, _ = await asyncio.gather(
             read_trail(core.store, query.student_id, since, until,
                        policy=policy, after=query.cursor, limit=query.limit),
             core.store.read(tombstone_key(query.student_id)),
-            audit_reads(core, principal, [query.student_id], what_was_read(call)),
+            record(),
         )  # fmt: skip
         entries = page.entries
         if stored is not None and query.cursor is None:
