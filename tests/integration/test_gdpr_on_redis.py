@@ -16,13 +16,21 @@ import pytest
 import redis.asyncio as aioredis
 
 from mastery.adapters import redis_logs
+from mastery.adapters.breaker import CircuitBreaker
+from mastery.adapters.cache import CachedStateStore
+from mastery.adapters.guarded import GuardedStateStore
+from mastery.adapters.memory import MemorySink
 from mastery.adapters.redis_store import RedisStateStore, connect
+from mastery.config import Settings
+from mastery.entrypoints.core import Core
+from mastery.entrypoints.http.audited import read_audited
 from mastery.errors import ConflictError, StateUnavailableError
 from mastery.ports import LogAppend, Versioned, Write
 from mastery.services.audit import audit_entry
 from mastery.services.gdpr import ErasureReport, erase_student
 from mastery.services.ingest import Outcome
 from mastery.services.tombstones import Tombstone, tombstone_key
+from mastery.web.auth import Principal
 from tests.all_functions import NOW, all_functions, bearer
 from tests.factories import event, raw
 
@@ -512,3 +520,25 @@ async def test_a_round_trip_cut_off_by_its_timeout_leaves_the_next_in_step(
         )
     finally:
         await store.aclose()
+
+
+async def test_an_audited_read_that_misses_the_cache_goes_with_its_append(
+    store: RedisStateStore, raw_redis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`read_audited` issues the append before it reads, and the L1 cache loads a miss in a
+    task of its own a turn later: the group commit waits that turn, so both share a round trip."""
+    tag = fresh("t")
+    await store.write(f"student:{{{tag}}}", b"{}", etag=None, ttl_seconds=600)
+    # the group commit's connection open, its script loaded (a NOSCRIPT answer costs one more)
+    unknown = access(fresh("t"), "k")
+    await store.append_logs([unknown], now_ms=1_764_000_000_000, window_ms=1, keep_ms=10**6)
+    cached = CachedStateStore(GuardedStateStore(store, CircuitBreaker("t-audited-miss")))
+    core = Core(settings=Settings(), store=cached, dead_letters=MemorySink(), alerts=MemorySink())
+    sent = RoundTrips(store, monkeypatch)
+    read = await read_audited(
+        cached.read(f"student:{{{tag}}}"), core, Principal("admin-1", "admin"), [tag], "GET /x"
+    )
+    assert read is not None
+    assert read.data == b"{}"
+    assert sent.count == 1, "the record's read and its append in one round trip"
+    assert await raw_redis.xlen(f"audit:{{{tag}}}") == 1
