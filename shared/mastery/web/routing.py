@@ -21,8 +21,9 @@ __all__ = ["Call", "Endpoint", "Route", "RouteMatch", "Router", "path_parameters
 M = TypeVar("M", bound=BaseModel)
 Endpoint = Callable[["Call"], Awaitable[Response | BaseModel | dict[str, Any]]]
 _SEQUENCE_ORIGINS = (list, tuple, set, frozenset)
-# A path parameter, `{student_id}`: one path segment. (Our own, rather than Starlette's
-# `compile_path`, whose module imports Starlette's whole routing: ~9 M instructions a start.)
+# A path parameter, `{student_id}`: one path segment, without control characters (no id holds
+# one: `/v1/students/a%0A` names nothing). (Our own, rather than Starlette's `compile_path`, whose
+# module imports Starlette's whole routing: ~9 M instructions a start.)
 _PARAMETER = re.compile(r"{([a-zA-Z_][a-zA-Z0-9_]*)}")
 
 
@@ -158,9 +159,11 @@ def _template_regex(path_template: str) -> Pattern[str]:
     if any("{" in literal or "}" in literal for literal in parts[::2]):
         raise ValueError(f"unsupported path template {path_template!r}: only {{name}} parameters")
     regex = "".join(
-        re.escape(part) if i % 2 == 0 else f"(?P<{part}>[^/]+)" for i, part in enumerate(parts)
+        re.escape(part) if i % 2 == 0 else f"(?P<{part}>[^/\\x00-\\x1f\\x7f]+)"
+        for i, part in enumerate(parts)
     )
-    return re.compile(f"^{regex}$")
+    # \Z, not $: `$` also matches before a final newline, so "/v1/x\n" would match "/v1/x".
+    return re.compile(f"^{regex}\\Z")
 
 
 def _pick(
