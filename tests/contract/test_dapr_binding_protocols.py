@@ -141,10 +141,12 @@ def grpc_ingest(
     run = uuid.uuid4().hex[:8]
     kafka_broker.create_topics([f"dlq.{run}", f"alerts.{run}"], partitions=1)
     port = free_port()
-    # A private Redis: the transient-fault test stops it.
+    # A private Redis: the transient-fault test stops it. The ops server's port is chosen free
+    # too: its default, PORT + 1, may be some connection's ephemeral port.
     with RedisServer(env={}) as private_redis:
         env = {**os.environ, **_env(private_redis.url, kafka_broker.brokers, run),
-               "INGEST_MODE": "grpc", "PORT": str(port), "FUNCTION_TARGET": "ingest"}  # fmt: skip
+               "INGEST_MODE": "grpc", "PORT": str(port), "HEALTH_PORT": str(free_port()),
+               "FUNCTION_TARGET": "ingest"}  # fmt: skip
         process = subprocess.Popen([sys.executable, "-m", "mastery.ingest_main"], env=env, cwd=ROOT)
         try:
             channel = grpc.insecure_channel(f"127.0.0.1:{port}")
