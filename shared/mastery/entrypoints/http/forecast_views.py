@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
 from pydantic_core import to_json
 
 from mastery.domain.forecast import INTERVAL_LEVEL, Forecast, Stale, Trend
@@ -20,29 +19,21 @@ from mastery.domain.learner import LearnerState, StudentSummary, p_correct, p_ma
 from mastery.domain.mastery import Level, level_for
 from mastery.domain.outlook import Outlook, Prediction
 from mastery.domain.record import StudentRecord
+from mastery.entrypoints.http.documented import DocumentedModel
 
 __all__ = ["ForecastResponse", "PreparedForecast", "prepare_forecast"]
-
-# The answer is written as JSON by hand (`PreparedForecast`); the models document it in OpenAPI
-# (and the agents function reads answers back into them), so each is built on its first use,
-# not at every start (pydantic's `defer_build`).
-_DOCUMENTED = ConfigDict(defer_build=True)
 
 INTERVAL_METHOD = (
     "OLS on the days with evidence, prediction interval, Student t with n-2 degrees of freedom"
 )
 
 
-class Interval(BaseModel):
-    model_config = _DOCUMENTED
-
+class Interval(DocumentedModel):
     lower: float
     upper: float
 
 
-class ForecastView(BaseModel):
-    model_config = _DOCUMENTED
-
+class ForecastView(DocumentedModel):
     status: Literal["ok", "insufficient_history", "stale"]
     current_score: float
     current_level: Level
@@ -59,9 +50,7 @@ class ForecastView(BaseModel):
     at_risk: bool | None
 
 
-class LearnerView(BaseModel):
-    model_config = _DOCUMENTED
-
+class LearnerView(DocumentedModel):
     p_next_correct: float
     p_mastered: float
     answers: int
@@ -74,9 +63,7 @@ class TopicForecastView(ForecastView):
     learner: LearnerView
 
 
-class ForecastResponse(BaseModel):
-    model_config = _DOCUMENTED
-
+class ForecastResponse(DocumentedModel):
     student_id: str
     as_of: date
     horizon_days: int

@@ -15,7 +15,6 @@ from datetime import UTC, date, datetime
 from functools import cache
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
 from pydantic_core import to_json
 
 from mastery.domain.curriculum import Curriculum
@@ -30,25 +29,17 @@ from mastery.domain.mastery import (
     round_score,
 )
 from mastery.domain.scores import count as score_count
-
-# The views are written as JSON by hand (below); the models document them in OpenAPI (and the
-# agents function reads answers back into them), so each is built on its first use, not at
-# every start (pydantic's `defer_build`).
-_DOCUMENTED = ConfigDict(defer_build=True)
+from mastery.entrypoints.http.documented import DocumentedModel
 
 
-class Components(BaseModel):
-    model_config = _DOCUMENTED
-
+class Components(DocumentedModel):
     completion: float
     quiz: float
     quality: float
     consistency: float
 
 
-class EvidenceCounts(BaseModel):
-    model_config = _DOCUMENTED
-
+class EvidenceCounts(DocumentedModel):
     exercises_passed: int
     exercise_attempts: int
     quizzes: int
@@ -58,9 +49,7 @@ class EvidenceCounts(BaseModel):
     help_requests: int
 
 
-class TopicView(BaseModel):
-    model_config = _DOCUMENTED
-
+class TopicView(DocumentedModel):
     topic: str
     name: str
     module: str
@@ -72,9 +61,7 @@ class TopicView(BaseModel):
     last_activity: datetime | None
 
 
-class ModuleView(BaseModel):
-    model_config = _DOCUMENTED
-
+class ModuleView(DocumentedModel):
     module: str
     name: str
     score: int
@@ -82,9 +69,7 @@ class ModuleView(BaseModel):
     colour: str
 
 
-class MasteryView(BaseModel):
-    model_config = _DOCUMENTED
-
+class MasteryView(DocumentedModel):
     student_id: str
     as_of: date
     score: int
@@ -94,9 +79,7 @@ class MasteryView(BaseModel):
     topics: list[TopicView]
 
 
-class HistoryPoint(BaseModel):
-    model_config = _DOCUMENTED
-
+class HistoryPoint(DocumentedModel):
     date: date
     score: int
     level: Level
@@ -104,16 +87,12 @@ class HistoryPoint(BaseModel):
     """Only topics practised by that day (`mastery.domain.evidence`)."""
 
 
-class HistoryView(BaseModel):
-    model_config = _DOCUMENTED
-
+class HistoryView(DocumentedModel):
     student_id: str
     days: list[HistoryPoint]
 
 
-class ClassStudentRow(BaseModel):
-    model_config = _DOCUMENTED
-
+class ClassStudentRow(DocumentedModel):
     student_id: str
     score: int
     level: Level
@@ -121,18 +100,14 @@ class ClassStudentRow(BaseModel):
     """Every topic's score; null: not practised yet (`mastery.domain.evidence`)."""
 
 
-class LevelBand(BaseModel):
-    model_config = _DOCUMENTED
-
+class LevelBand(DocumentedModel):
     level: Level
     colour: str
     min_score: int
     max_score: int
 
 
-class ClassView(BaseModel):
-    model_config = _DOCUMENTED
-
+class ClassView(DocumentedModel):
     class_id: str
     as_of: date
     topics: list[str]
